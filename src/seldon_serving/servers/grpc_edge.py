@@ -1,0 +1,91 @@
+"""gRPC plumbing shared by the microservice and the gateway edges: turning async
+functions over in-memory messages into grpc.aio method handlers, with the one
+error table mapped to gRPC status codes.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import grpc
+
+from seldon_serving.protocol import proto_codec
+from seldon_serving.protocol._pb import prediction_pb2 as pb
+from seldon_serving.protocol.errors import SeldonError, UserCodeError
+
+log = logging.getLogger("seldon_serving.grpc")
+
+Call = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
+
+
+async def abort(context: grpc.aio.ServicerContext, error: SeldonError) -> None:
+    await context.abort(grpc.StatusCode[error.grpc_code], error.info)
+
+
+def guarded(fn: Call) -> Call:
+    """Map every failure to a gRPC status with a one-sentence detail, never a trace."""
+
+    async def call(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        try:
+            return await fn(request, context)
+        except SeldonError as error:
+            if error.http_status >= 500:
+                log.error("gRPC call failed: %s", error.info)
+            await abort(context, error)
+        except grpc.aio.AbortError:
+            raise
+        except Exception as exc:
+            log.exception("unexpected error in gRPC call")
+            await abort(context, UserCodeError(f"{type(exc).__name__}: {exc}"))
+
+    return call
+
+
+def message_call(fn: Callable[..., Awaitable[Any]]) -> Call:
+    async def call(request: pb.SeldonMessage, context: grpc.aio.ServicerContext) -> pb.SeldonMessage:
+        return proto_codec.message_to_proto(await fn(proto_codec.message_from_proto(request)))
+
+    return call
+
+
+def feedback_call(fn: Callable[..., Awaitable[Any]]) -> Call:
+    async def call(request: pb.Feedback, context: grpc.aio.ServicerContext) -> pb.SeldonMessage:
+        return proto_codec.message_to_proto(await fn(proto_codec.feedback_from_proto(request)))
+
+    return call
+
+
+def list_call(fn: Callable[..., Awaitable[Any]]) -> Call:
+    async def call(request: pb.SeldonMessageList, context: grpc.aio.ServicerContext) -> pb.SeldonMessage:
+        return proto_codec.message_to_proto(await fn(proto_codec.message_list_from_proto(request)))
+
+    return call
+
+
+_REQUEST_TYPES = {
+    "message": pb.SeldonMessage,
+    "feedback": pb.Feedback,
+    "list": pb.SeldonMessageList,
+}
+
+
+def unary(call: Call, request_type: type) -> grpc.RpcMethodHandler:
+    return grpc.unary_unary_rpc_method_handler(
+        guarded(call),
+        request_deserializer=request_type.FromString,
+        response_serializer=lambda message: message.SerializeToString(),
+    )
+
+
+def service(name: str, methods: dict[str, grpc.RpcMethodHandler]) -> grpc.GenericRpcHandler:
+    return grpc.method_handlers_generic_handler(f"seldon.protos.{name}", methods)
+
+
+def server_options(max_message: int) -> list[tuple[str, Any]]:
+    return [
+        ("grpc.so_reuseport", 1),
+        ("grpc.max_send_message_length", max_message),
+        ("grpc.max_receive_message_length", max_message),
+    ]

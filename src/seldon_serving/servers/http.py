@@ -1,0 +1,155 @@
+"""Minimal ASGI plumbing shared by the REST edges: read a bounded body, find the
+Seldon JSON in it (raw body, form field `json=`, query `?json=`, multipart), send
+an answer.  Raw ASGI rather than a framework: this is the hot path, and the
+edges only need a path table.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+from urllib.parse import parse_qs
+
+from seldon_serving.protocol import json_codec
+from seldon_serving.protocol.errors import BadRequest, RequestTooLarge, SeldonError
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+
+DEFAULT_MAX_BODY = 4 * 1024 * 1024  # the seed's grpcMaxMessageSize, used for REST too
+
+JSON_HEADERS = [(b"content-type", b"application/json")]
+TEXT_HEADERS = [(b"content-type", b"text/plain; charset=utf-8")]
+
+
+async def read_body(receive: Receive, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        event = await receive()
+        if event["type"] == "http.disconnect":
+            raise BadRequest("client disconnected before sending the whole body")
+        chunk = event.get("body", b"")
+        if chunk:
+            size += len(chunk)
+            if size > limit:
+                raise RequestTooLarge(f"request body is larger than the limit of {limit} bytes")
+            chunks.append(chunk)
+        if not event.get("more_body", False):
+            break
+    if len(chunks) == 1:
+        return chunks[0]
+    return b"".join(chunks)
+
+
+def header(scope: Scope, name: bytes) -> bytes:
+    for key, value in scope["headers"]:
+        if key == name:
+            return value
+    return b""
+
+
+def _form_json(fields: dict[str, list[str]], where: str) -> Any:
+    values = fields.get("json")
+    if not values:
+        raise BadRequest(f"Can't find JSON in data: the {where} has no 'json' field")
+    return json_codec.loads(values[0])
+
+
+def _multipart_json(body: bytes, content_type: bytes) -> Any:
+    """Seldon's multipart convention: each part is one top-level key of the message;
+    file parts named binData are base64-encoded, other parts are JSON (strData is text)."""
+    from multipart.multipart import (
+        MultipartParser,
+        parse_options_header,  # python-multipart, only for this rare path
+    )
+
+    _, params = parse_options_header(content_type)
+    boundary = params.get(b"boundary")
+    if not boundary:
+        raise BadRequest("multipart body has no boundary")
+    parts: list[tuple[dict[bytes, bytes], bytearray]] = []
+    current_headers: dict[bytes, bytes] = {}
+    field: list[bytes] = [b"", b""]
+
+    def on_part_begin() -> None:
+        current_headers.clear()
+
+    def on_header_field(data: bytes, start: int, end: int) -> None:
+        field[0] += data[start:end]
+
+    def on_header_value(data: bytes, start: int, end: int) -> None:
+        field[1] += data[start:end]
+
+    def on_header_end() -> None:
+        current_headers[field[0].lower()] = field[1]
+        field[0], field[1] = b"", b""
+
+    def on_headers_finished() -> None:
+        parts.append((dict(current_headers), bytearray()))
+
+    def on_part_data(data: bytes, start: int, end: int) -> None:
+        parts[-1][1].extend(data[start:end])
+
+    parser = MultipartParser(
+        boundary,
+        {
+            "on_part_begin": on_part_begin,
+            "on_header_field": on_header_field,
+            "on_header_value": on_header_value,
+            "on_header_end": on_header_end,
+            "on_headers_finished": on_headers_finished,
+            "on_part_data": on_part_data,
+        },
+    )
+    parser.write(body)
+    parser.finalize()
+    message: dict[str, Any] = {}
+    for headers, data in parts:
+        _, disposition = parse_options_header(headers.get(b"content-disposition", b""))
+        name = disposition.get(b"name", b"").decode()
+        if not name:
+            continue
+        is_file = b"filename" in disposition
+        if name == "binData":
+            message[name] = base64.b64encode(bytes(data)).decode() if is_file else bytes(data).decode()
+        elif name == "strData" or is_file:
+            message[name] = bytes(data).decode("utf-8", errors="replace")
+        else:
+            message[name] = json_codec.loads(bytes(data))
+    return message
+
+
+def request_json(scope: Scope, body: bytes) -> Any:
+    """The Seldon message of a request, wherever Seldon's wrapper would look for it."""
+    content_type = header(scope, b"content-type")
+    if body:
+        if content_type.startswith(b"application/x-www-form-urlencoded") and not body.startswith(b"{"):
+            # `curl -d '{...}'` sends JSON labelled as a form: read it as JSON, like the user meant.
+            return _form_json(parse_qs(body.decode("latin-1")), "form")
+        if content_type.startswith(b"multipart/form-data"):
+            return _multipart_json(body, content_type)
+        return json_codec.loads(body)
+    query = scope.get("query_string", b"")
+    if query:
+        return _form_json(parse_qs(query.decode("latin-1")), "query string")
+    raise BadRequest("Can't find JSON in data")
+
+
+async def send_bytes(send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def send_json(send: Send, status: int, obj: Any) -> None:
+    await send_bytes(send, status, json_codec.dumps(obj), JSON_HEADERS)
+
+
+async def send_error(send: Send, error: SeldonError) -> None:
+    await send_json(send, error.http_status, error.body())
+
+
+async def send_text(send: Send, status: int, text: str) -> None:
+    await send_bytes(send, status, text.encode(), TEXT_HEADERS)

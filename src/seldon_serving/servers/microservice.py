@@ -1,0 +1,68 @@
+"""Assemble a component microservice: user object -> adapter -> data plane -> edges."""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from seldon_serving.components.adapter import ComponentAdapter
+from seldon_serving.servers.component_plane import ComponentPlane
+from seldon_serving.servers.metrics import Metrics
+from seldon_serving.servers.microservice_grpc import microservice_handlers
+from seldon_serving.servers.microservice_rest import MicroserviceApp
+from seldon_serving.servers.runner import Edges, ServeOptions, serve
+
+
+@dataclass(slots=True)
+class MicroserviceSettings:
+    service_type: str = "MODEL"
+    unit_id: str | None = None
+    image: str | None = None
+    threads: int = 0  # 0: call sync user methods inline; N: in a pool of N threads
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+def settings_from_env(service_type: str) -> MicroserviceSettings:
+    """Seldon's environment conventions for a graph container."""
+    unit_id = os.environ.get("PREDICTIVE_UNIT_ID")
+    image = os.environ.get("PREDICTIVE_UNIT_IMAGE")
+    labels = {
+        "deployment_name": os.environ.get("SELDON_DEPLOYMENT_ID", ""),
+        "predictor_name": os.environ.get("PREDICTOR_ID", ""),
+        "model_name": unit_id or "",
+        "model_image": image or "",
+    }
+    return MicroserviceSettings(service_type=service_type, unit_id=unit_id, image=image, labels=labels)
+
+
+def microservice_edges(user_object: Any, settings: MicroserviceSettings, options: ServeOptions) -> Edges:
+    """Build the edges of one worker (called after fork, so `load()` runs per worker)."""
+    executor = ThreadPoolExecutor(settings.threads) if settings.threads > 0 else None
+    adapter = ComponentAdapter(
+        user_object,
+        unit_id=settings.unit_id,
+        image=settings.image,
+        service_type=settings.service_type,
+        executor=executor,
+    )
+    adapter.load()
+    plane = ComponentPlane(adapter, Metrics(), settings.labels)
+    return Edges(
+        asgi_app=MicroserviceApp(plane, max_body=options.max_message),
+        grpc_handlers=microservice_handlers(plane),
+    )
+
+
+def run_microservice(user_object: Any, settings: MicroserviceSettings, options: ServeOptions) -> int:
+    parts = []
+    if options.http_port is not None:
+        parts.append(f"REST on {options.host}:{options.http_port}")
+    if options.grpc_port is not None:
+        parts.append(f"gRPC on {options.host}:{options.grpc_port}")
+    announce = (
+        f"seldon microservice {type(user_object).__name__} ({settings.service_type}): "
+        f"{', '.join(parts)}, {options.workers} worker(s)"
+    )
+    return serve(lambda: microservice_edges(user_object, settings, options), options, announce=announce)
