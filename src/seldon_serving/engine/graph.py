@@ -1,0 +1,197 @@
+"""The graph walk: one request (or one feedback) through one predictor's tree of nodes.
+
+Semantics follow Seldon's engine (SPEC 4): input step, route, children
+(concurrently when several), aggregate, output step; `meta.routing` for every
+node with children, `meta.requestPath` for every node visited, tags merged,
+custom metrics collected.  What each node does is decided once, when the graph
+is compiled, so the walk itself is a few attribute checks per node.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+
+from seldon_serving.engine.runners import NodeRunner
+from seldon_serving.protocol.errors import (
+    BadRequest,
+    InvalidRouting,
+    MicroserviceError,
+    NodeTimeout,
+    SeldonError,
+)
+from seldon_serving.protocol.message import Feedback, SeldonMessage
+
+
+@dataclass(slots=True, eq=False)
+class GraphNode:
+    name: str
+    runner: NodeRunner
+    image: str = ""
+    children: list[GraphNode] = field(default_factory=list)
+    does_input: bool = False  # MODEL -> predict, TRANSFORMER -> transform-input
+    does_route: bool = False
+    does_aggregate: bool = False
+    does_output: bool = False
+    does_feedback: bool = False
+    timeout: float | None = None  # seconds, per call
+
+    def walk(self) -> list[GraphNode]:
+        nodes = [self]
+        for child in self.children:
+            nodes.extend(child.walk())
+        return nodes
+
+
+class _Trace:
+    """What one request collects on its way through the graph."""
+
+    __slots__ = ("metrics", "request_path", "routing")
+
+    def __init__(self) -> None:
+        self.routing: dict[str, int] = {}
+        self.request_path: dict[str, str] = {}
+        self.metrics: list[dict[str, Any]] = []
+
+
+def new_puid() -> str:
+    # ~26 base-32 characters like Seldon's engine (130 random bits).
+    return format(secrets.randbits(130), "x")
+
+
+async def _call(node: GraphNode, step: str, coro: Any) -> Any:
+    """Run one node step with its timeout; failures name the node."""
+    try:
+        if node.timeout is None:
+            return await coro
+        return await asyncio.wait_for(coro, node.timeout)
+    except TimeoutError:
+        raise NodeTimeout(
+            f"node '{node.name}' did not answer {step} within {node.timeout:g} s", node=node.name
+        ) from None
+    except BadRequest as error:
+        raise type(error)(f"node '{node.name}': {error.info}", node=node.name) from None
+    except SeldonError as error:
+        if error.node is not None:  # already named by a deeper node
+            raise
+        # Keep the class when it says something precise (timeout, unavailable, routing);
+        # anything else a node raises is "Microservice error" naming the node.
+        kind = (
+            type(error) if error.http_status in (503, 504) or error.code in (204, 207) else MicroserviceError
+        )
+        raise kind(f"node '{node.name}' failed: {error.info}", node=node.name) from None
+    except Exception as exc:
+        raise MicroserviceError(
+            f"node '{node.name}' failed: {type(exc).__name__}: {exc}", node=node.name
+        ) from None
+
+
+def _merge_meta(answer: SeldonMessage, given: SeldonMessage, trace: _Trace) -> None:
+    """Keep the component's meta, collect its metrics, re-apply the incoming puid and tags."""
+    meta = answer.meta
+    metrics = meta.pop("metrics", None)
+    if metrics:
+        trace.metrics.extend(metrics)
+    given_tags = given.meta.get("tags")
+    if given_tags:
+        tags = meta.get("tags")
+        meta["tags"] = {**tags, **given_tags} if tags else dict(given_tags)
+    puid = given.meta.get("puid")
+    if puid:
+        meta["puid"] = puid
+
+
+async def _walk(node: GraphNode, msg: SeldonMessage, trace: _Trace) -> SeldonMessage:
+    trace.request_path[node.name] = node.image
+    if node.does_input:
+        answer = await _call(node, "predict", node.runner.transform_input(msg))
+        if answer is msg:
+            answer = SeldonMessage(
+                msg.form, msg.payload, msg.names, msg.copy_meta(), msg.status, msg.tf_dtype
+            )
+        _merge_meta(answer, msg, trace)
+        msg = answer
+    if not node.children:
+        return msg
+    branch = await _call(node, "route", node.runner.route(msg)) if node.does_route else -1
+    if not -1 <= branch < len(node.children):
+        raise InvalidRouting(
+            f"router '{node.name}' chose branch {branch}, but it has {len(node.children)} children",
+            node=node.name,
+        )
+    trace.routing[node.name] = branch
+    if branch >= 0:
+        outputs = [await _walk(node.children[branch], msg, trace)]
+    elif len(node.children) == 1:
+        outputs = [await _walk(node.children[0], msg, trace)]
+    else:
+        outputs = list(await asyncio.gather(*(_walk(child, msg, trace) for child in node.children)))
+    if node.does_aggregate:
+        answer = await _call(node, "aggregate", node.runner.aggregate(outputs))
+        metrics = answer.meta.pop("metrics", None)
+        if metrics:
+            trace.metrics.extend(metrics)
+    else:
+        answer = outputs[0]  # a non-combiner keeps the first output, as Seldon's engine does
+    for output in outputs:
+        tags = output.meta.get("tags")
+        if tags and output is not answer:
+            answer.meta.setdefault("tags", {}).update(tags)
+    if node.does_output:
+        before = answer
+        answer = await _call(node, "transform-output", node.runner.transform_output(answer))
+        if answer is before:
+            return answer
+        _merge_meta(answer, before, trace)
+    return answer
+
+
+async def predict(root: GraphNode, request: SeldonMessage) -> SeldonMessage:
+    """One request through the graph; the answer carries routing, requestPath, metrics and puid."""
+    meta = request.copy_meta()
+    puid = meta.get("puid") or new_puid()
+    meta["puid"] = puid
+    meta.pop("metrics", None)
+    request = SeldonMessage(
+        request.form, request.payload, request.names, meta, request.status, request.tf_dtype
+    )
+    trace = _Trace()
+    answer = await _walk(root, request, trace)
+    out_meta = answer.meta if answer is not request else dict(answer.meta)
+    out_meta["puid"] = puid
+    if trace.routing:
+        out_meta["routing"] = trace.routing
+    else:
+        out_meta.pop("routing", None)
+    out_meta["requestPath"] = trace.request_path
+    if trace.metrics:
+        out_meta["metrics"] = trace.metrics
+    else:
+        out_meta.pop("metrics", None)
+    answer.meta = out_meta
+    return answer
+
+
+async def send_feedback(root: GraphNode, feedback: Feedback) -> None:
+    """Walk the graph following the response's routing; every node with feedback gets it whole."""
+    routing = feedback.routing()
+
+    async def visit(node: GraphNode) -> None:
+        branch = routing.get(node.name, -1)
+        if branch == -1:
+            children = node.children
+        elif 0 <= branch < len(node.children):
+            children = [node.children[branch]]
+        else:
+            children = []
+        jobs = [visit(child) for child in children]
+        if node.does_feedback:
+            jobs.append(_call(node, "send-feedback", node.runner.send_feedback(feedback)))
+        if len(jobs) == 1:
+            await jobs[0]
+        elif jobs:
+            await asyncio.gather(*jobs)
+
+    await visit(root)

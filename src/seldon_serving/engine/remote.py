@@ -1,0 +1,170 @@
+"""Runners for nodes served by another process: Seldon's internal API over REST
+(pooled keep-alive connections) or gRPC (one channel per node)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import grpc
+
+from seldon_serving.engine.runners import branch_of
+from seldon_serving.protocol import json_codec, proto_codec
+from seldon_serving.protocol._pb import prediction_pb2 as pb
+from seldon_serving.protocol.errors import BadRequest, MicroserviceError, NodeUnavailable
+from seldon_serving.protocol.message import Feedback, SeldonMessage
+
+_INPUT_PATH = {"MODEL": "/predict", "TRANSFORMER": "/transform-input"}
+
+
+class RestRunner:
+    def __init__(self, node: str, host: str, port: int, service_type: str, max_message: int) -> None:
+        self.node = node
+        self.base = f"http://{host}:{port}"
+        self.input_path = _INPUT_PATH.get(service_type, "/transform-input")
+        self.max_message = max_message
+        self._session: Any = None
+
+    def _client(self) -> Any:
+        if self._session is None:
+            import aiohttp  # imported on first remote call: in-process graphs never pay for it
+
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=256, keepalive_timeout=30),
+                headers={"Seldon-model-name": self.node},
+            )
+        return self._session
+
+    async def _post(self, path: str, payload: Any) -> SeldonMessage:
+        import aiohttp
+
+        body = json_codec.dumps(payload)
+        try:
+            async with self._client().post(
+                self.base + path, data=body, headers={"Content-Type": "application/json"}
+            ) as response:
+                raw = await response.read()
+                status = response.status
+        except (aiohttp.ClientConnectionError, OSError) as exc:
+            raise NodeUnavailable(
+                f"node '{self.node}' at {self.base} is unreachable: {exc}", node=self.node
+            ) from None
+        if status >= 400:
+            info = _error_info(raw) or f"HTTP {status}"
+            kind = BadRequest if 400 <= status < 500 else MicroserviceError
+            raise kind(f"node '{self.node}' answered {status}: {info}", node=self.node)
+        return json_codec.decode_message(json_codec.loads(raw))
+
+    async def transform_input(self, msg: SeldonMessage) -> SeldonMessage:
+        return await self._post(self.input_path, json_codec.encode_message(msg))
+
+    async def transform_output(self, msg: SeldonMessage) -> SeldonMessage:
+        return await self._post("/transform-output", json_codec.encode_message(msg))
+
+    async def route(self, msg: SeldonMessage) -> int:
+        return branch_of(await self._post("/route", json_codec.encode_message(msg)), self.node)
+
+    async def aggregate(self, msgs: list[SeldonMessage]) -> SeldonMessage:
+        return await self._post("/aggregate", json_codec.encode_message_list(msgs))
+
+    async def send_feedback(self, feedback: Feedback) -> None:
+        await self._post("/send-feedback", json_codec.encode_feedback(feedback))
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def describe(self) -> str:
+        return f"REST {self.base.removeprefix('http://')}"
+
+
+def _error_info(raw: bytes) -> str:
+    try:
+        body = json_codec.loads(raw)
+    except Exception:
+        return raw[:200].decode(errors="replace")
+    status = body.get("status") if isinstance(body, dict) else None
+    if isinstance(status, dict):
+        return str(status.get("info", ""))
+    return str(body)[:200]
+
+
+class GrpcRunner:
+    def __init__(self, node: str, host: str, port: int, service_type: str, max_message: int) -> None:
+        self.node = node
+        self.target = f"{host}:{port}"
+        self.service_type = service_type
+        self.max_message = max_message
+        self._channel: grpc.aio.Channel | None = None
+        self._methods: dict[str, Any] = {}
+
+    def _method(self, service: str, name: str, request_type: type) -> Any:
+        key = f"{service}/{name}"
+        method = self._methods.get(key)
+        if method is None:
+            if self._channel is None:
+                self._channel = grpc.aio.insecure_channel(
+                    self.target,
+                    options=[
+                        ("grpc.max_send_message_length", self.max_message),
+                        ("grpc.max_receive_message_length", self.max_message),
+                    ],
+                )
+            method = self._channel.unary_unary(
+                f"/seldon.protos.{service}/{name}",
+                request_serializer=request_type.SerializeToString,
+                response_deserializer=pb.SeldonMessage.FromString,
+            )
+            self._methods[key] = method
+        return method
+
+    async def _invoke(self, service: str, name: str, request: Any) -> SeldonMessage:
+        try:
+            answer = await self._method(service, name, type(request))(request)
+        except grpc.aio.AioRpcError as exc:
+            code = exc.code()
+            detail = exc.details() or code.name
+            if code == grpc.StatusCode.UNAVAILABLE:
+                raise NodeUnavailable(
+                    f"node '{self.node}' at {self.target} is unreachable: {detail}", node=self.node
+                ) from None
+            if code == grpc.StatusCode.INVALID_ARGUMENT:
+                raise BadRequest(f"node '{self.node}': {detail}", node=self.node) from None
+            raise MicroserviceError(
+                f"node '{self.node}' answered {code.name}: {detail}", node=self.node
+            ) from None
+        return proto_codec.message_from_proto(answer)
+
+    async def transform_input(self, msg: SeldonMessage) -> SeldonMessage:
+        request = proto_codec.message_to_proto(msg)
+        if self.service_type == "MODEL":
+            return await self._invoke("Model", "Predict", request)
+        if self.service_type == "TRANSFORMER":
+            return await self._invoke("Transformer", "TransformInput", request)
+        return await self._invoke("Generic", "TransformInput", request)
+
+    async def transform_output(self, msg: SeldonMessage) -> SeldonMessage:
+        service = "OutputTransformer" if self.service_type == "OUTPUT_TRANSFORMER" else "Generic"
+        return await self._invoke(service, "TransformOutput", proto_codec.message_to_proto(msg))
+
+    async def route(self, msg: SeldonMessage) -> int:
+        service = "Router" if self.service_type == "ROUTER" else "Generic"
+        answer = await self._invoke(service, "Route", proto_codec.message_to_proto(msg))
+        return branch_of(answer, self.node)
+
+    async def aggregate(self, msgs: list[SeldonMessage]) -> SeldonMessage:
+        service = "Combiner" if self.service_type == "COMBINER" else "Generic"
+        return await self._invoke(service, "Aggregate", proto_codec.message_list_to_proto(msgs))
+
+    async def send_feedback(self, feedback: Feedback) -> None:
+        service = {"MODEL": "Model", "ROUTER": "Router"}.get(self.service_type, "Generic")
+        await self._invoke(service, "SendFeedback", proto_codec.feedback_to_proto(feedback))
+
+    async def close(self) -> None:
+        if self._channel is not None:
+            await self._channel.close()
+            self._channel = None
+            self._methods.clear()
+
+    def describe(self) -> str:
+        return f"gRPC {self.target}"

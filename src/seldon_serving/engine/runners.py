@@ -1,0 +1,82 @@
+"""How the engine talks to one graph node, wherever it runs.
+
+Every runner offers the same five async steps; the graph walk never knows
+whether a node is in-process, built in, or behind REST/gRPC.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import numpy as np
+
+from seldon_serving.components.adapter import ComponentAdapter
+from seldon_serving.protocol.errors import InvalidRouting
+from seldon_serving.protocol.message import Feedback, SeldonMessage
+
+
+class NodeRunner(Protocol):
+    async def transform_input(self, msg: SeldonMessage) -> SeldonMessage: ...
+
+    async def transform_output(self, msg: SeldonMessage) -> SeldonMessage: ...
+
+    async def route(self, msg: SeldonMessage) -> int: ...
+
+    async def aggregate(self, msgs: list[SeldonMessage]) -> SeldonMessage: ...
+
+    async def send_feedback(self, feedback: Feedback) -> None: ...
+
+    async def close(self) -> None: ...
+
+    def describe(self) -> str:
+        """How this node runs, for `seldon get` ("in-process MyModel", "REST 10.0.0.1:9000", ...)."""
+        ...
+
+
+def branch_of(answer: SeldonMessage, node: str) -> int:
+    """The branch a /route answer chose: element [0][0] of a 2-D array (Seldon's rule)."""
+    if not answer.is_array:
+        raise InvalidRouting(f"router '{node}' answered no array (got {answer.form})", node=node)
+    array = np.asarray(answer.array())
+    if array.ndim != 2 or array.size == 0:
+        raise InvalidRouting(f"router '{node}' must answer a 1x1 array, got shape {array.shape}", node=node)
+    value = array.flat[0]
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise InvalidRouting(f"router '{node}' answered a non-integer branch {value!r}", node=node) from None
+
+
+class LocalRunner:
+    """A Python class run in-process through the component adapter: plain awaits, no serialisation."""
+
+    def __init__(self, adapter: ComponentAdapter, node: str, service_type: str, label: str) -> None:
+        self.adapter = adapter
+        self.node = node
+        self.label = label
+        self._input = adapter.predict if service_type == "MODEL" else adapter.transform_input
+
+    async def transform_input(self, msg: SeldonMessage) -> SeldonMessage:
+        return await self._input(msg)
+
+    async def transform_output(self, msg: SeldonMessage) -> SeldonMessage:
+        return await self.adapter.transform_output(msg)
+
+    async def route(self, msg: SeldonMessage) -> int:
+        return branch_of(await self.adapter.route(msg), self.node)
+
+    async def aggregate(self, msgs: list[SeldonMessage]) -> SeldonMessage:
+        return await self.adapter.aggregate(msgs)
+
+    async def send_feedback(self, feedback: Feedback) -> None:
+        await self.adapter.send_feedback(feedback)
+
+    async def close(self) -> None:
+        return None
+
+    def describe(self) -> str:
+        return f"in-process {self.label}"
+
+    @property
+    def user_object(self) -> Any:
+        return self.adapter.user_object
