@@ -1,0 +1,142 @@
+"""Turning what a user's method returned into the data part of a SeldonMessage.
+
+Rule (Seldon v1 `construct_response`): dict -> jsonData, bytes -> binData, str -> strData,
+list/ndarray -> DefaultData.  A numeric array keeps the request's array form (tensor stays
+tensor, tftensor stays tftensor, ndarray stays ndarray); a non-numeric one is always ndarray;
+when the request carried no array, numeric -> tensor, else ndarray.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from seldon_serving.protocol.arrays import tf_type_for_array
+from seldon_serving.protocol.errors import BadRequest
+from seldon_serving.protocol.message import (
+    BIN_DATA,
+    CUSTOM_DATA,
+    JSON_DATA,
+    NDARRAY,
+    STR_DATA,
+    TENSOR,
+    TFTENSOR,
+    SeldonMessage,
+)
+
+__all__ = ["ComponentResponse", "data_message", "default_names", "tf_dtype_of", "unwrap_response"]
+
+
+@dataclass(slots=True)
+class ComponentResponse:
+    """What a method may return to attach per-request tags and metrics to its answer.
+
+    Seldon's `SeldonResponse(data, tags=None, metrics=None)` is accepted the same way (by its
+    attributes), so classes written for seldon-core need no change.
+    """
+
+    data: Any
+    tags: dict[str, Any] | None = None
+    metrics: list[dict[str, Any]] | None = None
+
+
+# Plain payload types never count as a response wrapper, even if they grow such attributes
+# (an ndarray has a `.data` attribute, for one).
+_PAYLOAD_TYPES = (np.ndarray, list, tuple, dict, str, bytes, bytearray, int, float)
+
+
+def unwrap_response(result: Any) -> tuple[Any, dict[str, Any] | None, list[dict[str, Any]] | None]:
+    """(data, runtime tags, runtime metrics) from a plain value or a response wrapper."""
+    if isinstance(result, ComponentResponse):
+        return result.data, result.tags, result.metrics
+    if (
+        not isinstance(result, _PAYLOAD_TYPES)
+        and result is not None
+        and hasattr(result, "data")
+        and hasattr(result, "tags")
+        and hasattr(result, "metrics")
+    ):
+        return result.data, result.tags, result.metrics
+    return result, None, None
+
+
+def default_names(array: np.ndarray) -> list[str]:
+    """Seldon's output names when the class declares none: one `t:i` per column of a >= 2-D array."""
+    if array.ndim < 2:
+        return []
+    return [f"t:{i}" for i in range(array.shape[1])]
+
+
+def tf_dtype_of(array: np.ndarray) -> str:
+    """The TensorFlow dtype name `tf.make_tensor_proto` would give this array."""
+    try:
+        return tf_type_for_array(array).name
+    except ValueError as exc:
+        raise BadRequest(f"cannot answer a tftensor request with this array: {exc}") from None
+
+
+def _as_array(result: list[Any] | np.ndarray) -> np.ndarray:
+    if isinstance(result, np.ndarray):
+        return result
+    try:
+        return np.array(result)
+    except ValueError:
+        # A ragged list: still a valid ndarray (ListValue) payload, just not a rectangular one.
+        ragged = np.empty(len(result), dtype=object)
+        ragged[:] = result
+        return ragged
+
+
+def _array_form(request: SeldonMessage | None, numeric: bool) -> str:
+    if not numeric:
+        return NDARRAY
+    if request is not None and request.is_array:
+        return request.form  # type: ignore[return-value]  # is_array implies a str form
+    if request is not None and request.form is None and request.names:
+        return NDARRAY  # `{"data": {"names": [...]}}` was DefaultData without a payload
+    return TENSOR
+
+
+def data_message(
+    result: Any,
+    request: SeldonMessage | None,
+    names_for: Callable[[np.ndarray], list[str]] = default_names,
+) -> SeldonMessage:
+    """A SeldonMessage (no meta yet) holding `result` in the form the rule above picks.
+
+    `names_for` gives the output names of an array answer (the class-names rule).
+    """
+    if isinstance(result, dict):
+        return SeldonMessage(form=JSON_DATA, payload=result)
+    if isinstance(result, bytes | bytearray):
+        return SeldonMessage(form=BIN_DATA, payload=bytes(result))
+    if isinstance(result, str):
+        return SeldonMessage(form=STR_DATA, payload=result)
+    if isinstance(result, list | np.ndarray):
+        array = _as_array(result)
+        if array.ndim == 0:
+            raise BadRequest("Unknown data type returned as payload: a 0-d array (return a list or array)")
+        numeric = bool(np.issubdtype(array.dtype, np.number))
+        form = _array_form(request, numeric)
+        names = names_for(array)
+        if numeric:
+            tf_dtype = tf_dtype_of(array) if form == TFTENSOR else None
+            return SeldonMessage(form=form, payload=array, names=names, tf_dtype=tf_dtype)
+        # Non-numeric: keep the user's own list (strings, dicts, None...) as the ListValue.
+        payload = result if isinstance(result, list) else array.tolist()
+        return SeldonMessage(form=NDARRAY, payload=payload, names=names)
+    if _is_proto_any(result):
+        from google.protobuf import json_format  # only users of customData pay for this import
+
+        return SeldonMessage(form=CUSTOM_DATA, payload=json_format.MessageToDict(result))
+    raise BadRequest(
+        f"Unknown data type returned as payload (must be list or np array): {type(result).__name__}"
+    )
+
+
+def _is_proto_any(value: Any) -> bool:
+    descriptor = getattr(value, "DESCRIPTOR", None)
+    return getattr(descriptor, "full_name", None) == "google.protobuf.Any"
