@@ -1,0 +1,99 @@
+"""Epsilon-greedy router behind image `seldonio/mab_epsilon_greedy`.
+
+Route: with probability 1 - epsilon the current best branch, otherwise a uniformly
+chosen OTHER branch (so P(best) is exactly 1 - epsilon, as in Seldon).  Feedback
+with reward r for n rows adds r*n successes (a real number: Seldon's int(r*n) turned
+a one-row reward of 0.7 into a failure) and n tries to the routed branch; the best
+branch is the argmax of successes/tries, ties broken at random.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from seldon_serving.state.base import StateHandle
+
+from ._bandit import BanditRouter, State
+from ._support import BuiltinParameterError, as_float, as_int
+
+
+class EpsilonGreedy(BanditRouter):
+    """ROUTER: epsilon-greedy multi-armed bandit with shared, persistent counts."""
+
+    kind = "epsilon_greedy"
+
+    def __init__(
+        self,
+        n_branches: int | None = None,
+        epsilon: float = 0.1,
+        best_branch: int | None = None,
+        verbose: bool = False,
+        seed: int | None = None,
+        history: bool = False,
+        branch_names: str | None = None,
+        *,
+        state: StateHandle | None = None,
+    ) -> None:
+        super().__init__(
+            n_branches, seed=seed, verbose=verbose, history=history, branch_names=branch_names, state=state
+        )
+        self.epsilon = as_float("epsilon", epsilon, low=0.0, high=1.0)
+        self._rng = random.Random(self.seed)
+        if best_branch is None:
+            # Only used if no state is stored yet; the first writer's choice wins.
+            self.initial_best = self._rng.randrange(self.n_branches)
+        else:
+            self.initial_best = as_int("best_branch", best_branch, minimum=0)
+            if self.initial_best >= self.n_branches:
+                raise BuiltinParameterError(
+                    f"parameter best_branch must be < n_branches ({self.n_branches}), got {self.initial_best}"
+                )
+        self.value_history: list[list[float]] = []
+
+    def route(self, X: Any, features_names: Any = None) -> int:
+        state = self.current_state()
+        best: int = state["best"]
+        if self.n_branches == 1:
+            branch = 0
+        elif self._rng.random() >= self.epsilon:
+            branch = best
+        else:
+            # Uniform over the n-1 other branches: draw an index and skip over `best`.
+            other = self._rng.randrange(self.n_branches - 1)
+            branch = other if other < best else other + 1
+        if self.history:
+            self.branch_history.append(branch)
+            self.value_history.append(_values(state))
+        return branch
+
+    def initial_state(self) -> State:
+        return {**super().initial_state(), "best": self.initial_best}
+
+    def after_feedback(self, state: State, tie_break: float) -> State:
+        values = _values(state)
+        top = max(values)
+        ties = [i for i, value in enumerate(values) if value == top]
+        best = ties[min(int(tie_break * len(ties)), len(ties) - 1)]
+        return {**state, "best": best}
+
+    def state_summary(self) -> dict[str, Any]:
+        summary = super().state_summary()
+        summary["epsilon"] = self.epsilon
+        summary["best_branch"] = self.current_state()["best"]
+        return summary
+
+    def _uniform(self) -> float:
+        return self._rng.random()
+
+    def _usable(self, value: Any) -> bool:
+        return (
+            super()._usable(value)
+            and isinstance(value.get("best"), int)
+            and 0 <= value["best"] < self.n_branches
+        )
+
+
+def _values(state: State) -> list[float]:
+    # An untried branch is worth 0 (Seldon 1.3): no smoothing, no optimism.
+    return [s / t if t else 0.0 for s, t in zip(state["successes"], state["tries"], strict=True)]

@@ -1,0 +1,163 @@
+"""Online Mahalanobis outlier detector behind `seldonio/outlier_mahalanobis` (and the
+later `outlier-mahalanobis-transformer` / `-model` images).
+
+As a TRANSFORMER it passes the data through unchanged and tags the answer with one
+value per row: `outlierScore` (what the 0.2/0.3 images emit) and
+`outlier-predictions` (0/1, what Seldon's later detector emits).  As a MODEL its data
+is the 0/1 predictions.  The running statistics live in a `StateHandle`, updated
+atomically per request, so every worker (and a restarted one) scores against, and
+adds to, the same statistics.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from seldon_serving.components.response import ComponentResponse
+from seldon_serving.state.base import StateHandle
+
+from ._online_mahalanobis import MahalanobisParams, observe
+from ._support import (
+    BuiltinInputError,
+    BuiltinParameterError,
+    as_float,
+    as_int,
+    local_handle,
+    numeric_2d,
+)
+
+
+class OutlierMahalanobis:
+    """TRANSFORMER or MODEL: flags rows far from everything seen so far."""
+
+    def __init__(
+        self,
+        threshold: float = 25.0,
+        n_components: int = 3,
+        n_stdev: float = 3.0,
+        start_clip: int = 50,
+        max_n: int = -1,
+        seed: int | None = None,
+        *,
+        state: StateHandle | None = None,
+    ) -> None:
+        max_n = as_int("max_n", max_n)
+        if max_n == 1:
+            # The update weighs the past by max_n - 1: one row of memory is no statistics.
+            raise BuiltinParameterError("parameter max_n must be >= 2 (or <= 0 for unbounded), got 1")
+        self.params = MahalanobisParams(
+            threshold=as_float("threshold", threshold),
+            n_components=as_int("n_components", n_components, minimum=1),
+            n_stdev=as_float("n_stdev", n_stdev, low=0.0),
+            start_clip=as_int("start_clip", start_clip, minimum=0),
+            max_n=max_n,
+        )
+        self.seed = seed  # accepted for a uniform constructor; the detector draws nothing
+        self.handle = state if state is not None else local_handle("outlier_mahalanobis")
+        # For inspection only (standalone use, tests).  Deliberately not exposed as
+        # tags()/metrics(): the adapter calls those on EVERY answer of this node and
+        # appends their metrics to the per-request ones, so they would duplicate the
+        # gauges and could carry another (concurrent) request's values.
+        self._last_tags: dict[str, Any] = {}
+        self._last_metrics: list[dict[str, Any]] = []
+
+    def transform_input(
+        self, X: Any, features_names: Any = None, meta: Mapping[str, Any] | None = None
+    ) -> ComponentResponse:
+        """X unchanged, tagged with this request's scores and 0/1 predictions."""
+        scores, predictions, state = self._observe(X, meta)
+        return self._answer(X, scores, predictions, state)
+
+    def predict(
+        self, X: Any, features_names: Any = None, meta: Mapping[str, Any] | None = None
+    ) -> ComponentResponse:
+        """The 0/1 prediction of every row (the detector used as a MODEL)."""
+        scores, predictions, state = self._observe(X, meta)
+        return self._answer(predictions, scores, predictions, state)
+
+    def score(self, X: Any, features_names: Any = None) -> np.ndarray:
+        """The 0.2.x OUTLIER_DETECTOR contract: one score per row (and the same update)."""
+        return self._observe(X, None)[0]
+
+    def last_tags(self) -> dict[str, Any]:
+        """The tags of the most recent request this instance served."""
+        return dict(self._last_tags)
+
+    def last_metrics(self) -> list[dict[str, Any]]:
+        """The metrics of the most recent request this instance served."""
+        return list(self._last_metrics)
+
+    def state_summary(self) -> dict[str, Any]:
+        state = self.handle.get() or {}
+        return {
+            "observations": int(state.get("n", 0)),
+            "nb_outliers": int(state.get("nb_outliers", 0)),
+            "n_features": state.get("n_features"),
+            "threshold": self.params.threshold,
+        }
+
+    # --- internals ---------------------------------------------------------------------
+
+    def _observe(
+        self, X: Any, meta: Mapping[str, Any] | None
+    ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+        rows = numeric_2d("outlier_mahalanobis", X)
+        if rows.shape[1] == 0:
+            raise BuiltinInputError("outlier_mahalanobis needs at least one feature per row")
+        if not np.isfinite(rows).all():
+            # One NaN would poison the shared mean and covariance for good.
+            raise BuiltinInputError("outlier_mahalanobis needs finite numbers (no NaN or infinity)")
+        if rows.shape[0] == 0:
+            return np.zeros(0), np.zeros(0, dtype=np.int64), self.handle.get() or {}
+
+        computed: dict[str, np.ndarray] = {}
+
+        def absorb(current: Any) -> Any:
+            # Pure in `current`; if a store re-runs it, the committed (last) run's
+            # scores are the ones kept.
+            new_state, computed["scores"] = observe(current, rows, self.params)
+            return new_state
+
+        state = self.handle.update(absorb, once=_request_token(meta, rows))
+        scores = computed.get("scores")
+        if scores is None:
+            # The same request was already absorbed (an engine retry): score it
+            # against the current state without counting it again.
+            scores = observe(state, rows, self.params)[1]
+        predictions = (scores > self.params.threshold).astype(np.int64)
+        return scores, predictions, state
+
+    def _answer(
+        self, data: Any, scores: np.ndarray, predictions: np.ndarray, state: dict[str, Any]
+    ) -> ComponentResponse:
+        tags = {"outlierScore": scores.tolist(), "outlier-predictions": predictions.tolist()}
+        observed = int(state.get("n", 0))
+        nb_outliers = int(state.get("nb_outliers", 0))
+        gauges = {
+            "is_outlier": float(predictions.mean()) if predictions.size else 0.0,
+            "outlier_score": float(scores.mean()) if scores.size else 0.0,
+            "nb_outliers": nb_outliers,
+            "fraction_outliers": nb_outliers / observed if observed else 0.0,
+            "observation": observed,
+            "threshold": self.params.threshold,
+        }
+        metrics = [{"type": "GAUGE", "key": key, "value": value} for key, value in gauges.items()]
+        self._last_tags, self._last_metrics = tags, metrics
+        return ComponentResponse(data, tags=tags, metrics=metrics)
+
+
+def _request_token(meta: Mapping[str, Any] | None, rows: np.ndarray) -> str | None:
+    """Once-token of a request: its puid plus a digest of its rows.
+
+    The puid alone would silently drop the rows of a client that reuses one puid for
+    different requests; with the digest only a true re-delivery is skipped.
+    """
+    puid = meta.get("puid") if isinstance(meta, Mapping) else None
+    if not puid:
+        return None
+    digest = hashlib.blake2b(np.ascontiguousarray(rows).tobytes(), digest_size=8).hexdigest()
+    return f"{puid}:{rows.shape[1]}:{digest}"
