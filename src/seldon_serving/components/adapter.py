@@ -343,6 +343,7 @@ class ComponentAdapter:
                 "reward": _reward(fb.reward),
                 "truth": _features(fb.truth) if fb.truth is not None else np.array([]),
                 "routing": fb.routing().get(self.unit_id) if self.unit_id else None,
+                "puid": fb.response.meta.get("puid") if fb.response is not None else None,
             }
             try:
                 result = await self._feedback(values)

@@ -253,6 +253,8 @@ class FeedbackCall:
     invoke: AsyncCall
     positional: tuple[str, ...]
     routing_keyword: bool
+    # Our stateful components take `puid=` to count each feedback once per (puid, node).
+    puid_keyword: bool = False
 
     @classmethod
     def of(cls, method: Callable[..., Any], executor: Executor | None) -> FeedbackCall:
@@ -274,10 +276,14 @@ class FeedbackCall:
                     break  # further parameters must have defaults
             positional = tuple(plan)
         routing_keyword = "routing" not in positional and takes_keyword(method, "routing")
-        return cls(make_invoker(method, executor), positional, routing_keyword)
+        puid_keyword = "puid" not in positional and takes_keyword(method, "puid")
+        return cls(make_invoker(method, executor), positional, routing_keyword, puid_keyword)
 
     async def __call__(self, values: dict[str, Any]) -> Any:
         args = [values[name] for name in self.positional]
+        keywords: dict[str, Any] = {}
         if self.routing_keyword:
-            return await self.invoke(*args, routing=values["routing"])
-        return await self.invoke(*args)
+            keywords["routing"] = values["routing"]
+        if self.puid_keyword and values.get("puid"):
+            keywords["puid"] = values["puid"]
+        return await self.invoke(*args, **keywords)
