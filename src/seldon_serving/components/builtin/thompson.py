@@ -28,9 +28,13 @@ class ThompsonSampling(BanditRouter):
         seed: int | None = None,
         history: bool = False,
         branch_names: str | None = None,
+        epsilon: float | None = None,
         *,
         state: StateHandle | None = None,
     ) -> None:
+        # `epsilon` is accepted and unused so the seed's mab prototype (which sets it for
+        # epsilon-greedy) can switch its router image to Thompson sampling unchanged.
+        del epsilon
         super().__init__(
             n_branches, seed=seed, verbose=verbose, history=history, branch_names=branch_names, state=state
         )
