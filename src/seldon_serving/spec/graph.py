@@ -1,0 +1,55 @@
+"""Walking a predictor's graph and finding the container behind each node."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from seldon_serving.spec.enums import BUILTIN_IMPLEMENTATIONS, Implementation
+from seldon_serving.spec.errors import join_path
+from seldon_serving.spec.models import Container, PredictiveUnit, PredictorSpec
+
+
+def iter_units(graph: PredictiveUnit, path: str = "graph") -> Iterator[tuple[str, PredictiveUnit]]:
+    """Every node, depth first (parent before children, children in order), with its field path."""
+    yield path, graph
+    for i, child in enumerate(graph.children):
+        yield from iter_units(child, join_path(path, "children", i))
+
+
+def iter_containers(predictor: PredictorSpec) -> Iterator[tuple[str, Container]]:
+    """Every container of every pod template, with its path relative to the predictor."""
+    if predictor.component_spec is not None:
+        for i, container in enumerate(predictor.component_spec.containers):
+            yield join_path("componentSpec", "spec", "containers", i), container
+    for j, template in enumerate(predictor.component_specs):
+        for i, container in enumerate(template.containers):
+            yield join_path("componentSpecs", j, "spec", "containers", i), container
+
+
+def find_container(predictor: PredictorSpec, unit_name: str) -> Container | None:
+    """The container named like the node (Seldon's rule: node name == container name)."""
+    return next((c for _, c in iter_containers(predictor) if c.name == unit_name), None)
+
+
+def container_for(predictor: PredictorSpec, unit_name: str) -> dict[str, Any] | None:
+    """The node's container as a manifest dict (name, image, env, ports... as written), or None."""
+    container = find_container(predictor, unit_name)
+    return container.to_dict() if container is not None else None
+
+
+def is_builtin(unit: PredictiveUnit) -> bool:
+    """Run by the engine itself (RANDOM_ABTEST, AVERAGE_COMBINER, SIMPLE_MODEL, SIMPLE_ROUTER)."""
+    return unit.implementation in BUILTIN_IMPLEMENTATIONS
+
+
+def unit_image(predictor: PredictorSpec, unit: PredictiveUnit) -> str:
+    """The image serving the node: its container's image, "" for built-ins and image-less nodes."""
+    if is_builtin(unit):
+        return ""
+    container = find_container(predictor, unit.name)
+    return (container.image or "") if container is not None else ""
+
+
+def has_implementation(unit: PredictiveUnit) -> bool:
+    return unit.implementation not in (None, Implementation.UNKNOWN_IMPLEMENTATION)
