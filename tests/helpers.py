@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -25,12 +26,18 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _output(process: subprocess.Popen[bytes]) -> str:
+    log = getattr(process, "log_path", None)
+    if log is None:
+        return ""
+    return Path(log).read_text(errors="replace")[-3000:]
+
+
 def wait_for_http(url: str, process: subprocess.Popen[bytes] | None = None, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
-            out = process.stdout.read().decode(errors="replace") if process.stdout else ""
-            raise RuntimeError(f"server exited with {process.returncode}: {out[-3000:]}")
+            raise RuntimeError(f"server exited with {process.returncode}: {_output(process)}")
         with contextlib.suppress(httpx.HTTPError):
             if httpx.get(url, timeout=1.0).status_code < 500:
                 return
@@ -42,8 +49,7 @@ def wait_for_port(port: int, process: subprocess.Popen[bytes] | None = None, tim
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
-            out = process.stdout.read().decode(errors="replace") if process.stdout else ""
-            raise RuntimeError(f"server exited with {process.returncode}: {out[-3000:]}")
+            raise RuntimeError(f"server exited with {process.returncode}: {_output(process)}")
         with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
             return
         time.sleep(0.05)
@@ -63,14 +69,18 @@ def running(
     """Start a server process, wait until it answers, and always stop it (SIGTERM, then SIGKILL)."""
     full_env = dict(os.environ)
     full_env.update(env or {})
+    # Output goes to a file, never a pipe: a pipe nobody reads fills up and blocks a chatty server.
+    log = tempfile.NamedTemporaryFile(prefix="seldon-test-", suffix=".log", delete=False)  # noqa: SIM115
     process = subprocess.Popen(
         list(args),
         cwd=cwd,
         env=full_env,
-        stdout=subprocess.PIPE,
+        stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
+    process.log_path = log.name  # type: ignore[attr-defined]
+    log.close()
     try:
         if ready_url:
             wait_for_http(ready_url, process, timeout)
@@ -79,6 +89,7 @@ def running(
         yield process
     finally:
         stop(process)
+        Path(log.name).unlink(missing_ok=True)
 
 
 def stop(process: subprocess.Popen[bytes], timeout: float = 10.0) -> int | None:

@@ -4,7 +4,9 @@ process boundary clean: nothing of seldon-core is imported by our test process.
 
 Input: a list of {"call": "microservice" | "microservice_feedback" | "predict" |
 "feedback", "client": {...SeldonClient kwargs}, "kwargs": {...}}.  Arrays are
-given as nested lists under "data" / "datas"; feedback request/response as dicts.
+given as nested lists under "data" / "datas"; feedback request/response as dicts,
+or as {"$from": i, "key": "request" | "response"}: that part of the i-th call's
+outcome (so one process can predict, then send feedback on the answer).
 """
 
 import json
@@ -27,9 +29,15 @@ def to_dict(message):
     return json_format.MessageToDict(message)
 
 
-def run(spec):
+def resolve(value, results):
+    if isinstance(value, dict) and "$from" in value:
+        return results[value["$from"]][value.get("key", "response")]
+    return value
+
+
+def run(spec, results):
     client = SeldonClient(**spec.get("client", {}))
-    kwargs = dict(spec.get("kwargs", {}))
+    kwargs = {key: resolve(value, results) for key, value in spec.get("kwargs", {}).items()}
     if "data" in kwargs and kwargs["data"] is not None:
         kwargs["data"] = np.array(kwargs["data"])
     if "datas" in kwargs:
@@ -51,7 +59,7 @@ def main():
     results = []
     for spec in specs:
         try:
-            results.append(run(spec))
+            results.append(run(spec, results))
         except Exception as exc:  # report, do not crash: the test asserts on it
             results.append({"success": False, "msg": f"{type(exc).__name__}: {exc}", "error": True})
     json.dump(results, sys.stdout)

@@ -19,9 +19,19 @@ class CliError(Exception):
 
 def _known_errors() -> tuple[type[BaseException], ...]:
     from seldon_serving.components.loader import ComponentLoadError
+    from seldon_serving.engine.compile import CompileError
     from seldon_serving.protocol.errors import SeldonError
+    from seldon_serving.spec.errors import ManifestError
 
-    known: list[type[BaseException]] = [CliError, SeldonError, ComponentLoadError, OSError, ValueError]
+    known: list[type[BaseException]] = [
+        CliError,
+        SeldonError,
+        ComponentLoadError,
+        ManifestError,
+        CompileError,
+        OSError,
+        ValueError,
+    ]
     return tuple(known)
 
 

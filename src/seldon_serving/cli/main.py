@@ -5,7 +5,10 @@ from __future__ import annotations
 import click
 
 from seldon_serving import __version__
+from seldon_serving.cli.deployments import apply_command, delete_command, get_command
+from seldon_serving.cli.manifests import convert_command, generate_command, validate_command
 from seldon_serving.cli.microservice import microservice_command
+from seldon_serving.cli.serve import serve_command
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -15,6 +18,13 @@ def cli() -> None:
 
 
 cli.add_command(microservice_command)
+cli.add_command(serve_command)
+cli.add_command(apply_command)
+cli.add_command(get_command)
+cli.add_command(delete_command)
+cli.add_command(validate_command)
+cli.add_command(convert_command)
+cli.add_command(generate_command)
 
 
 def main() -> None:

@@ -41,6 +41,9 @@ class _Builtin:
     async def close(self) -> None:
         return None
 
+    async def metadata(self) -> dict[str, Any]:
+        return {"name": self.node, "versions": [], "platform": "seldon", "inputs": [], "outputs": []}
+
     def describe(self) -> str:
         return f"built-in {self.implementation}"
 

@@ -113,6 +113,12 @@ def _runner(unit: PredictiveUnit, predictor: PredictorSpec, ctx: CompileContext)
         cls = load_user_class(env["MODEL_NAME"], search)
         kind = env.get("SERVICE_TYPE", declared or "MODEL").upper()
         label = env["MODEL_NAME"]
+    elif unit.implementation is not None and unit.implementation.value.endswith("_SERVER"):
+        raise CompileError(
+            f"node '{name}' uses the prepackaged {unit.implementation.value}, which runs only on a cluster: "
+            "serve the model with `seldon microservice` and give the node an endpoint "
+            "(service_host, service_port) instead"
+        )
     else:
         what = f"image '{image}' is not a built-in image" if image else "has no container"
         raise CompileError(
@@ -126,6 +132,17 @@ def _runner(unit: PredictiveUnit, predictor: PredictorSpec, ctx: CompileContext)
     adapter = ComponentAdapter(user_object, unit_id=name, image=image or None, service_type=kind)
     adapter.load()
     return LocalRunner(adapter, name, kind, label), kind
+
+
+def _request_path(unit: PredictiveUnit, predictor: PredictorSpec) -> str:
+    """What meta.requestPath shows for a node: its image, else its implementation or class (SPEC 4)."""
+    image = unit_image(predictor, unit)
+    if image:
+        return image
+    if is_builtin(unit):
+        return unit.implementation.value  # type: ignore[union-attr]
+    container = find_container(predictor, unit.name)
+    return (container.env_value("MODEL_NAME") or "") if container is not None else ""
 
 
 def _methods(unit: PredictiveUnit, kind: str) -> set[str]:
@@ -143,12 +160,20 @@ def compile_graph(
 ) -> GraphNode:
     runner, kind = _runner(unit, predictor, ctx)
     methods = _methods(unit, kind)
-    annotation = _annotation(sdep, predictor, "seldon.io/rest-read-timeout")
-    timeout_ms = float(annotation) if annotation else DEFAULT_TIMEOUT_MS
+    # Seldon's engine read timeout: per transport; in-process nodes follow the REST one.
+    over_grpc = (
+        unit.endpoint is not None and unit.endpoint.type is not None and unit.endpoint.type.value == "GRPC"
+    )
+    key = "seldon.io/grpc-read-timeout" if over_grpc else "seldon.io/rest-read-timeout"
+    annotation = _annotation(sdep, predictor, key)
+    try:
+        timeout_ms = float(annotation) if annotation else DEFAULT_TIMEOUT_MS
+    except ValueError:
+        raise CompileError(f"annotation {key}={annotation!r} is not a number of milliseconds") from None
     return GraphNode(
         name=unit.name,
         runner=runner,
-        image=unit_image(predictor, unit),
+        image=_request_path(unit, predictor),
         children=[compile_graph(child, predictor, sdep, ctx) for child in unit.children],
         does_input="TRANSFORM_INPUT" in methods,
         does_route="ROUTE" in methods,

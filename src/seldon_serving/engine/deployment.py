@@ -8,7 +8,7 @@ import logging
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from seldon_serving.engine import graph
 from seldon_serving.engine.compile import CompileContext, compile_graph
@@ -21,6 +21,16 @@ from seldon_serving.state.base import StateStore
 log = logging.getLogger("seldon_serving.engine")
 
 
+class Observer(Protocol):
+    """Where a deployment reports what Prometheus exports (implemented by the server edges)."""
+
+    def custom_metrics(
+        self, deployment: str, predictor: str, node: GraphNode, metrics: list[dict[str, Any]]
+    ) -> None: ...
+
+    def feedback(self, deployment: str, predictor: str, node: GraphNode, reward: float) -> None: ...
+
+
 @dataclass(slots=True, eq=False)
 class Predictor:
     name: str
@@ -28,6 +38,7 @@ class Predictor:
     traffic: float
     shadow: bool
     node_names: frozenset[str]
+    node_paths: frozenset[tuple[str, str]]  # (node, requestPath value): canaries differ by image
 
 
 @dataclass(slots=True, eq=False)
@@ -40,34 +51,72 @@ class Deployment:
     _serving: list[Predictor] = field(default_factory=list)
     _shadows: list[Predictor] = field(default_factory=list)
     _background: set[asyncio.Task[Any]] = field(default_factory=set)
+    observer: Observer | None = None
+    inflight: int = 0  # requests holding this object (a swapped-out deployment closes at 0)
 
     def __post_init__(self) -> None:
         self._serving = [p for p in self.predictors if not p.shadow]
         self._shadows = [p for p in self.predictors if p.shadow]
         self._weights = [p.traffic for p in self._serving]
 
-    def _pick(self) -> Predictor:
+    @property
+    def primary(self) -> Predictor:
+        """The first serving predictor (what metadata describes)."""
+        return self._serving[0]
+
+    def pick(self) -> Predictor:
+        """The predictor that answers the next request (traffic split between non-shadows)."""
         if len(self._serving) == 1:
             return self._serving[0]
         return random.choices(self._serving, weights=self._weights)[0]
 
     async def predict(self, request: SeldonMessage) -> SeldonMessage:
-        for shadow in self._shadows:
-            self._spawn(graph.predict(shadow.root, request))
-        return await graph.predict(self._pick().root, request)
+        return await self.predict_on(self.pick(), request)
 
-    def _predictor_for_feedback(self, feedback: Feedback) -> Predictor:
-        """The predictor that answered: the one whose nodes the response's routing/requestPath name."""
-        if len(self._serving) > 1 and feedback.response is not None:
-            seen = set(feedback.routing()) | set(feedback.response.meta.get("requestPath") or {})
-            if seen:
-                best = max(self._serving, key=lambda p: len(p.node_names & seen))
-                if best.node_names & seen:
-                    return best
-        return self._pick()
+    async def predict_on(self, chosen: Predictor, request: SeldonMessage) -> SeldonMessage:
+        """Answer with `chosen`; every shadow gets a copy whose answer is discarded."""
+        for shadow in self._shadows:
+            self._spawn(graph.predict(shadow.root, request, self._metrics_sink(shadow)))
+        return await graph.predict(chosen.root, request, self._metrics_sink(chosen))
+
+    def _metrics_sink(self, predictor: Predictor) -> graph.MetricsSink | None:
+        observer = self.observer
+        if observer is None:
+            return None
+        return lambda node, metrics: observer.custom_metrics(self.name, predictor.name, node, metrics)
+
+    def predictor_for_feedback(self, feedback: Feedback) -> Predictor:
+        """The predictor that answered: the one whose nodes (and images) the response's routing
+        and requestPath name best; a tie (or no meta) goes by the traffic split, as in Seldon."""
+        if len(self._serving) == 1 or feedback.response is None:
+            return self.pick()
+        path = feedback.response.meta.get("requestPath") or {}
+        names = set(feedback.routing()) | set(path)
+        if not names:
+            return self.pick()
+        pairs = set(path.items())
+        scores = [(len(p.node_paths & pairs), len(p.node_names & names)) for p in self._serving]
+        best = max(scores)
+        if best == (0, 0):
+            return self.pick()
+        tied = [p for p, score in zip(self._serving, scores, strict=True) if score == best]
+        if len(tied) == 1:
+            return tied[0]
+        return (
+            random.choices(tied, weights=[p.traffic for p in tied])[0]
+            if any(p.traffic for p in tied)
+            else tied[0]
+        )
 
     async def send_feedback(self, feedback: Feedback) -> None:
-        await graph.send_feedback(self._predictor_for_feedback(feedback).root, feedback)
+        await self.feedback_on(self.predictor_for_feedback(feedback), feedback)
+
+    async def feedback_on(self, predictor: Predictor, feedback: Feedback) -> None:
+        observer = self.observer
+        sink: graph.FeedbackSink | None = None
+        if observer is not None:
+            sink = lambda node, reward: observer.feedback(self.name, predictor.name, node, reward)  # noqa: E731
+        await graph.send_feedback(predictor.root, feedback, sink)
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.ensure_future(coro)
@@ -86,7 +135,7 @@ class Deployment:
                 "predictor": p.name,
                 "traffic": p.traffic,
                 "shadow": p.shadow,
-                "nodes": [{"name": n.name, "runs": n.runner.describe()} for n in p.root.walk()],
+                "nodes": [_node_view(n) for n in p.root.walk()],
             }
             for p in self.predictors
         ]
@@ -100,6 +149,18 @@ class Deployment:
                 await runner.close()
             except Exception as exc:  # closing must never break an apply
                 log.warning("closing a node of %s: %s", self.name, exc)
+
+
+def _node_view(node: GraphNode) -> dict[str, Any]:
+    """How a node runs, and the state a stateful built-in keeps (a router's counts, a detector's)."""
+    view: dict[str, Any] = {"name": node.name, "runs": node.runner.describe()}
+    summary = getattr(getattr(node.runner, "user_object", None), "state_summary", None)
+    if callable(summary):
+        try:
+            view["state"] = summary()
+        except Exception as exc:  # showing state must never break `seldon get`
+            view["state"] = {"error": f"{type(exc).__name__}: {exc}"}
+    return view
 
 
 def build_deployment(
@@ -125,6 +186,7 @@ def build_deployment(
                 traffic=traffic,
                 shadow=bool(predictor.shadow),
                 node_names=frozenset(n.name for n in root.walk()),
+                node_paths=frozenset((n.name, n.image) for n in root.walk()),
             )
         )
     return Deployment(name=name, namespace=namespace, manifest=sdep, predictors=predictors)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,15 +46,31 @@ class GraphNode:
         return nodes
 
 
+MetricsSink = Callable[[GraphNode, list[dict[str, Any]]], None]
+"""Told, after a request, which node returned which custom metrics (for Prometheus)."""
+
+FeedbackSink = Callable[[GraphNode, float], None]
+"""Told, per node a feedback visited, the reward (Seldon's feedback counters)."""
+
+
 class _Trace:
     """What one request collects on its way through the graph."""
 
-    __slots__ = ("metrics", "request_path", "routing")
+    __slots__ = ("metrics", "request_path", "routing", "sources")
 
-    def __init__(self) -> None:
+    def __init__(self, keep_sources: bool) -> None:
         self.routing: dict[str, int] = {}
         self.request_path: dict[str, str] = {}
         self.metrics: list[dict[str, Any]] = []
+        # (node, its metrics), only when someone exports them: most requests carry none.
+        self.sources: list[tuple[GraphNode, list[dict[str, Any]]]] | None = [] if keep_sources else None
+
+    def collect(self, node: GraphNode, meta: dict[str, Any]) -> None:
+        metrics = meta.pop("metrics", None)
+        if metrics:
+            self.metrics.extend(metrics)
+            if self.sources is not None:
+                self.sources.append((node, metrics))
 
 
 def new_puid() -> str:
@@ -66,12 +83,17 @@ async def _call(node: GraphNode, step: str, coro: Any) -> Any:
     try:
         if node.timeout is None:
             return await coro
-        return await asyncio.wait_for(coro, node.timeout)
+        # asyncio.timeout, not wait_for: wait_for wraps the call in a new task, which costs
+        # several event-loop rounds per node on the hot path.
+        async with asyncio.timeout(node.timeout):
+            return await coro
     except TimeoutError:
         raise NodeTimeout(
             f"node '{node.name}' did not answer {step} within {node.timeout:g} s", node=node.name
         ) from None
     except BadRequest as error:
+        if error.node is not None:  # a remote runner already named the node
+            raise
         raise type(error)(f"node '{node.name}': {error.info}", node=node.name) from None
     except SeldonError as error:
         if error.node is not None:  # already named by a deeper node
@@ -88,12 +110,10 @@ async def _call(node: GraphNode, step: str, coro: Any) -> Any:
         ) from None
 
 
-def _merge_meta(answer: SeldonMessage, given: SeldonMessage, trace: _Trace) -> None:
+def _merge_meta(node: GraphNode, answer: SeldonMessage, given: SeldonMessage, trace: _Trace) -> None:
     """Keep the component's meta, collect its metrics, re-apply the incoming puid and tags."""
     meta = answer.meta
-    metrics = meta.pop("metrics", None)
-    if metrics:
-        trace.metrics.extend(metrics)
+    trace.collect(node, meta)
     given_tags = given.meta.get("tags")
     if given_tags:
         tags = meta.get("tags")
@@ -111,7 +131,7 @@ async def _walk(node: GraphNode, msg: SeldonMessage, trace: _Trace) -> SeldonMes
             answer = SeldonMessage(
                 msg.form, msg.payload, msg.names, msg.copy_meta(), msg.status, msg.tf_dtype
             )
-        _merge_meta(answer, msg, trace)
+        _merge_meta(node, answer, msg, trace)
         msg = answer
     if not node.children:
         return msg
@@ -130,9 +150,7 @@ async def _walk(node: GraphNode, msg: SeldonMessage, trace: _Trace) -> SeldonMes
         outputs = list(await asyncio.gather(*(_walk(child, msg, trace) for child in node.children)))
     if node.does_aggregate:
         answer = await _call(node, "aggregate", node.runner.aggregate(outputs))
-        metrics = answer.meta.pop("metrics", None)
-        if metrics:
-            trace.metrics.extend(metrics)
+        trace.collect(node, answer.meta)
     else:
         answer = outputs[0]  # a non-combiner keeps the first output, as Seldon's engine does
     for output in outputs:
@@ -144,12 +162,18 @@ async def _walk(node: GraphNode, msg: SeldonMessage, trace: _Trace) -> SeldonMes
         answer = await _call(node, "transform-output", node.runner.transform_output(answer))
         if answer is before:
             return answer
-        _merge_meta(answer, before, trace)
+        _merge_meta(node, answer, before, trace)
     return answer
 
 
-async def predict(root: GraphNode, request: SeldonMessage) -> SeldonMessage:
-    """One request through the graph; the answer carries routing, requestPath, metrics and puid."""
+async def predict(
+    root: GraphNode, request: SeldonMessage, on_metrics: MetricsSink | None = None
+) -> SeldonMessage:
+    """One request through the graph; the answer carries routing, requestPath, metrics and puid.
+
+    `on_metrics` (if given) is told which node returned which custom metrics, once the
+    request succeeded.
+    """
     meta = request.copy_meta()
     puid = meta.get("puid") or new_puid()
     meta["puid"] = puid
@@ -157,8 +181,11 @@ async def predict(root: GraphNode, request: SeldonMessage) -> SeldonMessage:
     request = SeldonMessage(
         request.form, request.payload, request.names, meta, request.status, request.tf_dtype
     )
-    trace = _Trace()
+    trace = _Trace(on_metrics is not None)
     answer = await _walk(root, request, trace)
+    if trace.sources:
+        for node, metrics in trace.sources:
+            on_metrics(node, metrics)  # type: ignore[misc]
     out_meta = answer.meta if answer is not request else dict(answer.meta)
     out_meta["puid"] = puid
     if trace.routing:
@@ -174,8 +201,11 @@ async def predict(root: GraphNode, request: SeldonMessage) -> SeldonMessage:
     return answer
 
 
-async def send_feedback(root: GraphNode, feedback: Feedback) -> None:
-    """Walk the graph following the response's routing; every node with feedback gets it whole."""
+async def send_feedback(root: GraphNode, feedback: Feedback, on_feedback: FeedbackSink | None = None) -> None:
+    """Walk the graph following the response's routing; every node with feedback gets it whole.
+
+    `on_feedback` is told about every node visited (Seldon counts feedback per node).
+    """
     routing = feedback.routing()
 
     async def visit(node: GraphNode) -> None:
@@ -193,5 +223,7 @@ async def send_feedback(root: GraphNode, feedback: Feedback) -> None:
             await jobs[0]
         elif jobs:
             await asyncio.gather(*jobs)
+        if on_feedback is not None:
+            on_feedback(node, feedback.reward)
 
     await visit(root)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import grpc
+from google.protobuf import empty_pb2, json_format
 
 from seldon_serving.engine.runners import branch_of
 from seldon_serving.protocol import json_codec, proto_codec
@@ -19,6 +20,7 @@ _INPUT_PATH = {"MODEL": "/predict", "TRANSFORMER": "/transform-input"}
 class RestRunner:
     def __init__(self, node: str, host: str, port: int, service_type: str, max_message: int) -> None:
         self.node = node
+        self.address = (host, port)  # for the gateway's readiness check
         self.base = f"http://{host}:{port}"
         self.input_path = _INPUT_PATH.get(service_type, "/transform-input")
         self.max_message = max_message
@@ -69,6 +71,24 @@ class RestRunner:
     async def send_feedback(self, feedback: Feedback) -> None:
         await self._post("/send-feedback", json_codec.encode_feedback(feedback))
 
+    async def metadata(self) -> dict[str, Any]:
+        import aiohttp
+
+        try:
+            async with self._client().get(self.base + "/metadata") as response:
+                raw = await response.read()
+                status = response.status
+        except (aiohttp.ClientConnectionError, OSError) as exc:
+            raise NodeUnavailable(
+                f"node '{self.node}' at {self.base} is unreachable: {exc}", node=self.node
+            ) from None
+        if status >= 400:
+            raise MicroserviceError(
+                f"node '{self.node}' answered {status} for its metadata: {_error_info(raw)}", node=self.node
+            )
+        body = json_codec.loads(raw)
+        return body if isinstance(body, dict) else {}
+
     async def close(self) -> None:
         if self._session is not None:
             await self._session.close()
@@ -92,13 +112,16 @@ def _error_info(raw: bytes) -> str:
 class GrpcRunner:
     def __init__(self, node: str, host: str, port: int, service_type: str, max_message: int) -> None:
         self.node = node
+        self.address = (host, port)  # for the gateway's readiness check
         self.target = f"{host}:{port}"
         self.service_type = service_type
         self.max_message = max_message
         self._channel: grpc.aio.Channel | None = None
         self._methods: dict[str, Any] = {}
 
-    def _method(self, service: str, name: str, request_type: type) -> Any:
+    def _method(
+        self, service: str, name: str, request_type: type, response_type: type = pb.SeldonMessage
+    ) -> Any:
         key = f"{service}/{name}"
         method = self._methods.get(key)
         if method is None:
@@ -113,14 +136,19 @@ class GrpcRunner:
             method = self._channel.unary_unary(
                 f"/seldon.protos.{service}/{name}",
                 request_serializer=request_type.SerializeToString,
-                response_deserializer=pb.SeldonMessage.FromString,
+                response_deserializer=response_type.FromString,
             )
             self._methods[key] = method
         return method
 
     async def _invoke(self, service: str, name: str, request: Any) -> SeldonMessage:
+        return proto_codec.message_from_proto(await self._call(service, name, request))
+
+    async def _call(
+        self, service: str, name: str, request: Any, response_type: type = pb.SeldonMessage
+    ) -> Any:
         try:
-            answer = await self._method(service, name, type(request))(request)
+            return await self._method(service, name, type(request), response_type)(request)
         except grpc.aio.AioRpcError as exc:
             code = exc.code()
             detail = exc.details() or code.name
@@ -133,7 +161,6 @@ class GrpcRunner:
             raise MicroserviceError(
                 f"node '{self.node}' answered {code.name}: {detail}", node=self.node
             ) from None
-        return proto_codec.message_from_proto(answer)
 
     async def transform_input(self, msg: SeldonMessage) -> SeldonMessage:
         request = proto_codec.message_to_proto(msg)
@@ -159,6 +186,10 @@ class GrpcRunner:
     async def send_feedback(self, feedback: Feedback) -> None:
         service = {"MODEL": "Model", "ROUTER": "Router"}.get(self.service_type, "Generic")
         await self._invoke(service, "SendFeedback", proto_codec.feedback_to_proto(feedback))
+
+    async def metadata(self) -> dict[str, Any]:
+        answer = await self._call("Model", "Metadata", empty_pb2.Empty(), pb.SeldonModelMetadata)
+        return json_format.MessageToDict(answer)
 
     async def close(self) -> None:
         if self._channel is not None:

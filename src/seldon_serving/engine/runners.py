@@ -28,6 +28,10 @@ class NodeRunner(Protocol):
 
     async def close(self) -> None: ...
 
+    async def metadata(self) -> dict[str, Any]:
+        """The node's model metadata document (SeldonModelMetadata as a dict)."""
+        ...
+
     def describe(self) -> str:
         """How this node runs, for `seldon get` ("in-process MyModel", "REST 10.0.0.1:9000", ...)."""
         ...
@@ -73,6 +77,9 @@ class LocalRunner:
 
     async def close(self) -> None:
         return None
+
+    async def metadata(self) -> dict[str, Any]:
+        return self.adapter.metadata()
 
     def describe(self) -> str:
         return f"in-process {self.label}"

@@ -1,0 +1,179 @@
+"""`seldon apply`, `seldon get`, `seldon delete`: kubectl's verbs against a running gateway."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from typing import Any
+
+import click
+
+from seldon_serving.cli.admin_client import AdminClient
+from seldon_serving.cli.errors import CliError, one_sentence
+
+DEFAULT_NAMESPACE = "default"
+
+server_option = click.option(
+    "--server", default=None, help="The gateway's REST address [$SELDON_SERVER or http://127.0.0.1:8003]."
+)
+namespace_option = click.option(
+    "-n", "--namespace", default=None, help="Namespace [the manifest's, else default]."
+)
+
+
+def _read_files(files: tuple[str, ...]) -> Any:
+    from seldon_serving.deploy.files import collect
+
+    stdin_text = sys.stdin.read() if "-" in files else None
+    collected = collect(list(files), stdin_text=stdin_text)
+    for line in collected.skipped:
+        click.echo(line, err=True)
+    if not collected.manifests:
+        raise CliError(f"no SeldonDeployment in {', '.join(files)}")
+    return collected.manifests
+
+
+@click.command("apply")
+@click.option(
+    "-f", "--filename", "files", multiple=True, required=True, help="Manifest file, directory or -."
+)
+@namespace_option
+@server_option
+@one_sentence
+def apply_command(files: tuple[str, ...], namespace: str | None, server: str | None) -> None:
+    """Create or update the SeldonDeployments of FILE in a running `seldon serve`."""
+    client = AdminClient(server)
+    failed = []
+    for item in _read_files(files):
+        body = {"manifest": item.manifest, "base_dir": item.base_dir, "source": item.source}
+        if namespace:
+            body["namespace"] = namespace
+        answer = client.call("PUT", "/admin/deployments", body)
+        click.echo(f"seldondeployment/{item.name} {answer['result']}")
+        status = answer["deployment"]["manifest"].get("status") or {}
+        if status.get("state") == "Failed":
+            failed.append(f"seldondeployment/{item.name} failed: {status.get('description', '')}")
+    for line in failed:
+        click.echo(f"error: {line}", err=True)
+    if failed:
+        sys.exit(1)
+
+
+@click.command("delete")
+@click.argument("names", nargs=-1)
+@click.option("-f", "--filename", "files", multiple=True, help="Delete the deployments of this manifest.")
+@namespace_option
+@server_option
+@one_sentence
+def delete_command(
+    names: tuple[str, ...], files: tuple[str, ...], namespace: str | None, server: str | None
+) -> None:
+    """Delete deployments by NAME (or those of a manifest) from a running `seldon serve`."""
+    targets = [(namespace or DEFAULT_NAMESPACE, name) for name in names]
+    if files:
+        for item in _read_files(files):
+            item_ns = (item.manifest.get("metadata") or {}).get("namespace")
+            targets.append((namespace or item_ns or DEFAULT_NAMESPACE, item.name))
+    if not targets:
+        raise CliError("name a deployment to delete (or give -f FILE)")
+    client = AdminClient(server)
+    for ns, name in targets:
+        client.call("DELETE", f"/admin/deployments/{ns}/{name}")
+        click.echo(f'seldondeployment "{name}" deleted')
+
+
+@click.command("get")
+@click.argument("name", required=False)
+@click.option("-o", "--output", type=click.Choice(["yaml", "json", "wide"]), default=None)
+@namespace_option
+@click.option("-A", "--all-namespaces", is_flag=True, help="Every namespace.")
+@server_option
+@one_sentence
+def get_command(
+    name: str | None, output: str | None, namespace: str | None, all_namespaces: bool, server: str | None
+) -> None:
+    """List deployments (or show one): NAME STATE AGE PREDICTORS; -o wide adds how each node runs."""
+    client = AdminClient(server)
+    ns = namespace or DEFAULT_NAMESPACE
+    if name:
+        items = [client.call("GET", f"/admin/deployments/{ns}/{name}")]
+    else:
+        items = client.call("GET", "/admin/deployments")["items"]
+        if not all_namespaces:
+            items = [i for i in items if i["manifest"]["metadata"].get("namespace") == ns]
+    if output in ("yaml", "json"):
+        manifests = [i["manifest"] for i in items]
+        doc = manifests[0] if name else {"apiVersion": "v1", "kind": "List", "items": manifests}
+        click.echo(dump(doc, output), nl=False)
+        return
+    if not items:
+        where = "any namespace" if all_namespaces else f"namespace '{ns}'"
+        click.echo(f"No deployments found in {where}.", err=True)
+        return
+    click.echo(table(items, wide=output == "wide", namespaces=all_namespaces), nl=False)
+
+
+def dump(doc: Any, output: str) -> str:
+    if output == "json":
+        return json.dumps(doc, indent=2) + "\n"
+    import yaml
+
+    return yaml.safe_dump(doc, sort_keys=False, default_flow_style=False)
+
+
+def age(created: float, now: float | None = None) -> str:
+    """kubectl's AGE: 45s, 12m, 5h, 3d."""
+    seconds = max(0, int((now or time.time()) - created))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def _predictors(item: dict[str, Any]) -> str:
+    status = item["manifest"].get("status") or {}
+    entries = status.get("predictorStatus") or []
+    if entries:
+        return ",".join(
+            f"{p['name']}({p.get('replicasAvailable', 0)}/{p.get('replicas', 0)})" for p in entries
+        )
+    predictors = (item["manifest"].get("spec") or {}).get("predictors") or []
+    return ",".join(str(p.get("name", "")) for p in predictors)
+
+
+def _nodes(item: dict[str, Any]) -> str:
+    parts = []
+    for predictor in item.get("predictors") or []:
+        runs = "; ".join(f"{n['name']}={n['runs']}" for n in predictor["nodes"])
+        parts.append(f"{predictor['predictor']}: {runs}")
+    if parts:
+        return " | ".join(parts)
+    status = item["manifest"].get("status") or {}
+    return status.get("description") or "-"
+
+
+def table(items: list[dict[str, Any]], *, wide: bool, namespaces: bool) -> str:
+    header = ["NAME", "STATE", "AGE", "PREDICTORS"]
+    if namespaces:
+        header.insert(0, "NAMESPACE")
+    if wide:
+        header.append("NODES")
+    rows = [header]
+    for item in items:
+        manifest = item["manifest"]
+        status = manifest.get("status") or {}
+        row = [
+            manifest["metadata"]["name"],
+            status.get("state", "Creating"),
+            age(item["created"]),
+            _predictors(item),
+        ]
+        if namespaces:
+            row.insert(0, manifest["metadata"].get("namespace", ""))
+        if wide:
+            row.append(_nodes(item))
+        rows.append(row)
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header) - 1)]
+    lines = ["   ".join([*(c.ljust(w) for c, w in zip(r[:-1], widths, strict=True)), r[-1]]) for r in rows]
+    return "\n".join(line.rstrip() for line in lines) + "\n"

@@ -1,0 +1,214 @@
+"""The local control plane of one worker process: keeps the worker's data plane in step
+with the deployment records, and answers the admin API (apply / get / delete / pause).
+
+Every worker runs one.  Applies can arrive at any worker; the others see them by
+polling the records' change counter (every `poll_interval` seconds) and rebuild only
+the deployments whose generation moved.  An apply returns once every live worker
+serves the new generation, so the caller's next request finds it wherever it lands.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from seldon_serving.deploy.records import UNCHANGED, Record, Records, worker_id
+from seldon_serving.engine.deployment import Deployment, build_deployment
+from seldon_serving.engine.plane import DEFAULT_NAMESPACE, DataPlane
+from seldon_serving.protocol.errors import BadRequest, DeploymentNotFound
+from seldon_serving.spec import ManifestError, deployment_name, parse_deployment, validate
+from seldon_serving.state.base import StateStore
+
+log = logging.getLogger("seldon_serving.control")
+
+POLL_INTERVAL = 0.2
+APPLY_WAIT = 60.0  # seconds an apply waits for the other workers to serve it
+
+
+class ControlPlane:
+    def __init__(
+        self,
+        records: Records,
+        plane: DataPlane,
+        store: StateStore | None,
+        *,
+        poll_interval: float = POLL_INTERVAL,
+    ) -> None:
+        self.records = records
+        self.plane = plane
+        self.store = store  # where routers and detectors keep their state
+        self.poll_interval = poll_interval
+        self.worker = worker_id()
+        self._loaded: dict[tuple[str, str], int] = {}  # (namespace, name) -> generation built
+        self._version = -1
+        self._lock = asyncio.Lock()
+        self._poller: asyncio.Task[None] | None = None
+
+    # --- lifecycle (Edges.on_start / on_stop) ---------------------------------------------------
+
+    async def start(self) -> None:
+        await self.sync()
+        self._poller = asyncio.create_task(self._poll())
+
+    async def stop(self) -> None:
+        if self._poller is not None:
+            self._poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._poller
+        with contextlib.suppress(Exception):
+            self.records.forget_worker(self.worker)
+        await self.plane.close()
+
+    async def _poll(self) -> None:
+        while True:
+            await asyncio.sleep(self.poll_interval)
+            try:
+                if self.records.version() != self._version:
+                    await self.sync()
+            except Exception:  # a broken poll must not stop future ones
+                log.exception("syncing deployments failed")
+
+    # --- reconciling ----------------------------------------------------------------------------
+
+    async def sync(self) -> None:
+        """Build what changed, drop what was deleted, then tell the others we caught up."""
+        async with self._lock:
+            version = self.records.version()
+            records = self.records.all()
+            wanted = {(r.namespace, r.name): r for r in records}
+            for key in [k for k in self._loaded if k not in wanted]:
+                self.plane.remove(*key)
+                del self._loaded[key]
+                log.info("deployment %s/%s deleted", *key)
+            for key, record in wanted.items():
+                if self._loaded.get(key) != record.generation:
+                    await self._build(record)
+                    self._loaded[key] = record.generation
+            self.plane.paused = self.records.paused()
+            self._version = version
+            self.records.report(self.worker, version)
+
+    async def _build(self, record: Record) -> None:
+        try:
+            sdep = parse_deployment(record.manifest, source=f"{record.namespace}/{record.name}")
+            # Compiling may import user code and run its load(): off the event loop, so the
+            # worker keeps answering the deployments it already serves meanwhile.
+            deployment = await asyncio.to_thread(self._compile, sdep, record)
+        except Exception as exc:
+            reason = _sentence(exc)
+            log.error("deployment %s/%s failed: %s", record.namespace, record.name, reason)
+            self.plane.mark_failed(record.namespace, record.name, reason)
+            self.records.set_status(record, _status(record, "Failed", reason))
+            return
+        self.plane.install(deployment)
+        self.records.set_status(record, _status(record, "Available", ""))
+        log.info("deployment %s/%s generation %d serving", record.namespace, record.name, record.generation)
+
+    def _compile(self, sdep: Any, record: Record) -> Deployment:
+        base_dir = Path(record.base_dir) if record.base_dir else None
+        return build_deployment(sdep, namespace=record.namespace, base_dir=base_dir, store=self.store)
+
+    # --- admin API (called by the gateway's REST edge) --------------------------------------------
+
+    async def apply(self, body: Any) -> dict[str, Any]:
+        if not isinstance(body, dict) or not isinstance(body.get("manifest"), dict):
+            raise BadRequest('expected {"manifest": <SeldonDeployment>, "base_dir": <directory>}')
+        manifest = body["manifest"]
+        base_dir = body.get("base_dir")
+        if base_dir is not None and not isinstance(base_dir, str):
+            raise BadRequest("base_dir must be a directory path")
+        try:
+            sdep = parse_deployment(manifest, source=body.get("source") or None)
+            validate(sdep)
+        except ManifestError as exc:
+            raise BadRequest(str(exc)) from None
+        name = deployment_name(sdep)
+        namespace = sdep.metadata.namespace or body.get("namespace") or DEFAULT_NAMESPACE
+        outcome, record = self.records.apply(namespace, name, manifest, base_dir)
+        if outcome != UNCHANGED:
+            await self.sync()
+            await self._wait_for_workers()
+        return {"result": outcome, "deployment": self._view(record)}
+
+    async def delete(self, namespace: str, name: str) -> dict[str, Any]:
+        if not self.records.delete(namespace, name):
+            raise DeploymentNotFound(f"no deployment named '{name}' in namespace '{namespace}'")
+        await self.sync()
+        await self._wait_for_workers()
+        return {"result": "deleted", "name": name, "namespace": namespace}
+
+    async def get(self, namespace: str, name: str) -> dict[str, Any]:
+        record = self.records.get(namespace, name)
+        if record is None:
+            raise DeploymentNotFound(f"no deployment named '{name}' in namespace '{namespace}'")
+        return self._view(record)
+
+    async def list(self) -> dict[str, Any]:
+        return {"items": [self._view(r) for r in self.records.all()]}
+
+    async def set_paused(self, paused: bool) -> None:
+        self.records.set_paused(paused)
+        await self.sync()
+        await self._wait_for_workers()
+
+    def _view(self, record: Record) -> dict[str, Any]:
+        """The manifest as stored plus what the cluster would add: namespace, generation, status."""
+        manifest = dict(record.manifest)
+        metadata = dict(manifest.get("metadata") or {})
+        metadata.setdefault("name", record.name)
+        metadata["namespace"] = record.namespace
+        metadata["generation"] = record.generation
+        metadata["creationTimestamp"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(record.created))
+        manifest["metadata"] = metadata
+        status = self.records.status(record.namespace, record.name) or {"state": "Creating"}
+        running = self.plane.get(record.namespace, record.name)
+        predictors = running.describe() if running is not None else []
+        # Live detail beside the stored status: how each node runs and what state it keeps.
+        nodes = {p["predictor"]: p["nodes"] for p in predictors}
+        status["predictorStatus"] = [
+            {**entry, "nodes": nodes[entry.get("name")]} if entry.get("name") in nodes else entry
+            for entry in status.get("predictorStatus") or []
+        ]
+        manifest["status"] = status
+        return {
+            "manifest": manifest,
+            "base_dir": record.base_dir,
+            "created": record.created,
+            "predictors": predictors,
+        }
+
+    async def _wait_for_workers(self) -> None:
+        target = self.records.version()
+        deadline = time.monotonic() + APPLY_WAIT
+        while time.monotonic() < deadline:
+            # A worker that has not reported yet is still starting: it loads everything
+            # before it opens its ports, so only the ones that reported can be behind.
+            if all(version >= target for version in self.records.live_workers().values()):
+                return
+            await asyncio.sleep(0.02)
+        log.warning("not every worker caught up with change %d within %g s", target, APPLY_WAIT)
+
+
+def _status(record: Record, state: str, description: str) -> dict[str, Any]:
+    predictors = (record.manifest.get("spec") or {}).get("predictors") or []
+    entries = []
+    for predictor in predictors:
+        replicas = predictor.get("replicas")
+        replicas = replicas if isinstance(replicas, int) else 1
+        entries.append(
+            {
+                "name": str(predictor.get("name", "")),
+                "replicas": replicas,
+                "replicasAvailable": replicas if state == "Available" else 0,
+            }
+        )
+    return {"state": state, "description": description, "predictorStatus": entries}
+
+
+def _sentence(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0]

@@ -1,0 +1,210 @@
+"""What the local control plane keeps in the state store, the way a cluster keeps objects.
+
+- one record per deployment (`seldon.deployments`, key "<namespace>/<name>"): the manifest as
+  applied, the directory it came from (where MODEL_NAME classes are found), a generation
+  that grows with every change, and creation/update times;
+- its status (`seldon.status`), written by the workers that compiled that generation;
+- a change counter (`seldon.control`/"changes") bumped on every apply/delete/pause: each
+  worker polls its version (one indexed SQLite read) and rebuilds only when it moved;
+- the version each worker has caught up with (`seldon.workers`/"<pid>-<id>"), so an apply
+  can return once every worker serves it.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from seldon_serving.state.base import StateStore
+
+DEPLOYMENTS = "seldon.deployments"
+STATUS = "seldon.status"
+CONTROL = "seldon.control"
+WORKERS = "seldon.workers"
+CHANGES = "changes"
+PAUSED = "paused"
+
+CREATED, CONFIGURED, UNCHANGED = "created", "configured", "unchanged"
+
+
+@dataclass(slots=True)
+class Record:
+    namespace: str
+    name: str
+    manifest: dict[str, Any]
+    base_dir: str | None
+    generation: int
+    created: float
+    updated: float
+
+    @property
+    def key(self) -> str:
+        return record_key(self.namespace, self.name)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "namespace": self.namespace,
+            "name": self.name,
+            "manifest": self.manifest,
+            "base_dir": self.base_dir,
+            "generation": self.generation,
+            "created": self.created,
+            "updated": self.updated,
+        }
+
+    @classmethod
+    def from_json(cls, value: dict[str, Any]) -> Record:
+        return cls(
+            namespace=value["namespace"],
+            name=value["name"],
+            manifest=value["manifest"],
+            base_dir=value.get("base_dir"),
+            generation=int(value["generation"]),
+            created=float(value["created"]),
+            updated=float(value["updated"]),
+        )
+
+
+def record_key(namespace: str, name: str) -> str:
+    # Neither part can hold "/" (DNS labels), so the key is unambiguous.
+    return f"{namespace}/{name}"
+
+
+def _stored_manifest(manifest: dict[str, Any]) -> dict[str, Any]:
+    # A status in what the user applied (e.g. `seldon get -o yaml` fed back) is ours to write.
+    return {key: value for key, value in manifest.items() if key != "status"}
+
+
+class Records:
+    def __init__(self, store: StateStore) -> None:
+        self.store = store
+
+    # --- change tracking ---------------------------------------------------------------------
+
+    def version(self) -> int:
+        """Grows with every apply, delete and pause: what the workers poll."""
+        return self.store.version(CONTROL, CHANGES)
+
+    def _changed(self) -> None:
+        self.store.update(CONTROL, CHANGES, lambda n: (n or 0) + 1)
+
+    # --- deployments ---------------------------------------------------------------------------
+
+    def apply(
+        self, namespace: str, name: str, manifest: dict[str, Any], base_dir: str | None
+    ) -> tuple[str, Record]:
+        """Store a manifest: ("created" | "configured" | "unchanged", the record now stored)."""
+        manifest = _stored_manifest(manifest)
+        outcome: list[str] = []
+        now = time.time()
+        # Re-applying a manifest that failed is a retry (the user may have fixed a file it needs).
+        failed = (self.status(namespace, name) or {}).get("state") == "Failed"
+
+        def write(current: Any) -> Any:
+            outcome.clear()  # an updater may be retried; only its last run counts
+            if current is None:
+                outcome.append(CREATED)
+                return Record(namespace, name, manifest, base_dir, 1, now, now).to_json()
+            if current["manifest"] == manifest and current.get("base_dir") == base_dir and not failed:
+                outcome.append(UNCHANGED)
+                return current
+            outcome.append(CONFIGURED)
+            record = Record.from_json(current)
+            record.manifest, record.base_dir = manifest, base_dir
+            record.generation += 1
+            record.updated = now
+            return record.to_json()
+
+        stored = Record.from_json(self.store.update(DEPLOYMENTS, record_key(namespace, name), write))
+        if outcome[0] != UNCHANGED:
+            self.set_status(stored, {"state": "Creating", "description": "", "predictorStatus": []})
+            self._changed()
+        return outcome[0], stored
+
+    def delete(self, namespace: str, name: str) -> bool:
+        key = record_key(namespace, name)
+        existed = self.store.delete(DEPLOYMENTS, key)
+        self.store.delete(STATUS, key)
+        if existed:
+            self._changed()
+        return existed
+
+    def get(self, namespace: str, name: str) -> Record | None:
+        value = self.store.get(DEPLOYMENTS, record_key(namespace, name))
+        return None if value is None else Record.from_json(value)
+
+    def all(self) -> list[Record]:
+        records = [Record.from_json(v) for v in self.store.items(DEPLOYMENTS).values()]
+        return sorted(records, key=lambda r: (r.namespace, r.name))
+
+    # --- status --------------------------------------------------------------------------------
+
+    def status(self, namespace: str, name: str) -> dict[str, Any] | None:
+        value = self.store.get(STATUS, record_key(namespace, name))
+        if value is None:
+            return None
+        return {k: v for k, v in value.items() if k != "generation"}
+
+    def set_status(self, record: Record, status: dict[str, Any]) -> None:
+        """Write the status of `record`'s generation, unless a newer generation's is there already."""
+
+        def write(current: Any) -> Any:
+            if current is not None and current.get("generation", 0) > record.generation:
+                return current
+            return {**status, "generation": record.generation}
+
+        self.store.update(STATUS, record.key, write)
+
+    # --- pause (for every worker at once) ------------------------------------------------------
+
+    def paused(self) -> bool:
+        return bool(self.store.get(CONTROL, PAUSED))
+
+    def set_paused(self, paused: bool) -> None:
+        if self.paused() != paused:
+            self.store.put(CONTROL, PAUSED, paused)
+            self._changed()
+
+    # --- workers ----------------------------------------------------------------------------------
+
+    def report(self, worker: str, version: int) -> None:
+        """Worker `worker` (see `worker_id`) serves everything up to `version`."""
+        self.store.put(WORKERS, worker, version)
+
+    def forget_worker(self, worker: str) -> None:
+        self.store.delete(WORKERS, worker)
+
+    def live_workers(self) -> dict[str, int]:
+        """worker -> the version it caught up with, for workers still alive (dead ones are dropped)."""
+        out: dict[str, int] = {}
+        for worker, version in self.store.items(WORKERS).items():
+            if _alive(int(worker.split("-", 1)[0])):
+                out[worker] = int(version)
+            else:
+                self.forget_worker(worker)
+        return out
+
+    def reset_runtime(self) -> None:
+        """A server starts: no worker has reported yet, and nothing is paused."""
+        for key in self.store.items(WORKERS):
+            self.store.delete(WORKERS, key)
+        if self.paused():
+            self.store.put(CONTROL, PAUSED, False)
+
+
+def worker_id() -> str:
+    """A name for one control plane: its process id (to spot dead workers) and a random part."""
+    return f"{os.getpid()}-{secrets.token_hex(4)}"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -1,0 +1,308 @@
+"""REST edge of the gateway: Seldon's external API for every deployment, engine health,
+Prometheus, and the admin API of the local control plane.
+
+Paths (raw ASGI, no framework on the hot path):
+- POST /seldon/<dep>/api/v0.1|v1.0/predictions|feedback (Ambassador, the seed)
+- POST /seldon/<namespace>/<dep>/api/v0.1|v1.0/predictions|feedback (SeldonClient with namespace)
+- POST /api/v0.1|v1.0/predictions|feedback: the deployment named by header `seldon`
+  (+ `namespace`), or the only one running (SeldonClient gateway="seldon")
+- GET .../api/v1.0/metadata[/<model>]: graph (or one node's model) metadata
+- GET /ping /ready /live /pause /unpause /metrics /prometheus /openapi.json
+- /admin/deployments[/<namespace>/<name>]: GET, PUT/POST (apply), DELETE
+Every error answers `{"status": {...FAILURE...}}` with the error table's HTTP status.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+from seldon_serving.engine.plane import DataPlane
+from seldon_serving.protocol import json_codec
+from seldon_serving.protocol.errors import (
+    BadRequest,
+    MethodNotFound,
+    SeldonError,
+    Unauthenticated,
+    UserCodeError,
+)
+from seldon_serving.protocol.message import SeldonMessage
+from seldon_serving.servers import http
+from seldon_serving.servers.metrics import Metrics
+from seldon_serving.servers.openapi import _get, _post, document
+
+log = logging.getLogger("seldon_serving.gateway")
+
+API_VERSIONS = frozenset({"v0.1", "v1.0"})
+_CORS = (b"access-control-allow-origin", b"*")
+_API_HEADERS = [*http.JSON_HEADERS, _CORS]
+_EMPTY = b"{}"
+_PATH_CACHE_LIMIT = 4096
+
+
+class Admin(Protocol):
+    """The control plane behind /admin (implemented in seldon_serving.deploy)."""
+
+    async def apply(self, body: Any) -> dict[str, Any]: ...
+
+    async def get(self, namespace: str, name: str) -> dict[str, Any]: ...
+
+    async def list(self) -> dict[str, Any]: ...
+
+    async def delete(self, namespace: str, name: str) -> dict[str, Any]: ...
+
+    async def set_paused(self, paused: bool) -> None: ...
+
+
+# (operation, namespace, deployment, model); deployment None: from the headers / the only one.
+Target = tuple[str, str | None, str | None, str]
+
+
+def parse_api_path(path: str) -> Target | None:
+    """Which API operation a path names, or None when it is not an API path."""
+    parts = path.split("/")
+    if len(parts) < 4 or parts[0] != "":
+        return None
+    if parts[1] == "seldon":
+        # /seldon/<dep>/api/<v>/... or /seldon/<ns>/<dep>/api/<v>/...: try the short form first
+        for at in (3, 4):
+            if len(parts) > at + 2 and parts[at] == "api" and parts[at + 1] in API_VERSIONS:
+                prefix = parts[2:at]
+                namespace, name = (None, prefix[0]) if len(prefix) == 1 else (prefix[0], prefix[1])
+                return _operation(parts[at + 2 :], namespace, name)
+        return None
+    if parts[1] == "api" and parts[2] in API_VERSIONS:
+        return _operation(parts[3:], None, None)
+    return None
+
+
+def _operation(rest: list[str], namespace: str | None, name: str | None) -> Target | None:
+    if not name and name is not None:
+        return None
+    if len(rest) == 1 and rest[0] in ("predictions", "feedback", "metadata"):
+        return rest[0], namespace, name, ""
+    if len(rest) == 2 and rest[0] == "metadata" and rest[1]:
+        return "metadata", namespace, name, rest[1]
+    return None
+
+
+class GatewayApp:
+    """ASGI application; one per worker process."""
+
+    def __init__(
+        self,
+        plane: DataPlane,
+        metrics: Metrics,
+        *,
+        admin: Admin | None = None,
+        remote_admin: bool = False,
+        max_body: int = http.DEFAULT_MAX_BODY,
+    ) -> None:
+        self.plane = plane
+        self.metrics = metrics
+        self.admin = admin
+        # An apply names Python classes to import from server paths: by default only a
+        # client on this host may do that.
+        self.remote_admin = remote_admin
+        self.max_body = max_body
+        self._paths: dict[str, Target | None] = {}
+        self.get_routes: dict[str, Callable[[], Awaitable[tuple[int, bytes, list]]]] = {
+            "/": self._hello,
+            "/ping": self._ping,
+            "/live": self._live,
+            "/ready": self._ready,
+            "/pause": self._pause,
+            "/unpause": self._unpause,
+            "/metrics": self._metrics,
+            "/prometheus": self._metrics,
+            "/openapi.json": self._openapi,
+            "/seldon.json": self._openapi,
+        }
+        self._openapi_body: bytes | None = None
+
+    async def __call__(self, scope: http.Scope, receive: http.Receive, send: http.Send) -> None:
+        if scope["type"] != "http":
+            if scope["type"] == "lifespan":
+                await _lifespan(receive, send)
+            return
+        path: str = scope["path"]
+        try:
+            target = self._paths.get(path, False)
+            if target is False:
+                target = parse_api_path(path)
+                if len(self._paths) < _PATH_CACHE_LIMIT:
+                    self._paths[path] = target
+            if target is not None:
+                await self._api(scope, receive, send, target)  # type: ignore[arg-type]
+                return
+            getter = self.get_routes.get(path)
+            if getter is not None:
+                status, body, headers = await getter()
+                await http.send_bytes(send, status, body, headers)
+                return
+            if path == "/admin/deployments" or path.startswith("/admin/deployments/"):
+                await self._admin(scope, receive, send, path)
+                return
+            raise MethodNotFound(f"no such path: {path}")
+        except SeldonError as error:
+            if error.http_status >= 500:
+                log.error("%s %s: %s", scope["method"], path, error.info)
+            await http.send_bytes(send, error.http_status, json_codec.dumps(error.body()), _API_HEADERS)
+        except Exception as exc:  # a bug of ours: answer in Seldon's shape, never leak a trace
+            log.exception("unexpected error on %s", path)
+            error = UserCodeError(f"{type(exc).__name__}: {exc}")
+            await http.send_bytes(send, 500, json_codec.dumps(error.body()), _API_HEADERS)
+
+    # --- the external API --------------------------------------------------------------------
+
+    async def _api(self, scope: http.Scope, receive: http.Receive, send: http.Send, target: Target) -> None:
+        operation, namespace, name, model = target
+        method = scope["method"]
+        if name is None:  # SeldonClient gateway="seldon": the headers name it, or the only one
+            name = http.header(scope, b"seldon").decode() or None
+            namespace = http.header(scope, b"namespace").decode() or None
+        if method == "OPTIONS":  # CORS preflight, as Seldon's engine allows any origin
+            await http.send_bytes(send, 204, b"", _preflight_headers())
+            return
+        if operation == "metadata":
+            if method != "GET":
+                raise MethodNotFound(f"{method} is not allowed here; use GET")
+            if model:
+                document = await self.plane.model_metadata(name, namespace, model)
+            else:
+                document = await self.plane.graph_metadata(name, namespace)
+            await http.send_bytes(send, 200, json_codec.dumps(document), _API_HEADERS)
+            return
+        body = await http.read_body(receive, self.max_body)
+        obj = http.request_json(scope, body)
+        if operation == "predictions":
+            answer = await self.plane.predict(name, namespace, json_codec.decode_message(obj))
+            payload = json_codec.dumps(json_codec.encode_message(answer))
+            await http.send_bytes(send, _answer_status(answer), payload, _API_HEADERS)
+        else:
+            await self.plane.send_feedback(name, namespace, json_codec.decode_feedback(obj))
+            await http.send_bytes(send, 200, _EMPTY, _API_HEADERS)
+
+    # --- engine health and metrics -------------------------------------------------------------
+
+    async def _hello(self) -> tuple[int, bytes, list]:
+        return 200, b"Hello World!!", http.TEXT_HEADERS
+
+    async def _ping(self) -> tuple[int, bytes, list]:
+        return 200, b"pong", http.TEXT_HEADERS
+
+    async def _live(self) -> tuple[int, bytes, list]:
+        return 200, b"live", http.TEXT_HEADERS
+
+    async def _ready(self) -> tuple[int, bytes, list]:
+        why = await self.plane.not_ready()
+        if why is None:
+            return 200, b"ready", http.TEXT_HEADERS
+        return 503, f"Service unavailable: {why}".encode(), http.TEXT_HEADERS
+
+    async def _pause(self) -> tuple[int, bytes, list]:
+        await self._set_paused(True)
+        return 200, b"paused", http.TEXT_HEADERS
+
+    async def _unpause(self) -> tuple[int, bytes, list]:
+        await self._set_paused(False)
+        return 200, b"unpaused", http.TEXT_HEADERS
+
+    async def _set_paused(self, paused: bool) -> None:
+        if self.admin is not None:
+            await self.admin.set_paused(paused)  # every worker leaves (or rejoins) rotation
+        else:
+            self.plane.paused = paused
+
+    async def _metrics(self) -> tuple[int, bytes, list]:
+        body, content_type = self.metrics.render()
+        return 200, body, [(b"content-type", content_type.encode())]
+
+    async def _openapi(self) -> tuple[int, bytes, list]:
+        if self._openapi_body is None:
+            self._openapi_body = json_codec.dumps(gateway_openapi())
+        return 200, self._openapi_body, http.JSON_HEADERS
+
+    # --- admin API -----------------------------------------------------------------------------
+
+    async def _admin(self, scope: http.Scope, receive: http.Receive, send: http.Send, path: str) -> None:
+        if self.admin is None:
+            raise MethodNotFound("this gateway has no control plane")
+        if not self.remote_admin and not _is_loopback(scope.get("client")):
+            raise Unauthenticated(
+                "the admin API answers only clients on this host; start `seldon serve --allow-remote-admin` "
+                "to manage deployments from elsewhere"
+            )
+        method = scope["method"]
+        rest = [p for p in path.removeprefix("/admin/deployments").split("/") if p]
+        if method in ("PUT", "POST") and not rest:
+            body = await http.read_body(receive, self.max_body)
+            result = await self.admin.apply(json_codec.loads(body) if body else None)
+        elif method == "GET" and not rest:
+            result = await self.admin.list()
+        elif method in ("GET", "DELETE") and len(rest) == 2:
+            call = self.admin.get if method == "GET" else self.admin.delete
+            result = await call(rest[0], rest[1])
+        else:
+            raise BadRequest(
+                f"{method} {path} is not an admin operation: use GET|PUT /admin/deployments, "
+                "GET|DELETE /admin/deployments/<namespace>/<name>"
+            )
+        await http.send_json(send, 200, result)
+
+
+def _is_loopback(client: Any) -> bool:
+    if not client:
+        return True  # a unix socket or an in-process caller
+    host = str(client[0])
+    return host == "::1" or host.startswith("127.") or host == "localhost" or host.startswith("::ffff:127.")
+
+
+def _answer_status(answer: SeldonMessage) -> int:
+    """A graph answer carrying a FAILURE status (a raw component said so) is not a 200."""
+    status = answer.status
+    if status and status.get("status") in ("FAILURE", 1):
+        code = status.get("code")
+        return code if isinstance(code, int) and 400 <= code < 600 else 500
+    return 200
+
+
+def _preflight_headers() -> list[tuple[bytes, bytes]]:
+    return [
+        _CORS,
+        (b"access-control-allow-methods", b"POST, GET, OPTIONS"),
+        (b"access-control-allow-headers", b"content-type, seldon, namespace, x-auth-token"),
+    ]
+
+
+def gateway_openapi() -> dict[str, Any]:
+    paths: dict[str, Any] = {}
+    for prefix in ("/seldon/{deployment}", "/seldon/{namespace}/{deployment}", ""):
+        for version in sorted(API_VERSIONS):
+            base = f"{prefix}/api/{version}"
+            paths[f"{base}/predictions"] = _post("Predict through the deployment's graph", "SeldonMessage")
+            paths[f"{base}/feedback"] = _post("Send feedback (answers {})", "Feedback")
+        paths[f"{prefix}/api/v1.0/metadata"] = _get("Graph metadata")
+        paths[f"{prefix}/api/v1.0/metadata/{{model}}"] = _get("Model metadata of one node")
+    for path, summary in (("/ping", "pong"), ("/live", "live"), ("/ready", "ready or 503")):
+        paths[path] = _get(summary, "text/plain")
+    paths["/pause"] = _get("Take the gateway out of rotation", "text/plain")
+    paths["/unpause"] = _get("Put the gateway back into rotation", "text/plain")
+    paths["/metrics"] = paths["/prometheus"] = _get("Prometheus metrics", "text/plain")
+    paths["/admin/deployments"] = {**_get("List deployments"), "put": {"summary": "Apply a manifest"}}
+    paths["/admin/deployments/{namespace}/{name}"] = {
+        **_get("One deployment with its status"),
+        "delete": {"summary": "Delete a deployment"},
+    }
+    return document("Seldon Serving gateway", paths)
+
+
+async def _lifespan(receive: http.Receive, send: http.Send) -> None:
+    while True:
+        event = await receive()
+        if event["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif event["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
