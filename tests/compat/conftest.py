@@ -28,6 +28,16 @@ def compat_python() -> Path:
     return python
 
 
+@pytest.fixture(scope="session")
+def compat_oauth_python() -> Path:
+    """seldon-core 1.4.0: the last SeldonClient that speaks the OAuth front end."""
+    venv = Path(os.environ.get("SELDON_COMPAT_OAUTH_VENV", ROOT / ".venv-compat-oauth"))
+    python = venv / "bin" / "python"
+    if not python.exists():
+        pytest.skip(f"no seldon-core 1.4.0 venv at {venv}: run scripts/compat-venv.sh")
+    return python
+
+
 def run_seldon_client(python: Path, calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Run SeldonClient calls in the seldon-core venv (one process for many calls)."""
     completed = subprocess.run(

@@ -34,6 +34,20 @@ from seldon_serving.cli.errors import one_sentence
     is_flag=True,
     help="Let clients on other hosts apply/delete deployments (default: this host only).",
 )
+@click.option(
+    "--oauth",
+    is_flag=True,
+    default=os.environ.get("SELDON_OAUTH", "").lower() in ("1", "true", "yes", "on"),
+    help="Put Seldon's OAuth API front end before every deployment (POST /oauth/token, bearer tokens) "
+    "[$SELDON_OAUTH].",
+)
+@click.option(
+    "--oauth-token-ttl",
+    type=float,
+    default=43200,
+    show_default=True,
+    help="Seconds an OAuth access token stays valid.",
+)
 @click.option("--log-level", default=os.environ.get("SELDON_LOG_LEVEL", "INFO"), show_default=True)
 @one_sentence
 def serve_command(
@@ -45,6 +59,8 @@ def serve_command(
     host: str,
     max_message_size: int,
     allow_remote_admin: bool,
+    oauth: bool,
+    oauth_token_ttl: float,
     log_level: str,
 ) -> None:
     """Serve SeldonDeployments: Seldon's external REST and gRPC API for every deployment.
@@ -70,4 +86,13 @@ def serve_command(
         max_message=max_message_size,
     )
     directory = resolve_state_dir(state_dir)
-    sys.exit(serve_gateway(collected.manifests, options, directory, remote_admin=allow_remote_admin))
+    sys.exit(
+        serve_gateway(
+            collected.manifests,
+            options,
+            directory,
+            remote_admin=allow_remote_admin,
+            oauth=oauth,
+            oauth_ttl=oauth_token_ttl,
+        )
+    )

@@ -19,6 +19,7 @@ from seldon_serving.servers.gateway_grpc import gateway_handlers
 from seldon_serving.servers.gateway_metrics import GatewayMetrics
 from seldon_serving.servers.gateway_rest import GatewayApp
 from seldon_serving.servers.metrics import Metrics
+from seldon_serving.servers.oauth import DEFAULT_TTL, OAuthService
 from seldon_serving.servers.runner import Edges, ServeOptions, serve
 from seldon_serving.state import open_store
 
@@ -38,6 +39,8 @@ class GatewaySettings:
     state_path: Path
     poll_interval: float = 0.2
     remote_admin: bool = False
+    oauth: bool = False  # the OAuth API front end (Seldon's apife, the seed's withApife)
+    oauth_ttl: float = DEFAULT_TTL
 
 
 def gateway_edges(settings: GatewaySettings, options: ServeOptions) -> Edges:
@@ -46,6 +49,7 @@ def gateway_edges(settings: GatewaySettings, options: ServeOptions) -> Edges:
     metrics = Metrics()
     plane = DataPlane(observer=GatewayMetrics(metrics))
     control = ControlPlane(Records(store), plane, store, poll_interval=settings.poll_interval)
+    oauth = OAuthService(store, settings.oauth_ttl) if settings.oauth else None
 
     async def stop() -> None:
         await control.stop()
@@ -53,9 +57,14 @@ def gateway_edges(settings: GatewaySettings, options: ServeOptions) -> Edges:
 
     return Edges(
         asgi_app=GatewayApp(
-            plane, metrics, admin=control, remote_admin=settings.remote_admin, max_body=options.max_message
+            plane,
+            metrics,
+            admin=control,
+            remote_admin=settings.remote_admin,
+            max_body=options.max_message,
+            oauth=oauth,
         ),
-        grpc_handlers=gateway_handlers(plane),
+        grpc_handlers=gateway_handlers(plane, oauth),
         on_start=control.start,
         on_stop=stop,
     )
@@ -78,10 +87,18 @@ def store_manifests(state_path: Path, manifests: list[Manifest]) -> list[tuple[s
 
 
 def serve_gateway(
-    manifests: list[Manifest], options: ServeOptions, directory: Path, *, remote_admin: bool = False
+    manifests: list[Manifest],
+    options: ServeOptions,
+    directory: Path,
+    *,
+    remote_admin: bool = False,
+    oauth: bool = False,
+    oauth_ttl: float = DEFAULT_TTL,
 ) -> int:
     directory.mkdir(parents=True, exist_ok=True)
-    settings = GatewaySettings(state_path=directory / STATE_FILE, remote_admin=remote_admin)
+    settings = GatewaySettings(
+        state_path=directory / STATE_FILE, remote_admin=remote_admin, oauth=oauth, oauth_ttl=oauth_ttl
+    )
     applied = store_manifests(settings.state_path, manifests)
     parts = []
     if options.http_port is not None:
@@ -89,7 +106,7 @@ def serve_gateway(
     if options.grpc_port is not None:
         parts.append(f"gRPC on {options.host}:{options.grpc_port}")
     lines = [f"seldondeployment/{name} {outcome}" for name, outcome in applied]
-    lines.append(
-        f"seldon gateway: {', '.join(parts)}, {options.workers} worker(s), state in {settings.state_path}"
-    )
+    front = ", OAuth front end on (POST /oauth/token)" if oauth else ""
+    workers = f"{options.workers} worker(s)"
+    lines.append(f"seldon gateway: {', '.join(parts)}, {workers}{front}, state in {settings.state_path}")
     return serve(lambda: gateway_edges(settings, options), options, announce="\n".join(lines))

@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from seldon_serving.servers.oauth import OAuthService
 from seldon_serving.state.base import StateStore
 
 DEPLOYMENTS = "seldon.deployments"
@@ -73,9 +74,22 @@ def record_key(namespace: str, name: str) -> str:
     return f"{namespace}/{name}"
 
 
+REDACTED = "<stored hashed>"
+
+
 def _stored_manifest(manifest: dict[str, Any]) -> dict[str, Any]:
     # A status in what the user applied (e.g. `seldon get -o yaml` fed back) is ours to write.
-    return {key: value for key, value in manifest.items() if key != "status"}
+    stored = {key: value for key, value in manifest.items() if key != "status"}
+    spec = stored.get("spec")
+    if isinstance(spec, dict) and spec.get("oauth_secret"):
+        # The OAuth secret is kept only as a salted hash (in the OAuth client registry).
+        stored["spec"] = {**spec, "oauth_secret": REDACTED}
+    return stored
+
+
+def _oauth_credentials(manifest: dict[str, Any]) -> tuple[str, str]:
+    spec = manifest.get("spec") if isinstance(manifest.get("spec"), dict) else {}
+    return str(spec.get("oauth_key") or ""), str(spec.get("oauth_secret") or "")
 
 
 class Records:
@@ -97,6 +111,11 @@ class Records:
         self, namespace: str, name: str, manifest: dict[str, Any], base_dir: str | None
     ) -> tuple[str, Record]:
         """Store a manifest: ("created" | "configured" | "unchanged", the record now stored)."""
+        oauth_key, oauth_secret = _oauth_credentials(manifest)
+        if oauth_secret == REDACTED:  # `seldon get -o yaml` fed back: keep the registered secret
+            credentials_changed = False
+        else:
+            credentials_changed = OAuthService(self.store).register(name, namespace, oauth_key, oauth_secret)
         manifest = _stored_manifest(manifest)
         outcome: list[str] = []
         now = time.time()
@@ -108,7 +127,8 @@ class Records:
             if current is None:
                 outcome.append(CREATED)
                 return Record(namespace, name, manifest, base_dir, 1, now, now).to_json()
-            if current["manifest"] == manifest and current.get("base_dir") == base_dir and not failed:
+            same = current["manifest"] == manifest and current.get("base_dir") == base_dir
+            if same and not failed and not credentials_changed:
                 outcome.append(UNCHANGED)
                 return current
             outcome.append(CONFIGURED)
@@ -126,6 +146,7 @@ class Records:
 
     def delete(self, namespace: str, name: str) -> bool:
         key = record_key(namespace, name)
+        OAuthService(self.store).unregister(name, namespace)
         existed = self.store.delete(DEPLOYMENTS, key)
         self.store.delete(STATUS, key)
         if existed:

@@ -15,11 +15,12 @@ from google.protobuf import empty_pb2, json_format
 from seldon_serving.engine.plane import DataPlane
 from seldon_serving.protocol import proto_codec
 from seldon_serving.protocol._pb import prediction_pb2 as pb
-from seldon_serving.protocol.errors import BadMetadata
+from seldon_serving.protocol.errors import BadMetadata, Unauthenticated
 from seldon_serving.servers.grpc_edge import service, unary
+from seldon_serving.servers.oauth import OAuthService
 
 
-def target(context: grpc.aio.ServicerContext) -> tuple[str | None, str | None]:
+def call_target(context: grpc.aio.ServicerContext) -> tuple[str | None, str | None]:
     """(deployment, namespace) named by the call's metadata."""
     name = namespace = None
     for key, value in context.invocation_metadata() or ():
@@ -30,7 +31,24 @@ def target(context: grpc.aio.ServicerContext) -> tuple[str | None, str | None]:
     return name or None, namespace or None
 
 
-def gateway_handlers(plane: DataPlane) -> list[grpc.GenericRpcHandler]:
+def _metadata_value(context: grpc.aio.ServicerContext, wanted: str) -> str | None:
+    for key, value in context.invocation_metadata() or ():
+        if key == wanted:
+            return value if isinstance(value, str) else value.decode()
+    return None
+
+
+def gateway_handlers(plane: DataPlane, oauth: OAuthService | None = None) -> list[grpc.GenericRpcHandler]:
+    def target(context: grpc.aio.ServicerContext) -> tuple[str | None, str | None]:
+        name, namespace = call_target(context)
+        if oauth is None:
+            return name, namespace
+        # Seldon's apife: the token comes in metadata `oauth_token` and picks the deployment.
+        grant = oauth.check(_metadata_value(context, "oauth_token"))
+        if (name and name != grant.deployment) or (namespace and namespace != grant.namespace):
+            raise Unauthenticated(f"this token does not open deployment '{name}'")
+        return grant.deployment, grant.namespace
+
     async def predict(request: pb.SeldonMessage, context: grpc.aio.ServicerContext) -> pb.SeldonMessage:
         name, namespace = target(context)
         answer = await plane.predict(name, namespace, proto_codec.message_from_proto(request))

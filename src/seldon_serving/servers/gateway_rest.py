@@ -30,6 +30,7 @@ from seldon_serving.protocol.errors import (
 from seldon_serving.protocol.message import SeldonMessage
 from seldon_serving.servers import http
 from seldon_serving.servers.metrics import Metrics
+from seldon_serving.servers.oauth import OAuthService, bearer_token
 from seldon_serving.servers.openapi import _get, _post, document
 
 log = logging.getLogger("seldon_serving.gateway")
@@ -98,8 +99,11 @@ class GatewayApp:
         admin: Admin | None = None,
         remote_admin: bool = False,
         max_body: int = http.DEFAULT_MAX_BODY,
+        oauth: OAuthService | None = None,
     ) -> None:
         self.plane = plane
+        # With the OAuth front end on, every API call needs a bearer token of its deployment.
+        self.oauth = oauth
         self.metrics = metrics
         self.admin = admin
         # An apply names Python classes to import from server paths: by default only a
@@ -141,6 +145,9 @@ class GatewayApp:
                 status, body, headers = await getter()
                 await http.send_bytes(send, status, body, headers)
                 return
+            if path == "/oauth/token" and self.oauth is not None:
+                await self._token(scope, receive, send)
+                return
             if path == "/admin/deployments" or path.startswith("/admin/deployments/"):
                 await self._admin(scope, receive, send, path)
                 return
@@ -165,6 +172,8 @@ class GatewayApp:
         if method == "OPTIONS":  # CORS preflight, as Seldon's engine allows any origin
             await http.send_bytes(send, 204, b"", _preflight_headers())
             return
+        if self.oauth is not None:
+            name, namespace = self._authorize(scope, target, name, namespace)
         if operation == "metadata":
             if method != "GET":
                 raise MethodNotFound(f"{method} is not allowed here; use GET")
@@ -183,6 +192,25 @@ class GatewayApp:
         else:
             await self.plane.send_feedback(name, namespace, json_codec.decode_feedback(obj))
             await http.send_bytes(send, 200, _EMPTY, _API_HEADERS)
+
+    def _authorize(
+        self, scope: http.Scope, target: Target, name: str | None, namespace: str | None
+    ) -> tuple[str, str]:
+        """The deployment a bearer token opens; a token never reaches another deployment."""
+        assert self.oauth is not None
+        grant = self.oauth.check(bearer_token(http.header(scope, b"authorization").decode("latin-1")))
+        named = target[2] is not None  # /seldon/<dep>/... names its deployment in the path
+        if (named and name != grant.deployment) or (named and namespace and namespace != grant.namespace):
+            raise Unauthenticated(f"this token does not open deployment '{name}'")
+        return grant.deployment, grant.namespace
+
+    async def _token(self, scope: http.Scope, receive: http.Receive, send: http.Send) -> None:
+        assert self.oauth is not None
+        if scope["method"] != "POST":
+            raise MethodNotFound("use POST /oauth/token")
+        body = await http.read_body(receive, self.max_body)
+        answer = self.oauth.issue(http.header(scope, b"authorization").decode("latin-1"), body)
+        await http.send_json(send, 200, answer)
 
     # --- engine health and metrics -------------------------------------------------------------
 

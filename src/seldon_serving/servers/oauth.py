@@ -88,14 +88,18 @@ class OAuthService:
         }
         for client in client_ids(oauth_key, namespace):
             self.store.put(CLIENTS, client, record)
+        return True
 
-    def unregister(self, deployment: str, namespace: str) -> None:
+    def unregister(self, deployment: str, namespace: str) -> bool:
+        """Forget a deployment's clients and revoke its tokens; True if it had clients."""
+        had_clients = False
         for client, record in self.store.items(CLIENTS).items():
             if record.get("deployment") == deployment and record.get("namespace") == namespace:
-                self.store.delete(CLIENTS, client)
+                had_clients = self.store.delete(CLIENTS, client) or had_clients
         for key, grant in self.store.items(TOKENS).items():
             if grant.get("deployment") == deployment and grant.get("namespace") == namespace:
                 self.store.delete(TOKENS, key)
+        return had_clients
 
     # --- POST /oauth/token -------------------------------------------------------------------
 

@@ -1,0 +1,144 @@
+"""The OAuth API front end (`seldon serve --oauth`, Seldon's apife) with plain HTTP
+clients and gRPC metadata: tokens, expiry, cross-deployment refusal, a restart."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import httpx
+import pytest
+
+from seldon_serving.protocol._pb import prediction_pb2 as pb
+from seldon_serving.protocol._pb import prediction_pb2_grpc as pb_grpc
+from tests.e2e.test_seed_examples import MOCK, generate
+from tests.helpers import free_port, running, seldon_bin
+
+pytestmark = pytest.mark.slow
+
+BODY = {"data": {"ndarray": [[1.0, 2.0]]}}
+TTL = 3.0
+
+
+class Front:
+    def __init__(self, http: int, grpc_port: int) -> None:
+        self.url = f"http://127.0.0.1:{http}"
+        self.grpc = f"127.0.0.1:{grpc_port}"
+        self.client = httpx.Client(timeout=30)
+
+    def token(self, key: str, secret: str) -> httpx.Response:
+        return self.client.post(
+            f"{self.url}/oauth/token", auth=(key, secret), data={"grant_type": "client_credentials"}
+        )
+
+    def predict(self, token: str | None, path: str = "/api/v0.1/predictions") -> httpx.Response:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return self.client.post(self.url + path, json=BODY, headers=headers)
+
+
+def manifests(directory: Path) -> Path:
+    for name, key, secret in (("dep-a", "key-a", "secret-a"), ("dep-b", "key-b", "secret-b")):
+        generate(
+            directory, ["serve-simple", "--image", MOCK], name, "--oauth-key", key, "--oauth-secret", secret
+        )
+    return directory
+
+
+def start(directory: Path, http: int, grpc_port: int) -> running:  # type: ignore[valid-type]
+    args = [
+        seldon_bin(),
+        "serve",
+        str(directory),
+        "--oauth",
+        "--oauth-token-ttl",
+        str(TTL),
+        "--http-port",
+        str(http),
+        "--grpc-port",
+        str(grpc_port),
+        "--host",
+        "127.0.0.1",
+        "--workers",
+        "2",
+        "--state-dir",
+        str(directory / "state"),
+    ]
+    return running(args, ready_url=f"http://127.0.0.1:{http}/ping", ready_port=grpc_port, timeout=60)
+
+
+@pytest.fixture(scope="module")
+def front(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Front]:
+    directory = manifests(tmp_path_factory.mktemp("oauth"))
+    http, grpc_port = free_port(), free_port()
+    with start(directory, http, grpc_port):
+        yield Front(http, grpc_port)
+
+
+def test_token_then_prediction_reaches_the_owner(front: Front) -> None:
+    answer = front.token("key-a", "secret-a")
+    assert answer.status_code == 200
+    token = answer.json()
+    assert token["token_type"] == "bearer" and token["scope"] == "read write" and token["expires_in"] > 0
+    reply = front.predict(token["access_token"])
+    assert reply.status_code == 200
+    assert reply.json()["meta"]["requestPath"] == {"dep-a": MOCK}
+    feedback = front.client.post(
+        f"{front.url}/api/v0.1/feedback",
+        json={"request": BODY, "reward": 1.0},
+        headers={"Authorization": f"Bearer {token['access_token']}"},
+    )
+    assert feedback.status_code == 200 and feedback.json() == {}
+
+
+def test_wrong_or_missing_credentials_get_401_with_a_failure_status(front: Front) -> None:
+    for key, secret in (("key-a", "wrong"), ("nobody", "secret-a")):
+        reply = front.token(key, secret)
+        assert reply.status_code == 401
+        assert reply.json()["status"]["status"] == "FAILURE"
+        assert "secret" not in reply.text
+    for token in (None, "made-up-token"):
+        reply = front.predict(token)
+        assert reply.status_code == 401 and reply.json()["status"]["status"] == "FAILURE"
+
+
+def test_a_token_never_reaches_another_deployment(front: Front) -> None:
+    token_a = front.token("key-a", "secret-a").json()["access_token"]
+    assert front.predict(token_a, "/seldon/dep-a/api/v0.1/predictions").status_code == 200
+    assert front.predict(token_a, "/seldon/dep-b/api/v0.1/predictions").status_code == 401
+    # with OAuth on, the open Ambassador-style routes need a token too
+    assert front.predict(None, "/seldon/dep-b/api/v0.1/predictions").status_code == 401
+
+
+def test_grpc_takes_the_token_in_oauth_token_metadata(front: Front) -> None:
+    token_b = front.token("key-b", "secret-b").json()["access_token"]
+    request = pb.SeldonMessage()
+    request.data.ndarray.extend([[1.0, 2.0]])
+    with grpc.insecure_channel(front.grpc) as channel:
+        stub = pb_grpc.SeldonStub(channel)
+        reply = stub.Predict(request, metadata=[("oauth_token", token_b)], timeout=30)
+        assert dict(reply.meta.requestPath) == {"dep-b": MOCK}
+        for metadata in ([], [("oauth_token", "bad")], [("oauth_token", token_b), ("seldon", "dep-a")]):
+            with pytest.raises(grpc.RpcError) as info:
+                stub.Predict(request, metadata=metadata, timeout=30)
+            assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+def test_tokens_expire(front: Front) -> None:
+    token = front.token("key-a", "secret-a").json()["access_token"]
+    assert front.predict(token).status_code == 200
+    time.sleep(TTL + 0.5)
+    reply = front.predict(token)
+    assert reply.status_code == 401 and "expired" in reply.json()["status"]["info"]
+
+
+def test_tokens_survive_a_restart(tmp_path: Path) -> None:
+    directory = manifests(tmp_path)
+    http, grpc_port = free_port(), free_port()
+    with start(directory, http, grpc_port):
+        front = Front(http, grpc_port)
+        token = front.token("key-a", "secret-a").json()["access_token"]
+        assert front.predict(token).status_code == 200
+    with start(directory, http, grpc_port):
+        assert Front(http, grpc_port).predict(token).status_code == 200
