@@ -112,6 +112,38 @@ def get_command(
         click.echo(f"No deployments found in {where}.", err=True)
         return
     click.echo(table(items, wide=output == "wide", namespaces=all_namespaces), nl=False)
+    if output == "wide":
+        click.echo(node_states(items), nl=False)
+
+
+def node_states(items: list[dict[str, Any]]) -> str:
+    """What the stateful nodes have learnt: each router's branches, each detector's observations."""
+    lines: list[str] = []
+    for item in items:
+        name = item["manifest"]["metadata"]["name"]
+        for predictor in item.get("predictors") or []:
+            for node in predictor["nodes"]:
+                state = node.get("state")
+                if not isinstance(state, dict):
+                    continue
+                where = f"{name}/{node['name']}"
+                if isinstance(state.get("branches"), list):
+                    lines.append(f"\n{where}: router, best branch {state.get('best_branch')}")
+                    lines.append(f"  {'BRANCH':<8}{'NAME':<12}{'TRIES':>8}{'SUCCESSES':>12}{'VALUE':>9}")
+                    for b in state["branches"]:
+                        value = b.get("value", b.get("posterior_mean", 0.0))
+                        lines.append(
+                            f"  {b['branch']:<8}{b.get('name') or '-'!s:<12}{b['tries']:>8g}"
+                            f"{b['successes']:>12.6g}{value:>9.4f}"
+                        )
+                elif "observations" in state:
+                    lines.append(
+                        f"\n{where}: detector, {state['observations']} observations, "
+                        f"{state.get('nb_outliers', 0)} outliers (threshold {state.get('threshold')})"
+                    )
+                elif "error" in state:
+                    lines.append(f"\n{where}: state unavailable: {state['error']}")
+    return "\n".join(lines) + ("\n" if lines else "")
 
 
 def dump(doc: Any, output: str) -> str:
