@@ -136,9 +136,10 @@ def test_tokens_expire(front: Front) -> None:
 def test_tokens_survive_a_restart(tmp_path: Path) -> None:
     directory = manifests(tmp_path)
     http, grpc_port = free_port(), free_port()
-    with start(directory, http, grpc_port):
+    # a long lifetime: a restart on a loaded machine can take longer than the module's short TTL
+    with start(directory, http, grpc_port, ttl=600):
         front = Front(http, grpc_port)
         token = front.token("key-a", "secret-a").json()["access_token"]
         assert front.predict(token).status_code == 200
-    with start(directory, http, grpc_port):
+    with start(directory, http, grpc_port, ttl=600):
         assert Front(http, grpc_port).predict(token).status_code == 200

@@ -1,8 +1,22 @@
 """Runners for nodes served by another process: Seldon's internal API over REST
-(pooled keep-alive connections) or gRPC (one channel per node)."""
+(pooled keep-alive connections) or gRPC (one channel per node).
+
+A remote component may die, hang or be restarted on the same port at any time; only
+the requests that need it may suffer, and only while it is away:
+- REST: a pooled keep-alive connection can be dead without the pool knowing yet (the
+  peer was killed, or closed an idle connection just as we reused it).  A request
+  that fails on a REUSED connection before any response byte arrived is sent once
+  more on a fresh connection; a fresh connection's failure, a timeout, or a failure
+  after the answer started is final (the request may have been processed).
+- gRPC: the channel reconnects with a short, capped backoff, so a component that
+  comes back is used again within about a second instead of gRPC's default of up
+  to two minutes.
+"""
 
 from __future__ import annotations
 
+import contextvars
+import weakref
 from typing import Any
 
 import grpc
@@ -15,6 +29,48 @@ from seldon_serving.protocol.errors import BadRequest, MicroserviceError, NodeUn
 from seldon_serving.protocol.message import Feedback, SeldonMessage
 
 _INPUT_PATH = {"MODEL": "/predict", "TRANSFORMER": "/transform-input"}
+
+# Whether the connection the current request got came from the pool.  Set by the
+# connector inside the request's own task (the connector is awaited, not spawned), read
+# by the runner when the request fails.
+_reused_connection: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "seldon_reused_connection", default=False
+)
+_connector_class: Any = None
+
+# gRPC's default reconnect backoff grows to 120 s: a component down for a minute would
+# stay unused for minutes after it is back.  Cap it (a refused connect costs little).
+GRPC_RECONNECT_OPTIONS = [
+    ("grpc.initial_reconnect_backoff_ms", 100),
+    ("grpc.min_reconnect_backoff_ms", 100),
+    ("grpc.max_reconnect_backoff_ms", 1000),
+]
+
+
+def _pool_connector(**kwargs: Any) -> Any:
+    """An aiohttp TCPConnector that tells (through `_reused_connection`) whether the
+    connection it hands out was used before."""
+    global _connector_class
+    if _connector_class is None:
+        import aiohttp
+
+        class _ReuseAwareConnector(aiohttp.TCPConnector):
+            def __init__(self, **options: Any) -> None:
+                super().__init__(**options)
+                # Protocols handed out at least once; weak, so closed ones are not kept.
+                self._handed_out: weakref.WeakSet[Any] = weakref.WeakSet()
+
+            async def connect(self, *args: Any, **kwargs: Any) -> Any:
+                connection = await super().connect(*args, **kwargs)
+                protocol = connection.protocol
+                if protocol in self._handed_out:
+                    _reused_connection.set(True)
+                elif protocol is not None:
+                    self._handed_out.add(protocol)
+                return connection
+
+        _connector_class = _ReuseAwareConnector
+    return _connector_class(**kwargs)
 
 
 class RestRunner:
@@ -31,7 +87,10 @@ class RestRunner:
             import aiohttp  # imported on first remote call: in-process graphs never pay for it
 
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=256, keepalive_timeout=30),
+                # keepalive_timeout: give up idle connections before our own microservices
+                # do (after 30 s).  Servers with a shorter keep-alive (gunicorn, behind
+                # Seldon's wrapper, 2 s) close connections under us: the retry in `_post`.
+                connector=_pool_connector(limit=256, keepalive_timeout=15),
                 headers={"Seldon-model-name": self.node},
             )
         return self._session
@@ -40,21 +99,45 @@ class RestRunner:
         import aiohttp
 
         body = json_codec.dumps(payload)
-        try:
-            async with self._client().post(
-                self.base + path, data=body, headers={"Content-Type": "application/json"}
-            ) as response:
-                raw = await response.read()
-                status = response.status
-        except (aiohttp.ClientConnectionError, OSError) as exc:
-            raise NodeUnavailable(
-                f"node '{self.node}' at {self.base} is unreachable: {exc}", node=self.node
-            ) from None
+        url = self.base + path
+        retried = False
+        while True:
+            answered = False
+            _reused_connection.set(False)
+            try:
+                async with self._client().post(
+                    url, data=body, headers={"Content-Type": "application/json"}
+                ) as response:
+                    answered = True
+                    raw = await response.read()
+                    status = response.status
+                break
+            except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
+                # On a reused connection with nothing answered yet this is a stale pooled
+                # connection (the peer closed it, or died, before taking our request), so one
+                # more try on a fresh connection is due.  A fresh connection's failure
+                # (ClientConnectorError included) is final, and so are timeouts (neither
+                # class): the component may be working on the request.
+                stale = (
+                    not answered
+                    and not retried
+                    and _reused_connection.get()
+                    and not isinstance(exc, aiohttp.ClientConnectorError)
+                )
+                if not stale:
+                    raise self._unreachable(exc) from None
+                retried = True
+            except (aiohttp.ClientConnectionError, OSError) as exc:
+                raise self._unreachable(exc) from None
         if status >= 400:
             info = _error_info(raw) or f"HTTP {status}"
             kind = BadRequest if 400 <= status < 500 else MicroserviceError
             raise kind(f"node '{self.node}' answered {status}: {info}", node=self.node)
         return json_codec.decode_message(json_codec.loads(raw))
+
+    def _unreachable(self, exc: BaseException) -> NodeUnavailable:
+        reason = str(exc) or type(exc).__name__
+        return NodeUnavailable(f"node '{self.node}' at {self.base} is unreachable: {reason}", node=self.node)
 
     async def transform_input(self, msg: SeldonMessage) -> SeldonMessage:
         return await self._post(self.input_path, json_codec.encode_message(msg))
@@ -79,9 +162,7 @@ class RestRunner:
                 raw = await response.read()
                 status = response.status
         except (aiohttp.ClientConnectionError, OSError) as exc:
-            raise NodeUnavailable(
-                f"node '{self.node}' at {self.base} is unreachable: {exc}", node=self.node
-            ) from None
+            raise self._unreachable(exc) from None
         if status >= 400:
             raise MicroserviceError(
                 f"node '{self.node}' answered {status} for its metadata: {_error_info(raw)}", node=self.node
@@ -131,6 +212,7 @@ class GrpcRunner:
                     options=[
                         ("grpc.max_send_message_length", self.max_message),
                         ("grpc.max_receive_message_length", self.max_message),
+                        *GRPC_RECONNECT_OPTIONS,
                     ],
                 )
             method = self._channel.unary_unary(
