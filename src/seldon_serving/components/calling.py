@@ -14,6 +14,8 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from seldon_serving.protocol.errors import BadRequest, NotImplementedByComponent, SeldonError, UserCodeError
 
 __all__ = [
@@ -162,6 +164,9 @@ def call_sync(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         raise user_error(exc) from exc
 
 
+_PLAIN_RESULTS = frozenset({np.ndarray, list, dict, str, bytes, tuple, int, float, bool, type(None)})
+
+
 def make_invoker(func: Callable[..., Any], executor: Executor | None) -> AsyncCall:
     """One async callable for `func`: awaited if async, run in `executor` if given, else inline.
 
@@ -198,7 +203,8 @@ def make_invoker(func: Callable[..., Any], executor: Executor | None) -> AsyncCa
     async def call_inline(*args: Any, **kwargs: Any) -> Any:
         try:
             result = func(*args, **kwargs)
-            if inspect.isawaitable(result):
+            # The usual answers (arrays, lists, dicts...) skip isawaitable's ABC check.
+            if type(result) not in _PLAIN_RESULTS and inspect.isawaitable(result):
                 result = await result
             return result
         except SeldonError:

@@ -119,7 +119,7 @@ def data_message(
         array = _as_array(result)
         if array.ndim == 0:
             raise BadRequest("Unknown data type returned as payload: a 0-d array (return a list or array)")
-        numeric = bool(np.issubdtype(array.dtype, np.number))
+        numeric = array.dtype.kind in "iufc"  # np.number, without issubdtype's cost (bool is not)
         form = _array_form(request, numeric)
         names = names_for(array)
         if numeric:
