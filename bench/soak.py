@@ -1,0 +1,530 @@
+"""Soak test: `seldon serve examples/manifests --workers 2` under a steady predict/feedback
+mix for minutes, recording every error and the server's memory.
+
+1. start the gateway in its own process group (fresh state directory, free ports);
+2. measure its capacity for this mix: a few seconds of closed-loop load, 16 in flight;
+3. run the soak at a fixed request rate (open loop: requests are sent on a schedule, not
+   when the previous one returns), by default 30% of that capacity, so any error or
+   slowdown is the server's doing, not overload;
+4. sample RSS (and PSS) of the whole process group every 5 s;
+5. stop the group (SIGTERM, then SIGKILL) and write the report (bench/SOAK.md).
+
+The mix: 80% predictions spread over the four example deployments (model, A/B test,
+bandit, outlier detector), 20% feedback to the bandit, each for an answer of the bandit
+received earlier (its own puid and routing, so every feedback counts once).
+
+Every non-200 answer, unexpected body, exception or timeout is an error, and so is a
+request the schedule could not send because too many were still in flight.  Exit status
+0 when there were no errors and RSS grew less than --max-growth percent.
+
+    .venv/bin/python bench/soak.py                 # 5 minutes, writes bench/SOAK.md
+    .venv/bin/python bench/soak.py --seconds 30 --out /tmp/soak-smoke.md   # a smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import contextlib
+import datetime as dt
+import json
+import os
+import platform
+import random
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+SELDON = REPO / ".venv" / "bin" / "seldon"
+EXAMPLES = REPO / "examples" / "manifests"
+PREDICTED = ["mymodel", "myabtest", "mymab", "myout"]
+BANDIT = "mymab"
+ROUTER = "eg-router"
+# Requests in flight before the schedule gives up sending (each one then counts as an
+# error): ~1 s of a stalled server at the usual soak rates.
+MAX_IN_FLIGHT = 512
+REQUEST_TIMEOUT = 10.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def group_pids(pgid: int) -> list[int]:
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        # The command name (field 2) may hold spaces: the fields after it follow the last ')'.
+        fields = stat.rsplit(")", 1)[1].split()
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            pids.append(int(entry))
+    return pids
+
+
+def group_memory(pgid: int) -> tuple[float, float, int]:
+    """(RSS MB, PSS MB, processes) summed over the process group."""
+    rss = pss = 0.0
+    count = 0
+    for pid in group_pids(pgid):
+        try:
+            lines = Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()
+        except OSError:
+            continue
+        count += 1
+        for line in lines:
+            name, _, rest = line.partition(":")
+            if name == "Rss":
+                rss += int(rest.split()[0]) / 1024.0
+            elif name == "Pss":
+                pss += int(rest.split()[0]) / 1024.0
+    return rss, pss, count
+
+
+class Server:
+    """The gateway under test, in its own process group; always stopped."""
+
+    def __init__(self, workers: int, state_dir: Path) -> None:
+        self.http, self.grpc = free_port(), free_port()
+        self.url = f"http://127.0.0.1:{self.http}"
+        self.log_path = state_dir / "server.log"
+        self.args = [str(SELDON), "serve", str(EXAMPLES), "--workers", str(workers)]
+        self.args += ["--http-port", str(self.http), "--grpc-port", str(self.grpc), "--host", "127.0.0.1"]
+        self.args += ["--state-dir", str(state_dir / "state"), "--log-level", "WARNING"]
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 60.0) -> None:
+        with open(self.log_path, "wb") as log:
+            self.proc = subprocess.Popen(
+                self.args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"the server exited with {self.proc.returncode}: {self.log_tail()}")
+            with (
+                contextlib.suppress(OSError),
+                urllib.request.urlopen(self.url + "/ready", timeout=1.0) as answer,
+            ):
+                if answer.status == 200:
+                    return
+            time.sleep(0.1)
+        raise TimeoutError(f"the server did not become ready in {timeout} s: {self.log_tail()}")
+
+    def log_tail(self) -> str:
+        with contextlib.suppress(OSError):
+            return self.log_path.read_text(errors="replace")[-2000:]
+        return ""
+
+    def stop(self) -> int | None:
+        if self.proc is None:
+            return None
+        pgid = self.proc.pid
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pgid, signal.SIGTERM)
+        try:
+            code: int | None = self.proc.wait(15)
+        except subprocess.TimeoutExpired:
+            code = None
+        deadline = time.monotonic() + 5.0
+        while group_pids(pgid) and time.monotonic() < deadline:  # stragglers: never leave any
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pgid, signal.SIGKILL)
+            time.sleep(0.05)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(5)
+        return code
+
+
+@dataclass
+class Tally:
+    predictions: int = 0
+    feedbacks: int = 0
+    errors: collections.Counter[str] = field(default_factory=collections.Counter)
+    first_errors: list[str] = field(default_factory=list)
+    latencies: list[float] = field(default_factory=list)
+    skipped: int = 0  # due by the schedule but not sent: MAX_IN_FLIGHT were outstanding
+
+    def error(self, kind: str, detail: str) -> None:
+        self.errors[kind] += 1
+        if len(self.first_errors) < 20:
+            self.first_errors.append(f"{time.strftime('%H:%M:%S')} {kind}: {detail[:300]}")
+
+    @property
+    def total(self) -> int:
+        return self.predictions + self.feedbacks
+
+
+class Mix:
+    """Which request comes next, and its body."""
+
+    def __init__(self, url: str, feedback_share: float, seed: int) -> None:
+        self.url = url
+        self.feedback_share = feedback_share
+        self.random = random.Random(seed)
+        # Bandit answers not yet given feedback (bounded: the oldest are dropped).
+        self.bandit_answers: collections.deque[dict[str, Any]] = collections.deque(maxlen=1000)
+        self.turn = 0
+
+    def next(self) -> tuple[str, str, bytes]:
+        """(kind, url, body) of the next request."""
+        if self.bandit_answers and self.random.random() < self.feedback_share:
+            answer = self.bandit_answers.popleft()
+            branch = answer["meta"]["routing"][ROUTER]
+            # The rewarded branch is 1, so the bandit has something to learn.
+            reward = 1.0 if self.random.random() < (0.8 if branch == 1 else 0.3) else 0.0
+            body = {"request": answer.pop("_request"), "response": answer, "reward": reward}
+            return "feedback", f"{self.url}/seldon/{BANDIT}/api/v0.1/feedback", json.dumps(body).encode()
+        name = PREDICTED[self.turn % len(PREDICTED)]
+        self.turn += 1
+        # Two features near a fixed point (the detector scores them), fresh values every time.
+        row = [round(self.random.gauss(1.0, 0.3), 4), round(self.random.gauss(2.0, 0.3), 4)]
+        body = {"data": {"names": ["a", "b"], "ndarray": [row]}}
+        return f"predict:{name}", f"{self.url}/seldon/{name}/api/v0.1/predictions", json.dumps(body).encode()
+
+
+async def one_request(session: aiohttp.ClientSession, mix: Mix, tally: Tally, record: bool) -> None:
+    kind, url, body = mix.next()
+    start = time.perf_counter()
+    try:
+        async with session.post(url, data=body, headers={"Content-Type": "application/json"}) as response:
+            raw = await response.read()
+            status = response.status
+    except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+        tally.error(f"{kind} {type(exc).__name__}", str(exc) or type(exc).__name__)
+        return
+    latency = time.perf_counter() - start
+    if status != 200:
+        tally.error(f"{kind} HTTP {status}", raw.decode(errors="replace"))
+        return
+    try:
+        answer = json.loads(raw)
+    except ValueError:
+        tally.error(f"{kind} bad JSON", raw[:200].decode(errors="replace"))
+        return
+    if kind == "feedback":
+        if answer != {}:
+            tally.error("feedback unexpected body", raw.decode(errors="replace"))
+            return
+        tally.feedbacks += 1
+    else:
+        if "data" not in answer or "puid" not in answer.get("meta", {}):
+            tally.error(f"{kind} unexpected body", raw.decode(errors="replace"))
+            return
+        tally.predictions += 1
+        if kind == f"predict:{BANDIT}":
+            answer["_request"] = json.loads(body)
+            mix.bandit_answers.append(answer)
+    if record:
+        tally.latencies.append(latency)
+
+
+async def closed_loop(url: str, seconds: float, concurrency: int) -> tuple[float, int]:
+    """Requests per second this mix reaches with `concurrency` requests always in flight
+    (and how many feedbacks it sent)."""
+    mix = Mix(url, 0.2, seed=1)
+    tally = Tally()
+    deadline = time.monotonic() + seconds
+    timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT)
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency), timeout=timeout) as s:
+
+        async def client() -> None:
+            while time.monotonic() < deadline:
+                await one_request(s, mix, tally, record=False)
+
+        start = time.monotonic()
+        await asyncio.gather(*(client() for _ in range(concurrency)))
+        elapsed = time.monotonic() - start
+    if tally.errors:
+        raise RuntimeError(f"errors while measuring capacity: {dict(tally.errors)} {tally.first_errors[:3]}")
+    return tally.total / elapsed, tally.feedbacks
+
+
+async def soak(
+    url: str, pgid: int, rate: float, seconds: float, feedback_share: float, sample_every: float
+) -> tuple[Tally, list[dict[str, float]]]:
+    mix = Mix(url, feedback_share, seed=2)
+    tally = Tally()
+    samples: list[dict[str, float]] = []
+    timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT)
+    connector = aiohttp.TCPConnector(limit=MAX_IN_FLIGHT)
+    in_flight: set[asyncio.Task[None]] = set()
+    loop = asyncio.get_running_loop()
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+        start = loop.time()
+        next_sample = start
+        sent = 0
+        while True:
+            now = loop.time()
+            elapsed = now - start
+            if elapsed >= seconds:
+                break
+            if now >= next_sample:
+                rss, pss, processes = group_memory(pgid)
+                samples.append(
+                    {
+                        "t": round(elapsed, 1),
+                        "rss_mb": rss,
+                        "pss_mb": pss,
+                        "processes": processes,
+                        "requests": tally.total,
+                        "errors": sum(tally.errors.values()),
+                    }
+                )
+                next_sample += sample_every
+            due = int(elapsed * rate) - sent
+            for _ in range(due):
+                sent += 1
+                if len(in_flight) >= MAX_IN_FLIGHT:
+                    tally.skipped += 1
+                    continue
+                task = asyncio.create_task(one_request(session, mix, tally, record=True))
+                in_flight.add(task)
+                task.add_done_callback(in_flight.discard)
+            await asyncio.sleep(0.005)
+        if in_flight:
+            await asyncio.wait(in_flight, timeout=REQUEST_TIMEOUT + 1)
+    rss, pss, processes = group_memory(pgid)
+    samples.append(
+        {
+            "t": round(loop.time() - start, 1),
+            "rss_mb": rss,
+            "pss_mb": pss,
+            "processes": processes,
+            "requests": tally.total,
+            "errors": sum(tally.errors.values()),
+        }
+    )
+    return tally, samples
+
+
+def slope_mb_per_hour(samples: list[dict[str, float]]) -> float:
+    """Least-squares RSS trend: steadier than comparing two samples."""
+    if len(samples) < 3:
+        return 0.0
+    xs = [s["t"] for s in samples]
+    ys = [s["rss_mb"] for s in samples]
+    mx, my = statistics.fmean(xs), statistics.fmean(ys)
+    den = sum((x - mx) ** 2 for x in xs)
+    return 0.0 if den == 0 else sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / den * 3600
+
+
+def router_tries(url: str) -> int:
+    """Trials the bandit's router has counted, as `seldon get mymab -o json` shows them."""
+    with urllib.request.urlopen(f"{url}/admin/deployments/default/{BANDIT}", timeout=30) as answer:
+        view = json.loads(answer.read())
+    found: list[int] = []
+
+    def walk(value: Any) -> None:
+        if isinstance(value, dict):
+            if value.get("name") == ROUTER and isinstance(value.get("state"), dict):
+                found.append(sum(int(b["tries"]) for b in value["state"]["branches"]))
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+
+    walk(view)
+    if not found:
+        raise RuntimeError(f"no router state in the {BANDIT} deployment's view")
+    return found[0]
+
+
+def baseline_index(samples: list[dict[str, float]], warmup: float) -> int:
+    """The first sample after the warm-up: the RSS the growth is measured from."""
+    for index, sample in enumerate(samples):
+        if sample["t"] >= warmup:
+            return min(index, len(samples) - 1)
+    return len(samples) - 1
+
+
+def other_benchmark_running() -> bool:
+    found = subprocess.run(["pgrep", "-f", "run_bench.py"], capture_output=True, text=True)
+    return bool(found.stdout.strip())
+
+
+def report(args: argparse.Namespace, result: dict[str, Any]) -> str:
+    tally: Tally = result["tally"]
+    samples = result["samples"]
+    base = samples[result["baseline"]]
+    start, end = base["rss_mb"], samples[-1]["rss_mb"]
+    lat = sorted(tally.latencies)
+
+    def pct(q: float) -> float:
+        return lat[min(len(lat) - 1, int(q * len(lat)))] * 1000 if lat else float("nan")
+
+    errors = sum(tally.errors.values()) + tally.skipped
+    smoke = " -- a SMOKE run, not the 5-minute soak" if args.seconds < 300 else ""
+    lines = [
+        "# Soak test",
+        "",
+        f"`{result['command']}` on {result['date']} ({platform.node()}, {os.cpu_count()} cores,"
+        f" Python {platform.python_version()}){smoke}.",
+        "",
+        f"Server: `seldon serve examples/manifests --workers {args.workers}` (fresh state directory). Mix:"
+        f" {100 - args.feedback_share * 100:.0f}% predictions over {', '.join(PREDICTED)};"
+        f" {args.feedback_share * 100:.0f}% feedback to {BANDIT}, each for an earlier answer of it.",
+        f"Capacity for this mix (closed loop, 16 in flight, {args.capacity_seconds:g} s):"
+        f" {result['capacity']:.0f} req/s; soak rate {result['rate']:.0f} req/s (open loop,"
+        f" {result['rate'] / result['capacity'] * 100:.0f}% of capacity)."
+        if result["capacity"]
+        else f"Soak rate {result['rate']:.0f} req/s (given).",
+        "",
+        "| | |",
+        "|---|---|",
+        f"| duration | {result['seconds']:.0f} s |",
+        f"| requests | {tally.total} ({tally.predictions} predictions, {tally.feedbacks} feedbacks),"
+        f" {tally.total / result['seconds']:.0f} req/s |",
+        f"| errors | **{errors}** |",
+        f"| latency p50 / p99 / max | {pct(0.5):.1f} / {pct(0.99):.1f} / {pct(1.0):.1f} ms |",
+        f"| answers slower than 100 ms / 1 s | {sum(x > 0.1 for x in lat)} / {sum(x > 1.0 for x in lat)} |",
+        f"| RSS of the process group at t={base['t']:.0f} s -> end | {start:.1f} MB -> {end:.1f} MB"
+        f" (**{(end - start) / start * 100:+.2f}%**, max {max(s['rss_mb'] for s in samples):.1f} MB;"
+        f" {samples[0]['rss_mb']:.1f} MB at t=0) |",
+        f"| PSS at t={base['t']:.0f} s -> end | {base['pss_mb']:.1f} MB -> {samples[-1]['pss_mb']:.1f} MB |",
+        f"| RSS trend after t={base['t']:.0f} s (least squares, extrapolated) |"
+        f" {slope_mb_per_hour(samples[result['baseline'] :]):+.1f} MB/hour |",
+        f"| bandit trials counted / feedbacks acknowledged (capacity run included) | {result['tries']}"
+        f" / {result['feedbacks_total']} |",
+        f"| server exit on SIGTERM | {result['exit_code']} |",
+        "",
+        f"Verdict: {'PASS' if result['passed'] else 'FAIL'} (target: 0 errors, RSS growth under"
+        f" {args.max_growth:g}%). Growth is measured from the first sample after a warm-up of"
+        f" {result['warmup']:g} s at the soak rate (pools, caches and connections fill up first; the"
+        " capacity run before it has already been through every code path).",
+        "",
+    ]
+    if errors:
+        lines += ["## Errors", "", "| kind | count |", "|---|---|"]
+        lines += [f"| {kind} | {count} |" for kind, count in tally.errors.most_common()]
+        if tally.skipped:
+            lines.append(f"| not sent: {MAX_IN_FLIGHT} requests still in flight | {tally.skipped} |")
+        lines.append("")
+        if tally.first_errors:
+            lines += ["First errors:", "", "```", *tally.first_errors, "```", ""]
+    lines += [
+        f"## RSS samples (every {args.sample_every:g} s)",
+        "",
+        "| t (s) | requests | errors | RSS MB | PSS MB | processes |",
+        "|---|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {s['t']:.0f} | {s['requests']} | {s['errors']} | {s['rss_mb']:.1f} | {s['pss_mb']:.1f}"
+        f" | {s['processes']} |"
+        for s in samples
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--seconds", type=float, default=300.0, help="soak duration [300]")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--rate", type=float, default=None, help="requests/s [a share of measured capacity]")
+    parser.add_argument("--capacity-share", type=float, default=0.3, help="soak rate / capacity [0.3]")
+    parser.add_argument("--capacity-seconds", type=float, default=5.0)
+    parser.add_argument("--feedback-share", type=float, default=0.2)
+    parser.add_argument("--sample-every", type=float, default=5.0, help="RSS sampling period in s [5]")
+    parser.add_argument(
+        "--warmup", type=float, default=30.0, help="s of soak before the RSS baseline [30, at most 20%%]"
+    )
+    parser.add_argument("--max-growth", type=float, default=5.0, help="RSS growth target in %% [5]")
+    parser.add_argument("--out", type=Path, default=BENCH / "SOAK.md")
+    parser.add_argument("--force", action="store_true", help="run even while bench/run_bench.py runs")
+    args = parser.parse_args()
+
+    if args.seconds > 60 and other_benchmark_running() and not args.force:
+        print(
+            "bench/run_bench.py is running: a soak now would measure both. Wait for it, run a smoke"
+            " (--seconds 30), or pass --force.",
+            file=sys.stderr,
+        )
+        return 2
+
+    command = "python bench/soak.py " + " ".join(sys.argv[1:])
+    with tempfile.TemporaryDirectory(prefix="seldon-soak-") as tmp:
+        server = Server(args.workers, Path(tmp))
+        exit_code: int | None = None
+        try:
+            server.start()
+            assert server.proc is not None
+            capacity = 0.0
+            capacity_feedbacks = 0
+            if args.rate is None:
+                capacity, capacity_feedbacks = asyncio.run(closed_loop(server.url, args.capacity_seconds, 16))
+                rate = capacity * args.capacity_share
+            else:
+                rate = args.rate
+            print(
+                f"capacity {capacity:.0f} req/s; soaking at {rate:.0f} req/s for {args.seconds:g} s",
+                flush=True,
+            )
+            started = time.monotonic()
+            tally, samples = asyncio.run(
+                soak(server.url, server.proc.pid, rate, args.seconds, args.feedback_share, args.sample_every)
+            )
+            seconds = time.monotonic() - started
+            # Every acknowledged feedback counted once by the shared router state (two workers).
+            tries = router_tries(server.url)
+            feedbacks = capacity_feedbacks + tally.feedbacks
+            if tries != feedbacks:
+                tally.error("router state", f"{tries} trials counted for {feedbacks} acknowledged feedbacks")
+        except BaseException:
+            print(server.log_tail(), file=sys.stderr)
+            raise
+        finally:
+            exit_code = server.stop()
+    warmup = min(args.warmup, args.seconds * 0.2)
+    baseline = baseline_index(samples, warmup)
+    start, end = samples[baseline]["rss_mb"], samples[-1]["rss_mb"]
+    growth = (end - start) / start * 100
+    errors = sum(tally.errors.values()) + tally.skipped
+    passed = errors == 0 and growth < args.max_growth
+    result = {
+        "tally": tally,
+        "samples": samples,
+        "baseline": baseline,
+        "warmup": warmup,
+        "capacity": capacity,
+        "tries": tries,
+        "feedbacks_total": feedbacks,
+        "rate": rate,
+        "seconds": seconds,
+        "command": command.strip(),
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "exit_code": exit_code,
+        "passed": passed,
+    }
+    args.out.write_text(report(args, result))
+    print(
+        f"{tally.total} requests ({tally.predictions} predictions, {tally.feedbacks} feedbacks)"
+        f" in {seconds:.0f} s, {errors} errors; RSS {start:.1f} -> {end:.1f} MB ({growth:+.2f}%);"
+        f" report in {args.out}"
+    )
+    return 0 if passed else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
