@@ -41,6 +41,7 @@ class ServeOptions:
     max_message: int = 4 * 1024 * 1024
     graceful_timeout: float = 10.0
     keep_alive: int = 30
+    proxy_headers: bool = False
 
 
 @dataclass(slots=True)
@@ -108,6 +109,8 @@ async def _serve_worker(factory: EdgesFactory, options: ServeOptions) -> None:
             access_log=False,
             log_level="warning",
             timeout_keep_alive=options.keep_alive,
+            # No X-Forwarded-* rewriting by default: it wraps every request in a middleware.
+            proxy_headers=options.proxy_headers,
             timeout_graceful_shutdown=options.graceful_timeout,
         )
         http_server = _Uvicorn(config)
