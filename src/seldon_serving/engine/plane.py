@@ -13,14 +13,15 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Iterable
-from typing import Any, Protocol
+from collections.abc import Awaitable, Iterable
+from typing import Any, Protocol, TypeVar
 
 from seldon_serving.engine.deployment import Deployment, Observer, Predictor
 from seldon_serving.engine.graph import GraphNode
 from seldon_serving.protocol.errors import DeploymentNotFound, NodeTimeout, SeldonError
 from seldon_serving.protocol.message import Feedback, SeldonMessage
 
+T = TypeVar("T")
 log = logging.getLogger("seldon_serving.plane")
 
 DEFAULT_NAMESPACE = "default"
@@ -145,31 +146,24 @@ class DataPlane:
     async def predict(self, name: str | None, namespace: str | None, msg: SeldonMessage) -> SeldonMessage:
         deployment = self.find(name, namespace)
         predictor = deployment.pick()
-        deployment.inflight += 1
-        started = time.perf_counter()
-        code = 200
-        try:
-            return await deployment.predict_on(predictor, msg)
-        except SeldonError as error:
-            code = error.http_status
-            if code == 503:  # a node is unreachable: the next readiness probe must look again
-                self._ready_checked = 0.0
-            raise
-        except BaseException:
-            code = 500
-            raise
-        finally:
-            deployment.inflight -= 1
-            self._record(deployment, predictor, "predictions", code, started)
+        return await self._tracked(
+            deployment, predictor, "predictions", deployment.predict_on(predictor, msg)
+        )
 
     async def send_feedback(self, name: str | None, namespace: str | None, feedback: Feedback) -> None:
         deployment = self.find(name, namespace)
         predictor = deployment.predictor_for_feedback(feedback)
+        await self._tracked(deployment, predictor, "feedback", deployment.feedback_on(predictor, feedback))
+
+    async def _tracked(
+        self, deployment: Deployment, predictor: Predictor, method: str, work: Awaitable[T]
+    ) -> T:
+        """Run one request on a deployment: counted in flight (for swaps) and recorded for metrics."""
         deployment.inflight += 1
         started = time.perf_counter()
         code = 200
         try:
-            await deployment.feedback_on(predictor, feedback)
+            return await work
         except SeldonError as error:
             code = error.http_status
             if code == 503:  # a node is unreachable: the next readiness probe must look again
@@ -180,7 +174,7 @@ class DataPlane:
             raise
         finally:
             deployment.inflight -= 1
-            self._record(deployment, predictor, "feedback", code, started)
+            self._record(deployment, predictor, method, code, started)
 
     def _record(
         self, deployment: Deployment, predictor: Predictor, method: str, code: int, t0: float
