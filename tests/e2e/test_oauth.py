@@ -46,14 +46,14 @@ def manifests(directory: Path) -> Path:
     return directory
 
 
-def start(directory: Path, http: int, grpc_port: int) -> running:  # type: ignore[valid-type]
+def start(directory: Path, http: int, grpc_port: int, ttl: float = TTL) -> running:  # type: ignore[valid-type]
     args = [
         seldon_bin(),
         "serve",
         str(directory),
         "--oauth",
         "--oauth-token-ttl",
-        str(TTL),
+        str(ttl),
         "--http-port",
         str(http),
         "--grpc-port",

@@ -171,6 +171,10 @@ def check_ndarray(data: Any, where: str) -> None:
 
 # --- TensorFlow TensorProto ------------------------------------------------------------
 
+# The most values a TensorProto filled from zero or one value may expand to (128 MiB of
+# float64).  Tensors given in full are already bounded by the message size limit.
+MAX_FILL = 2**24
+
 
 class TensorFields(NamedTuple):
     """What a TensorProto needs for one array: dtype name, shape, and raw bytes or strings."""
@@ -212,6 +216,13 @@ def tensor_to_array(
     count = flat.size
     if count == size:
         return flat.reshape(dims)
+    if count <= 1 and size > MAX_FILL:
+        # With zero or one value TensorFlow fills the whole shape: a few bytes could ask for
+        # gigabytes (or more than numpy can address at all), so refuse before allocating.
+        raise BadRequest(
+            f"{where}.tensorShape {fmt_shape(dims)} asks for {size} values filled from {count} given; "
+            f"a filled tensor may hold at most {MAX_FILL}"
+        )
     if count == 0:
         return np.full(dims, b"", dtype=object) if tf.dtype.kind == "O" else np.zeros(dims, tf.dtype)
     if count == 1:

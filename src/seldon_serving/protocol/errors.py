@@ -154,6 +154,19 @@ class MethodNotFound(SeldonError):
     code = 404
 
 
+class MethodNotAllowed(SeldonError):
+    """The path exists but not for this HTTP method; `allow` lists the ones it takes."""
+
+    http_status = 405
+    grpc_code = "UNIMPLEMENTED"
+    reason = "Method Not Allowed"
+    code = 405
+
+    def __init__(self, info: str, *, allow: str = "", node: str | None = None) -> None:
+        super().__init__(info, node=node)
+        self.allow = allow
+
+
 class Unauthenticated(SeldonError):
     http_status = 401
     grpc_code = "UNAUTHENTICATED"

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -73,7 +74,62 @@ def _default(obj: Any) -> Any:
 
 def dumps(obj: Any) -> bytes:
     """Serialize a JSON value; numpy arrays and scalars of any layout or dtype are fine."""
-    return orjson.dumps(obj, default=_default, option=_DUMPS_OPTIONS)
+    try:
+        return orjson.dumps(obj, default=_default, option=_DUMPS_OPTIONS)
+    except orjson.JSONEncodeError as exc:
+        if exc.__cause__ is not None:  # _default refused an object: nothing can write it
+            raise
+        # orjson's own limits: nesting deeper than 254 levels (it reads 1024, so a client's
+        # jsonData or tags echoed back can be that deep), integers beyond 64 bits,
+        # non-string keys, lone surrogates.
+        return _dumps_slow(obj)
+
+
+class _Raw(str):
+    """JSON text already written (punctuation), as opposed to a value still to write."""
+
+
+def _dumps_slow(obj: Any) -> bytes:
+    """What orjson refuses, written without recursion: containers from an explicit stack,
+    leaves by orjson where it can."""
+    out: list[str] = []
+    stack: list[Any] = [obj]
+    while stack:
+        item = stack.pop()
+        if type(item) is _Raw:
+            out.append(item)
+        elif isinstance(item, dict):
+            stack.append(_Raw("}"))
+            entries = list(item.items())
+            for i in range(len(entries) - 1, -1, -1):
+                key, value = entries[i]
+                stack.append(value)
+                stack.append(_Raw(("," if i else "") + _leaf(key if type(key) is str else str(key)) + ":"))
+            stack.append(_Raw("{"))
+        elif isinstance(item, list | tuple):
+            stack.append(_Raw("]"))
+            for i in range(len(item) - 1, -1, -1):
+                stack.append(item[i])
+                if i:
+                    stack.append(_Raw(","))
+            stack.append(_Raw("["))
+        elif isinstance(item, np.ndarray) and item.dtype.kind == "O":
+            stack.append(item.tolist())  # objects inside may be the deep part
+        else:
+            out.append(_leaf(item))
+    return "".join(out).encode()
+
+
+def _leaf(value: Any) -> str:
+    try:
+        return orjson.dumps(value, default=_default, option=_DUMPS_OPTIONS).decode()
+    except orjson.JSONEncodeError:
+        if isinstance(value, int):
+            return str(int(value))  # beyond 64 bits
+        if isinstance(value, str):
+            # lone surrogates (not Unicode, so not JSON either) become U+FFFD
+            return orjson.dumps(value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")).decode()
+        raise
 
 
 # --- scalar field readers (proto3 JSON accepts numbers as strings) -----------------------
@@ -432,7 +488,30 @@ def _encode_tensor(msg: SeldonMessage) -> dict[str, Any]:
     except (ValueError, TypeError):
         # Seldon's rule: a result that is not numeric goes back as ndarray
         return {"names": msg.names, NDARRAY: _ndarray_payload(msg.payload)}
-    return {"names": msg.names, TENSOR: {"shape": shape, "values": values}}
+    return {"names": msg.names, TENSOR: {"shape": shape, "values": json_doubles(values)}}
+
+
+_NON_FINITE = {math.inf: "Infinity", -math.inf: "-Infinity"}
+
+
+def json_double(value: float) -> float | str:
+    """A double as proto3 JSON writes it: NaN and the infinities as strings."""
+    if math.isfinite(value):
+        return value
+    return "NaN" if value != value else _NON_FINITE[value]
+
+
+def json_doubles(values: np.ndarray) -> np.ndarray | list[float | str]:
+    """Flat float64 values for a repeated double field.
+
+    orjson writes NaN and infinities as null, which proto3 JSON parsers (SeldonClient's
+    json_format) refuse inside a repeated field; they become "NaN", "Infinity",
+    "-Infinity".  The common all-finite case costs one vectorized check (~1 us) and
+    keeps the array, which orjson writes natively.
+    """
+    if np.isfinite(values).all():
+        return values
+    return [json_double(v) for v in values.tolist()]
 
 
 def _encode_tftensor(msg: SeldonMessage) -> dict[str, Any]:
@@ -474,7 +553,18 @@ def encode_meta(meta: Meta) -> dict[str, Any]:
             out[key] = value
     metrics = meta.get("metrics")
     if metrics:
-        out["metrics"] = [{k: m[k] for k in _METRIC_KEYS if m.get(k) is not None} for m in metrics]
+        out["metrics"] = [_encode_metric(m) for m in metrics]
+    return out
+
+
+def _encode_metric(metric: dict[str, Any]) -> dict[str, Any]:
+    out = {k: metric[k] for k in _METRIC_KEYS if metric.get(k) is not None}
+    value = out.get("value")
+    if isinstance(value, float) and not math.isfinite(value):
+        out["value"] = json_double(value)  # proto3 JSON's "NaN", not null (which reads as 0)
+    bins = out.get("bins")
+    if bins and not all(math.isfinite(b) for b in bins if isinstance(b, float)):
+        out["bins"] = [json_double(b) if isinstance(b, float) else b for b in bins]
     return out
 
 

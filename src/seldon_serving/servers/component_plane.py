@@ -7,45 +7,54 @@ from __future__ import annotations
 
 from typing import Any
 
-from seldon_serving.components.adapter import ComponentAdapter
+from seldon_serving.components.adapter import ComponentAdapter, MetricsSink
 from seldon_serving.protocol.message import Feedback, SeldonMessage
 from seldon_serving.servers.metrics import Metrics
 
 
+def metrics_sink(metrics: Metrics, labels: dict[str, str]) -> MetricsSink:
+    """The adapter's `on_metrics`: export the custom metrics the component itself produced,
+    labelled with Seldon's method tag.  Not the whole answer's `meta.metrics`: an aggregate's
+    answer also carries its inputs' metrics, which their own components export and which a
+    client can fill with anything."""
+    by_tag: dict[str, dict[str, str]] = {}
+
+    def sink(batch: list[dict[str, Any]], tag: str) -> None:
+        tagged = by_tag.get(tag)
+        if tagged is None:
+            tagged = by_tag[tag] = dict(labels, method=tag)
+        metrics.record_custom(batch, tagged)
+
+    return sink
+
+
 class ComponentPlane:
+    """`adapter` should export its metrics through `metrics_sink(metrics, labels)`."""
+
     def __init__(self, adapter: ComponentAdapter, metrics: Metrics, labels: dict[str, str]) -> None:
         self.adapter = adapter
         self.metrics = metrics
-        self._labels = {
-            name: dict(labels, method=name)
-            for name in ("predict", "transform-input", "transform-output", "route", "aggregate", "feedback")
-        }
-
-    def _export(self, response: SeldonMessage, method: str) -> SeldonMessage:
-        metrics = response.meta.get("metrics")
-        if metrics:
-            self.metrics.record_custom(metrics, self._labels[method])
-        return response
+        self._feedback_labels = dict(labels, method="feedback")
 
     async def predict(self, msg: SeldonMessage) -> SeldonMessage:
-        return self._export(await self.adapter.predict(msg), "predict")
+        return await self.adapter.predict(msg)
 
     async def transform_input(self, msg: SeldonMessage) -> SeldonMessage:
-        return self._export(await self.adapter.transform_input(msg), "transform-input")
+        return await self.adapter.transform_input(msg)
 
     async def transform_output(self, msg: SeldonMessage) -> SeldonMessage:
-        return self._export(await self.adapter.transform_output(msg), "transform-output")
+        return await self.adapter.transform_output(msg)
 
     async def route(self, msg: SeldonMessage) -> SeldonMessage:
-        return self._export(await self.adapter.route(msg), "route")
+        return await self.adapter.route(msg)
 
     async def aggregate(self, msgs: list[SeldonMessage]) -> SeldonMessage:
-        return self._export(await self.adapter.aggregate(msgs), "aggregate")
+        return await self.adapter.aggregate(msgs)
 
     async def send_feedback(self, feedback: Feedback) -> SeldonMessage:
         response = await self.adapter.send_feedback(feedback)
-        self.metrics.record_feedback(feedback.reward, self._labels["feedback"])
-        return self._export(response, "feedback")
+        self.metrics.record_feedback(feedback.reward, self._feedback_labels)
+        return response
 
     async def health_status(self) -> SeldonMessage:
         return await self.adapter.health_status()

@@ -15,13 +15,14 @@ Every error answers `{"status": {...FAILURE...}}` with the error table's HTTP st
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Protocol
 
 from seldon_serving.engine.plane import DataPlane
 from seldon_serving.protocol import json_codec
 from seldon_serving.protocol.errors import (
     BadRequest,
+    MethodNotAllowed,
     MethodNotFound,
     SeldonError,
     Unauthenticated,
@@ -31,7 +32,7 @@ from seldon_serving.protocol.message import SeldonMessage
 from seldon_serving.servers import http
 from seldon_serving.servers.metrics import Metrics
 from seldon_serving.servers.oauth import OAuthService, bearer_token
-from seldon_serving.servers.openapi import _get, _post, document
+from seldon_serving.servers.openapi import ERRORS, _get, _post, document
 
 log = logging.getLogger("seldon_serving.gateway")
 
@@ -124,6 +125,7 @@ class GatewayApp:
             "/seldon.json": self._openapi,
         }
         self._openapi_body: bytes | None = None
+        self._openapi_served: tuple[Any, ...] = ()
 
     async def __call__(self, scope: http.Scope, receive: http.Receive, send: http.Send) -> None:
         if scope["type"] != "http":
@@ -142,6 +144,7 @@ class GatewayApp:
                 return
             getter = self.get_routes.get(path)
             if getter is not None:
+                http.check_method(scope, http.READ_METHODS)
                 status, body, headers = await getter()
                 await http.send_bytes(send, status, body, headers)
                 return
@@ -155,7 +158,8 @@ class GatewayApp:
         except SeldonError as error:
             if error.http_status >= 500:
                 log.error("%s %s: %s", scope["method"], path, error.info)
-            await http.send_bytes(send, error.http_status, json_codec.dumps(error.body()), _API_HEADERS)
+            body = json_codec.dumps(error.body())
+            await http.send_bytes(send, error.http_status, body, http.error_headers(error, _API_HEADERS))
         except Exception as exc:  # a bug of ours: answer in Seldon's shape, never leak a trace
             log.exception("unexpected error on %s", path)
             error = UserCodeError(f"{type(exc).__name__}: {exc}")
@@ -167,22 +171,23 @@ class GatewayApp:
         operation, namespace, name, model = target
         method = scope["method"]
         if name is None:  # SeldonClient gateway="seldon": the headers name it, or the only one
-            name = http.header(scope, b"seldon").decode() or None
-            namespace = http.header(scope, b"namespace").decode() or None
+            # latin-1 decodes any bytes: a garbled header finds no deployment (404), not a 500
+            name = http.header(scope, b"seldon").decode("latin-1") or None
+            namespace = http.header(scope, b"namespace").decode("latin-1") or None
         if method == "OPTIONS":  # CORS preflight, as Seldon's engine allows any origin
             await http.send_bytes(send, 204, b"", _preflight_headers())
             return
         if self.oauth is not None:
             name, namespace = self._authorize(scope, target, name, namespace)
         if operation == "metadata":
-            if method != "GET":
-                raise MethodNotFound(f"{method} is not allowed here; use GET")
+            http.check_method(scope, http.READ_METHODS)
             if model:
                 document = await self.plane.model_metadata(name, namespace, model)
             else:
                 document = await self.plane.graph_metadata(name, namespace)
             await http.send_bytes(send, 200, json_codec.dumps(document), _API_HEADERS)
             return
+        http.check_method(scope, http.MESSAGE_METHODS)
         body = await http.read_body(receive, self.max_body)
         obj = http.request_json(scope, body)
         if operation == "predictions":
@@ -207,7 +212,7 @@ class GatewayApp:
     async def _token(self, scope: http.Scope, receive: http.Receive, send: http.Send) -> None:
         assert self.oauth is not None
         if scope["method"] != "POST":
-            raise MethodNotFound("use POST /oauth/token")
+            raise MethodNotAllowed("use POST /oauth/token", allow="POST")
         body = await http.read_body(receive, self.max_body)
         answer = self.oauth.issue(http.header(scope, b"authorization").decode("latin-1"), body)
         await http.send_json(send, 200, answer)
@@ -248,8 +253,14 @@ class GatewayApp:
         return 200, body, [(b"content-type", content_type.encode())]
 
     async def _openapi(self) -> tuple[int, bytes, list]:
-        if self._openapi_body is None:
-            self._openapi_body = json_codec.dumps(gateway_openapi())
+        # The document names the running deployments: rebuilt only when that set changes.
+        served = tuple(
+            (d.namespace, d.name, tuple(n.name for n in d.primary.root.walk()))
+            for d in self.plane.deployments()
+        )
+        if self._openapi_body is None or self._openapi_served != served:
+            self._openapi_body = json_codec.dumps(gateway_openapi(served))
+            self._openapi_served = served
         return 200, self._openapi_body, http.JSON_HEADERS
 
     # --- admin API -----------------------------------------------------------------------------
@@ -304,24 +315,94 @@ def _preflight_headers() -> list[tuple[bytes, bytes]]:
     ]
 
 
-def gateway_openapi() -> dict[str, Any]:
+def gateway_openapi(served: Iterable[tuple[str, str, Iterable[str]]] = ()) -> dict[str, Any]:
+    """The gateway's document; `served` is (namespace, name, node names) of each running
+    deployment, given as enums of the path parameters so a schema-driven client (or fuzzer)
+    reaches the data plane and not only 404s."""
+    served = list(served)
+    names = sorted({name for _, name, _ in served})
+    namespaces = sorted({namespace for namespace, _, _ in served})
+    nodes = sorted({node for _, _, graph in served for node in graph})
+
+    def param(name: str, where: str, values: list[str], description: str) -> dict[str, Any]:
+        schema: dict[str, Any] = {"type": "string", "minLength": 1}
+        if values:
+            schema["enum"] = values
+        return {
+            "name": name,
+            "in": where,
+            "required": where == "path",
+            "schema": schema,
+            "description": description,
+        }
+
+    deployment = param("deployment", "path", names, "a running SeldonDeployment")
+    namespace = param("namespace", "path", namespaces, "its namespace")
+    model = param("model", "path", nodes, "a node of the deployment's graph")
+    headers = [
+        param("seldon", "header", names, "the deployment (needed when several are running)"),
+        param("namespace", "header", namespaces, "its namespace"),
+    ]
+    errors = ("400", "401", "404", "405", "413", "500", "503", "504")
+    example = {"data": {"names": ["a", "b"], "ndarray": [[1.0, 2.0]]}}
     paths: dict[str, Any] = {}
-    for prefix in ("/seldon/{deployment}", "/seldon/{namespace}/{deployment}", ""):
+    for prefix, params in (
+        ("/seldon/{deployment}", [deployment]),
+        ("/seldon/{namespace}/{deployment}", [namespace, deployment]),
+        ("", headers),
+    ):
         for version in sorted(API_VERSIONS):
             base = f"{prefix}/api/{version}"
-            paths[f"{base}/predictions"] = _post("Predict through the deployment's graph", "SeldonMessage")
-            paths[f"{base}/feedback"] = _post("Send feedback (answers {})", "Feedback")
-        paths[f"{prefix}/api/v1.0/metadata"] = _get("Graph metadata")
-        paths[f"{prefix}/api/v1.0/metadata/{{model}}"] = _get("Model metadata of one node")
-    for path, summary in (("/ping", "pong"), ("/live", "live"), ("/ready", "ready or 503")):
-        paths[path] = _get(summary, "text/plain")
-    paths["/pause"] = _get("Take the gateway out of rotation", "text/plain")
-    paths["/unpause"] = _get("Put the gateway back into rotation", "text/plain")
-    paths["/metrics"] = paths["/prometheus"] = _get("Prometheus metrics", "text/plain")
-    paths["/admin/deployments"] = {**_get("List deployments"), "put": {"summary": "Apply a manifest"}}
+            paths[f"{base}/predictions"] = _post(
+                "Predict through the deployment's graph",
+                "SeldonMessage",
+                errors=errors,
+                parameters=params,
+                example=example,
+            )
+            paths[f"{base}/feedback"] = _post(
+                "Send feedback (answers {})",
+                "Feedback",
+                answer_schema="Empty",
+                errors=errors,
+                parameters=params,
+            )
+        get_errors = ("401", "404", "405", "503", "504")
+        paths[f"{prefix}/api/v1.0/metadata"] = _get(
+            "Graph metadata", schema="GraphMetadata", errors=get_errors, parameters=params
+        )
+        paths[f"{prefix}/api/v1.0/metadata/{{model}}"] = _get(
+            "Model metadata of one node",
+            schema="ModelMetadata",
+            errors=get_errors,
+            parameters=[*params, model],
+        )
+    for path, summary in (("/ping", "pong"), ("/live", "live")):
+        paths[path] = _get(summary, "text/plain", errors=("405",))
+    ready = _get("ready, or 503 with the reason", "text/plain", errors=("405",))
+    ready["get"]["responses"]["503"] = {"description": "not ready", "content": {"text/plain": {}}}
+    paths["/ready"] = ready
+    paths["/pause"] = _get("Take the gateway out of rotation", "text/plain", errors=("405",))
+    paths["/unpause"] = _get("Put the gateway back into rotation", "text/plain", errors=("405",))
+    paths["/metrics"] = paths["/prometheus"] = _get("Prometheus metrics", "text/plain", errors=("405",))
+    admin_errors = {code: ERRORS[code] for code in ("400", "401", "404")}
+    paths["/admin/deployments"] = {
+        **_get("List deployments", errors=("400", "401", "404")),
+        "put": {
+            "summary": "Apply a manifest",
+            "responses": {"200": {"description": "applied"}, **admin_errors},
+        },
+    }
     paths["/admin/deployments/{namespace}/{name}"] = {
-        **_get("One deployment with its status"),
-        "delete": {"summary": "Delete a deployment"},
+        "parameters": [
+            {"name": "namespace", "in": "path", "required": True, "schema": {"type": "string"}},
+            {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}},
+        ],
+        **_get("One deployment with its status", errors=("400", "401", "404")),
+        "delete": {
+            "summary": "Delete a deployment",
+            "responses": {"200": {"description": "deleted"}, **admin_errors},
+        },
     }
     return document("Seldon Serving gateway", paths)
 

@@ -10,10 +10,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import grpc
+from google.protobuf.message import DecodeError
 
 from seldon_serving.protocol import proto_codec
 from seldon_serving.protocol._pb import prediction_pb2 as pb
-from seldon_serving.protocol.errors import SeldonError, UserCodeError
+from seldon_serving.protocol.errors import BadRequest, SeldonError, UserCodeError
 
 log = logging.getLogger("seldon_serving.grpc")
 
@@ -72,9 +73,20 @@ _REQUEST_TYPES = {
 
 
 def unary(call: Call, request_type: type) -> grpc.RpcMethodHandler:
+    parse = request_type.FromString
+    name = request_type.DESCRIPTOR.full_name
+
+    # Parsed here rather than by grpc's request_deserializer: bytes that are not a valid
+    # message are the caller's fault (INVALID_ARGUMENT), where grpc would answer UNKNOWN.
+    async def parsed(raw: bytes, context: grpc.aio.ServicerContext) -> Any:
+        try:
+            request = parse(raw)
+        except DecodeError:
+            raise BadRequest(f"the request is not a valid {name} (protobuf wire format)") from None
+        return await call(request, context)
+
     return grpc.unary_unary_rpc_method_handler(
-        guarded(call),
-        request_deserializer=request_type.FromString,
+        guarded(parsed),
         response_serializer=lambda message: message.SerializeToString(),
     )
 

@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from seldon_serving.protocol import json_codec
-from seldon_serving.protocol.errors import BadRequest, RequestTooLarge, SeldonError
+from seldon_serving.protocol.errors import BadRequest, MethodNotAllowed, RequestTooLarge, SeldonError
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -61,10 +61,14 @@ def _form_json(fields: dict[str, list[str]], where: str) -> Any:
 def _multipart_json(body: bytes, content_type: bytes) -> Any:
     """Seldon's multipart convention: each part is one top-level key of the message;
     file parts named binData are base64-encoded, other parts are JSON (strData is text)."""
-    from multipart.multipart import (
-        MultipartParser,
-        parse_options_header,  # python-multipart, only for this rare path
-    )
+    # python-multipart, imported only for this rare path (as `python_multipart` since 0.0.13,
+    # whose old `multipart` name warns)
+    try:
+        from python_multipart.exceptions import FormParserError
+        from python_multipart.multipart import MultipartParser, parse_options_header
+    except ImportError:
+        from multipart.exceptions import FormParserError  # type: ignore[no-redef]
+        from multipart.multipart import MultipartParser, parse_options_header  # type: ignore[no-redef]
 
     _, params = parse_options_header(content_type)
     boundary = params.get(b"boundary")
@@ -104,17 +108,27 @@ def _multipart_json(body: bytes, content_type: bytes) -> Any:
             "on_part_data": on_part_data,
         },
     )
-    parser.write(body)
-    parser.finalize()
+    try:
+        parser.write(body)
+        parser.finalize()
+    except FormParserError as exc:
+        raise BadRequest(f"malformed multipart body: {exc}") from None
     message: dict[str, Any] = {}
     for headers, data in parts:
         _, disposition = parse_options_header(headers.get(b"content-disposition", b""))
-        name = disposition.get(b"name", b"").decode()
+        # header bytes need not be UTF-8; latin-1 reads any (an unknown name is ignored)
+        name = disposition.get(b"name", b"").decode("latin-1")
         if not name:
             continue
         is_file = b"filename" in disposition
         if name == "binData":
-            message[name] = base64.b64encode(bytes(data)).decode() if is_file else bytes(data).decode()
+            if is_file:
+                message[name] = base64.b64encode(bytes(data)).decode()
+            else:
+                try:
+                    message[name] = bytes(data).decode()  # base64 text, checked by the codec
+                except UnicodeDecodeError:
+                    raise BadRequest("multipart field binData must be base64 text or a file") from None
         elif name == "strData" or is_file:
             message[name] = bytes(data).decode("utf-8", errors="replace")
         else:
@@ -147,8 +161,28 @@ async def send_json(send: Send, status: int, obj: Any) -> None:
     await send_bytes(send, status, json_codec.dumps(obj), JSON_HEADERS)
 
 
+def error_headers(error: SeldonError, headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """`headers`, plus the Allow header HTTP asks of a 405."""
+    allow = getattr(error, "allow", "")
+    return [*headers, (b"allow", allow.encode())] if allow else headers
+
+
 async def send_error(send: Send, error: SeldonError) -> None:
-    await send_json(send, error.http_status, error.body())
+    body = json_codec.dumps(error.body())
+    await send_bytes(send, error.http_status, body, error_headers(error, JSON_HEADERS))
+
+
+# Methods each kind of path takes: message paths read a body (POST) or `?json=` (GET), as
+# Seldon's wrapper does; the others only answer GET (HEAD is GET without the body).
+MESSAGE_METHODS = frozenset({"POST", "GET"})
+READ_METHODS = frozenset({"GET", "HEAD"})
+
+
+def check_method(scope: Scope, allowed: frozenset[str]) -> None:
+    method = scope["method"]
+    if method not in allowed:
+        allow = ", ".join(sorted(allowed))
+        raise MethodNotAllowed(f"{method} is not allowed on {scope['path']}; use {allow}", allow=allow)
 
 
 async def send_text(send: Send, status: int, text: str) -> None:

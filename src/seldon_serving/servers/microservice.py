@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from seldon_serving.components.adapter import ComponentAdapter
-from seldon_serving.servers.component_plane import ComponentPlane
+from seldon_serving.servers.component_plane import ComponentPlane, metrics_sink
 from seldon_serving.servers.metrics import Metrics
 from seldon_serving.servers.microservice_grpc import microservice_handlers
 from seldon_serving.servers.microservice_rest import MicroserviceApp
@@ -40,15 +40,17 @@ def settings_from_env(service_type: str) -> MicroserviceSettings:
 def microservice_edges(user_object: Any, settings: MicroserviceSettings, options: ServeOptions) -> Edges:
     """Build the edges of one worker (called after fork, so `load()` runs per worker)."""
     executor = ThreadPoolExecutor(settings.threads) if settings.threads > 0 else None
+    metrics = Metrics()
     adapter = ComponentAdapter(
         user_object,
         unit_id=settings.unit_id,
         image=settings.image,
         service_type=settings.service_type,
         executor=executor,
+        on_metrics=metrics_sink(metrics, settings.labels),
     )
     adapter.load()
-    plane = ComponentPlane(adapter, Metrics(), settings.labels)
+    plane = ComponentPlane(adapter, metrics, settings.labels)
     return Edges(
         asgi_app=MicroserviceApp(plane, max_body=options.max_message),
         grpc_handlers=microservice_handlers(plane),

@@ -69,6 +69,7 @@ class MicroserviceApp:
         try:
             handler = self.message_routes.get(path)
             if handler is not None:
+                http.check_method(scope, http.MESSAGE_METHODS)
                 body = await http.read_body(receive, self.max_body)
                 response = await handler(http.request_json(scope, body))
                 payload = json_codec.encode_message(response)
@@ -78,6 +79,7 @@ class MicroserviceApp:
             getter = self.get_routes.get(path)
             if getter is None:
                 raise MethodNotFound(f"no such path: {path}")
+            http.check_method(scope, http.READ_METHODS)
             status, body, headers = await getter()
             await http.send_bytes(send, status, body, headers)
         except SeldonError as error:

@@ -1,106 +1,312 @@
-"""OpenAPI 3 documents of the REST edges, built from one set of Seldon schemas."""
+"""OpenAPI 3 documents of the REST edges, built from one set of Seldon schemas.
+
+Requests and answers have separate schemas.  Request schemas describe what the codec
+accepts in proto3 JSON (one data form per message, numbers or the "NaN"/"Infinity"
+strings in float fields); they are strict enough that a schema-driven generator (or
+a client generator) produces messages that reach the model rather than a 400.  Answer
+schemas are stricter still: only the fields SeldonClient's strict parser knows.
+Every error is declared with the FAILURE body all our errors share.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
-_NUMBER_LIST = {"type": "array", "items": {"type": "number"}}
+from seldon_serving.protocol.arrays import TF_TYPES
 
-SCHEMAS: dict[str, Any] = {
-    "Status": {
+_INT32 = {"type": "integer", "format": "int32", "minimum": -(2**31), "maximum": 2**31 - 1}
+# proto3 JSON writes non-finite floats as these strings (JSON itself has no NaN literal)
+_NON_FINITE = {"type": "string", "enum": ["NaN", "Infinity", "-Infinity"]}
+_FLOAT = {"anyOf": [{"type": "number"}, _NON_FINITE]}
+_FLOAT_LIST = {"type": "array", "items": _FLOAT}
+# int64 / uint64 values are strings in proto3 JSON (numbers are accepted too)
+_INT64 = {"anyOf": [{"type": "integer"}, {"type": "string", "pattern": "^-?[0-9]{1,18}$"}]}
+_STR_MAP = {"type": "object", "additionalProperties": {"type": "string"}}
+_BYTES = {"type": "string", "format": "byte"}
+_MESSAGE_FORMS = ("data", "binData", "strData", "jsonData", "customData")
+_DATA_FORMS = ("tensor", "ndarray", "tftensor")
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _one_form(common: dict[str, Any], forms: dict[str, Any]) -> dict[str, Any]:
+    """An object carrying `common` and at most one of `forms` (a protobuf oneof)."""
+    variants = [{"type": "object", "properties": common, "additionalProperties": False}]
+    for name, schema in forms.items():
+        variants.append(
+            {
+                "type": "object",
+                "properties": {**common, name: schema},
+                "required": [name],
+                "additionalProperties": False,
+            }
+        )
+    return {"anyOf": variants}
+
+
+def _tensor_proto(out: bool) -> dict[str, Any]:
+    int_list = {"type": "array", "items": {"type": "integer"}}
+    dim = {
+        "type": "object",
+        "properties": {"size": {"type": "string"} if out else _INT64, "name": {"type": "string"}},
+        "additionalProperties": False,
+    }
+    properties: dict[str, Any] = {
+        "dtype": {"type": "string", "enum": sorted(TF_TYPES)},
+        "tensorShape": {
+            "type": "object",
+            "properties": {"dim": {"type": "array", "items": dim}},
+            "additionalProperties": False,
+        },
+        "tensorContent": _BYTES,
+        "stringVal": {"type": "array", "items": _BYTES},
+    }
+    if not out:  # we answer with tensorContent (or stringVal) only
+        properties.update(
+            {
+                "floatVal": _FLOAT_LIST,
+                "doubleVal": _FLOAT_LIST,
+                "scomplexVal": _FLOAT_LIST,
+                "dcomplexVal": _FLOAT_LIST,
+                "intVal": int_list,
+                "halfVal": int_list,
+                "uint32Val": int_list,
+                "int64Val": {"type": "array", "items": _INT64},
+                "uint64Val": {"type": "array", "items": _INT64},
+                "boolVal": {"type": "array", "items": {"type": "boolean"}},
+            }
+        )
+    return {"type": "object", "required": ["dtype"], "properties": properties, "additionalProperties": False}
+
+
+def _schemas() -> dict[str, Any]:
+    metric_common = {
+        "key": {"type": "string"},
+        "type": {"type": "string", "enum": ["COUNTER", "GAUGE", "TIMER", "HISTOGRAM"]},
+        "value": _FLOAT,
+        "tags": _STR_MAP,
+        "bins": _FLOAT_LIST,
+    }
+    status = {
         "type": "object",
         "properties": {
-            "code": {"type": "integer"},
+            "code": _INT32,
             "info": {"type": "string"},
             "reason": {"type": "string"},
             "status": {"type": "string", "enum": ["SUCCESS", "FAILURE"]},
         },
-    },
-    "Metric": {
-        "type": "object",
-        "properties": {
-            "key": {"type": "string"},
-            "type": {"type": "string", "enum": ["COUNTER", "GAUGE", "TIMER", "HISTOGRAM"]},
-            "value": {"type": "number"},
-            "tags": {"type": "object", "additionalProperties": {"type": "string"}},
-        },
-    },
-    "Meta": {
-        "type": "object",
-        "properties": {
-            "puid": {"type": "string"},
-            "tags": {"type": "object"},
-            "routing": {"type": "object", "additionalProperties": {"type": "integer"}},
-            "requestPath": {"type": "object", "additionalProperties": {"type": "string"}},
-            "metrics": {"type": "array", "items": {"$ref": "#/components/schemas/Metric"}},
-        },
-    },
-    "Tensor": {
-        "type": "object",
-        "required": ["shape", "values"],
-        "properties": {"shape": {"type": "array", "items": {"type": "integer"}}, "values": _NUMBER_LIST},
-    },
-    "DefaultData": {
-        "type": "object",
-        "properties": {
-            "names": {"type": "array", "items": {"type": "string"}},
-            "tensor": {"$ref": "#/components/schemas/Tensor"},
-            "ndarray": {"type": "array", "items": {}},
-            "tftensor": {"type": "object"},
-        },
-    },
-    "SeldonMessage": {
-        "type": "object",
-        "properties": {
-            "status": {"$ref": "#/components/schemas/Status"},
-            "meta": {"$ref": "#/components/schemas/Meta"},
-            "data": {"$ref": "#/components/schemas/DefaultData"},
-            "binData": {"type": "string", "format": "byte"},
-            "strData": {"type": "string"},
-            "jsonData": {},
-        },
-    },
-    "SeldonMessageList": {
-        "type": "object",
-        "properties": {
-            "seldonMessages": {"type": "array", "items": {"$ref": "#/components/schemas/SeldonMessage"}}
-        },
-    },
-    "Feedback": {
-        "type": "object",
-        "properties": {
-            "request": {"$ref": "#/components/schemas/SeldonMessage"},
-            "response": {"$ref": "#/components/schemas/SeldonMessage"},
-            "reward": {"type": "number"},
-            "truth": {"$ref": "#/components/schemas/SeldonMessage"},
-        },
-    },
-}
+        "additionalProperties": False,
+    }
 
-
-def _post(summary: str, body_schema: str) -> dict[str, Any]:
-    ref = {"$ref": f"#/components/schemas/{body_schema}"}
-    answer = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/SeldonMessage"}}}}
-    return {
-        "post": {
-            "summary": summary,
-            "requestBody": {"required": True, "content": {"application/json": {"schema": ref}}},
-            "responses": {
-                "200": {"description": "the answer", **answer},
-                "400": {"description": "the request was malformed", **answer},
-                "500": {"description": "the model raised an error", **answer},
+    def meta(metric: str) -> dict[str, Any]:
+        return {
+            "type": "object",
+            "properties": {
+                "puid": {"type": "string"},
+                "tags": {"type": "object"},
+                "routing": {"type": "object", "additionalProperties": _INT32},
+                "requestPath": _STR_MAP,
+                "metrics": {"type": "array", "items": _ref(metric)},
             },
+            "additionalProperties": False,
         }
-    }
 
+    def message(suffix: str) -> dict[str, Any]:
+        return _one_form(
+            {"status": _ref("Status"), "meta": _ref("Meta" + suffix)},
+            {
+                "data": _ref("DefaultData" + suffix),
+                "binData": _BYTES,
+                "strData": {"type": "string"},
+                "jsonData": {},
+                "customData": {
+                    "type": "object",
+                    "required": ["@type"],
+                    "properties": {"@type": {"type": "string"}},
+                },
+            },
+        )
 
-def _get(summary: str, content_type: str = "application/json") -> dict[str, Any]:
+    names = {"type": "array", "items": {"type": "string"}}
     return {
-        "get": {
-            "summary": summary,
-            "responses": {"200": {"description": "ok", "content": {content_type: {}}}},
-        }
+        "Status": status,
+        "Metric": {"type": "object", "properties": metric_common, "additionalProperties": False},
+        "Meta": meta("Metric"),
+        # A request tensor: the shape must hold as many values as given (an empty or
+        # missing shape takes any count); values are numbers or proto3's NaN strings.
+        "Tensor": {
+            "type": "object",
+            "properties": {
+                "shape": {"type": "array", "items": {"type": "integer", "minimum": 0, "maximum": 2**31 - 1}},
+                "values": _FLOAT_LIST,
+            },
+            "additionalProperties": False,
+        },
+        "TensorProto": _tensor_proto(out=False),
+        # ndarray is a google.protobuf.ListValue: any rectangular JSON list (numeric for a
+        # numeric model; ragged lists are refused).
+        "DefaultData": _one_form(
+            {"names": names},
+            {"tensor": _ref("Tensor"), "ndarray": {"type": "array"}, "tftensor": _ref("TensorProto")},
+        ),
+        "SeldonMessage": message(""),
+        "SeldonMessageList": {
+            "type": "object",
+            "properties": {"seldonMessages": {"type": "array", "items": _ref("SeldonMessage")}},
+            "additionalProperties": False,
+        },
+        "Feedback": {
+            "type": "object",
+            "properties": {
+                "request": _ref("SeldonMessage"),
+                "response": _ref("SeldonMessage"),
+                "reward": _FLOAT,
+                "truth": _ref("SeldonMessage"),
+            },
+            "additionalProperties": False,
+        },
+        # --- what we answer ---
+        "MetaOut": meta("Metric"),
+        "TensorOut": {
+            "type": "object",
+            "required": ["shape", "values"],
+            "properties": {"shape": {"type": "array", "items": {"type": "integer"}}, "values": _FLOAT_LIST},
+            "additionalProperties": False,
+        },
+        "TensorProtoOut": _tensor_proto(out=True),
+        "DefaultDataOut": _one_form(
+            {"names": names},
+            {"tensor": _ref("TensorOut"), "ndarray": {"type": "array"}, "tftensor": _ref("TensorProtoOut")},
+        ),
+        "SeldonMessageOut": message("Out"),
+        "Empty": {"type": "object", "additionalProperties": False},
+        # Every error answer: a SeldonMessage whose status says FAILURE, reason and info.
+        "Failure": {
+            "type": "object",
+            "required": ["status"],
+            "properties": {
+                "status": {
+                    "type": "object",
+                    "required": ["code", "info", "reason", "status"],
+                    "properties": {
+                        "code": {"type": "integer"},
+                        "info": {"type": "string"},
+                        "reason": {"type": "string", "minLength": 1},
+                        "status": {"type": "string", "enum": ["FAILURE"]},
+                    },
+                    "additionalProperties": False,
+                }
+            },
+        },
+        "ModelMetadata": {
+            "type": "object",
+            "properties": {
+                "name": {"type": "string"},
+                "versions": names,
+                "platform": {"type": "string"},
+                "inputs": {"type": "array"},
+                "outputs": {"type": "array"},
+                "custom": _STR_MAP,
+            },
+        },
+        "GraphMetadata": {
+            "type": "object",
+            "required": ["name", "models"],
+            "properties": {
+                "name": {"type": "string"},
+                "models": {"type": "object", "additionalProperties": _ref("ModelMetadata")},
+                "inputs": {"type": "array"},
+                "outputs": {"type": "array"},
+            },
+        },
     }
+
+
+SCHEMAS: dict[str, Any] = _schemas()
+
+_FAILURE = {"application/json": {"schema": _ref("Failure")}}
+ERRORS: dict[str, dict[str, Any]] = {
+    "400": {"description": "the request was malformed (the info says what was wrong)", "content": _FAILURE},
+    "401": {"description": "no valid bearer token (OAuth front end only)", "content": _FAILURE},
+    "404": {"description": "no such path, deployment or model", "content": _FAILURE},
+    "405": {"description": "the path does not take this method", "content": _FAILURE},
+    "413": {"description": "the body is larger than --max-message-size", "content": _FAILURE},
+    "500": {"description": "the model (a graph node) raised an error", "content": _FAILURE},
+    "503": {"description": "paused, or a graph node cannot be reached", "content": _FAILURE},
+    "504": {"description": "a graph node did not answer in time", "content": _FAILURE},
+}
+_MICROSERVICE_ERRORS = ("400", "404", "405", "413", "500")
+
+_EXAMPLE = {"data": {"names": ["a", "b", "c", "d"], "ndarray": [[1.0, 2.0, 3.0, 4.0]]}}
+
+
+def _post(
+    summary: str,
+    body_schema: str,
+    *,
+    answer_schema: str = "SeldonMessageOut",
+    errors: Iterable[str] = _MICROSERVICE_ERRORS,
+    parameters: list[dict[str, Any]] | None = None,
+    example: Any = None,
+) -> dict[str, Any]:
+    json_body: dict[str, Any] = {"schema": _ref(body_schema)}
+    if example is not None:
+        json_body["example"] = example
+    operation: dict[str, Any] = {
+        "summary": summary,
+        # Seldon's wrapper also reads a form field `json=<message>` (and multipart bodies,
+        # one part per top-level key, which a schema cannot describe usefully).
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": json_body,
+                "application/x-www-form-urlencoded": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["json"],
+                        "properties": {"json": {"type": "string"}},
+                    }
+                },
+            },
+        },
+        "responses": {
+            "200": {
+                "description": "the answer",
+                "content": {"application/json": {"schema": _ref(answer_schema)}},
+            },
+            **{code: ERRORS[code] for code in errors},
+        },
+    }
+    if parameters:
+        operation["parameters"] = parameters
+    return {"post": operation}
+
+
+def _get(
+    summary: str,
+    content_type: str = "application/json",
+    *,
+    schema: str | None = None,
+    errors: Iterable[str] = ("404", "405"),
+    parameters: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    if schema:
+        content: dict[str, Any] = {"schema": _ref(schema)}
+    else:
+        content = {"schema": {"type": "object" if content_type == "application/json" else "string"}}
+    operation: dict[str, Any] = {
+        "summary": summary,
+        "responses": {
+            "200": {"description": "ok", "content": {content_type: content}},
+            **{code: ERRORS[code] for code in errors},
+        },
+    }
+    if parameters:
+        operation["parameters"] = parameters
+    return {"get": operation}
 
 
 def document(title: str, paths: dict[str, Any]) -> dict[str, Any]:
@@ -115,15 +321,15 @@ def document(title: str, paths: dict[str, Any]) -> dict[str, Any]:
 def microservice_openapi() -> dict[str, Any]:
     paths: dict[str, Any] = {}
     for path in ("/predict", "/api/v1.0/predictions", "/api/v0.1/predictions"):
-        paths[path] = _post("Predict", "SeldonMessage")
-    paths["/transform-input"] = _post("Transform input", "SeldonMessage")
-    paths["/transform-output"] = _post("Transform output", "SeldonMessage")
+        paths[path] = _post("Predict", "SeldonMessage", example=_EXAMPLE)
+    paths["/transform-input"] = _post("Transform input", "SeldonMessage", example=_EXAMPLE)
+    paths["/transform-output"] = _post("Transform output", "SeldonMessage", example=_EXAMPLE)
     paths["/route"] = _post("Route: answers the chosen branch as a 1x1 array", "SeldonMessage")
     paths["/aggregate"] = _post("Aggregate the outputs of several children", "SeldonMessageList")
     for path in ("/send-feedback", "/api/v1.0/feedback", "/api/v0.1/feedback"):
         paths[path] = _post("Send feedback", "Feedback")
     paths["/health/ping"] = _get("Liveness", "text/plain")
-    paths["/health/status"] = _get("Health via the model")
-    paths["/metadata"] = _get("Model metadata")
+    paths["/health/status"] = _get("Health via the model", schema="SeldonMessageOut", errors=("405", "500"))
+    paths["/metadata"] = _get("Model metadata", schema="ModelMetadata")
     paths["/metrics"] = _get("Prometheus metrics", "text/plain")
     return document("Seldon Serving component microservice", paths)

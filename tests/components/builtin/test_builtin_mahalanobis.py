@@ -226,3 +226,45 @@ def test_bad_parameters_refused() -> None:
         OutlierMahalanobis(n_components=0)
     with pytest.raises(BuiltinParameterError, match="max_n"):
         OutlierMahalanobis(max_n=1)
+
+
+@pytest.mark.parametrize("huge", [1e308, -1e200, 1e101])
+def test_huge_values_are_refused_before_they_reach_the_shared_statistics(huge: float) -> None:
+    # Found by fuzzing the gateway: one row of [1e308, 1e308] was absorbed, the next
+    # overflowed the covariance, and every later request to the deployment answered 500.
+    detector = OutlierMahalanobis()
+    detector.transform_input(np.array([[1.0, 2.0], [2.0, 1.0]]), [])
+    for _ in range(2):
+        with pytest.raises(BuiltinInputError, match="takes values up to 1e"):
+            detector.transform_input(np.array([[huge, 1.0]]), [])
+    assert detector.state_summary()["observations"] == 2
+    detector.transform_input(np.array([[1e100, -1e100], [3.0, 4.0]]), [])  # the largest allowed
+    state = detector.handle.get()
+    assert np.isfinite(state["mean"]).all() and np.isfinite(state["cov"]).all()
+    assert detector.transform_input(np.array([[1.0, 2.0]]), []).tags["outlierScore"][0] >= 0.0
+
+
+@pytest.mark.parametrize(
+    "poison",
+    [
+        {"mean": [1e308, 1e308], "cov": [[None, None], [None, None]]},  # inf written as null
+        {"mean": [float("inf"), 0.0], "cov": [[0.0, 0.0], [0.0, 0.0]]},
+        {"mean": [0.0], "cov": [[1.0]]},  # the wrong shape
+    ],
+)
+def test_unusable_stored_statistics_start_afresh(handle: StateHandle, poison: dict[str, object]) -> None:
+    # a store written before huge values were refused must not fail every request forever
+    handle.update(
+        lambda _: {
+            "kind": "outlier_mahalanobis",
+            "n": 5,
+            "n_features": 2,
+            "nb_outliers": 0,
+            "clip_lo": None,
+            "clip_hi": None,
+            **poison,
+        }
+    )
+    detector = OutlierMahalanobis(state=handle)
+    detector.transform_input(np.array([[1.0, 2.0], [2.0, 1.0]]), [])
+    assert detector.state_summary()["observations"] == 2

@@ -16,6 +16,7 @@ clip bounds):
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +25,7 @@ import numpy as np
 from ._support import BuiltinInputError
 
 KIND = "outlier_mahalanobis"
+log = logging.getLogger(__name__)
 
 # S is "singular" when its smallest eigenvalue is this small relative to its largest.
 _RELATIVE_RANK_TOL = 1e-10
@@ -66,8 +68,16 @@ def observe(
         raise BuiltinInputError(
             f"outlier detector has seen rows of {state['n_features']} features; this request has {p}"
         )
-    mean = np.asarray(state["mean"], dtype=np.float64) if n else np.zeros(p)
-    cov = np.asarray(state["cov"], dtype=np.float64) if n else np.zeros((p, p))
+    mean = cov = None
+    if n:
+        mean, cov = _statistics(state, p)
+        if mean is None:
+            # Statistics that are not finite numbers (written before huge inputs were
+            # refused) would fail every request from now on: start again from nothing.
+            log.warning("outlier detector state holds unusable statistics; starting afresh")
+            state, n = empty_state(), 0
+    if mean is None or cov is None:
+        mean, cov = np.zeros(p), np.zeros((p, p))
     n_eff = n if params.max_n <= 0 else min(n, params.max_n)
 
     clipped = X
@@ -110,6 +120,19 @@ def observe(
         "nb_outliers": int(state["nb_outliers"]) + int(np.count_nonzero(scores > params.threshold)),
     }
     return new_state, scores
+
+
+def _statistics(state: dict[str, Any], p: int) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """The stored mean and covariance, or (None, None) when they are not finite numbers of
+    the right shape."""
+    try:
+        mean = np.asarray(state["mean"], dtype=np.float64)
+        cov = np.asarray(state["cov"], dtype=np.float64)
+    except (TypeError, ValueError):
+        return None, None
+    if mean.shape != (p,) or cov.shape != (p, p) or not (np.isfinite(mean).all() and np.isfinite(cov).all()):
+        return None, None
+    return mean, cov
 
 
 def _row_scores(

@@ -30,6 +30,10 @@ from ._support import (
     numeric_2d,
 )
 
+# The largest |value| absorbed: squared deviations summed over many rows and features
+# stay far from float64's 1.8e308.
+MAX_MAGNITUDE = 1e100
+
 
 class OutlierMahalanobis:
     """TRANSFORMER or MODEL: flags rows far from everything seen so far."""
@@ -111,6 +115,13 @@ class OutlierMahalanobis:
         if not np.isfinite(rows).all():
             # One NaN would poison the shared mean and covariance for good.
             raise BuiltinInputError("outlier_mahalanobis needs finite numbers (no NaN or infinity)")
+        if rows.size and float(np.abs(rows).max()) > MAX_MAGNITUDE:
+            # Finite but huge values overflow the covariance (squares of deviations) to
+            # infinity, and the shared state would be unusable for every later request.
+            raise BuiltinInputError(
+                f"outlier_mahalanobis takes values up to {MAX_MAGNITUDE:g} in magnitude "
+                f"(got {float(np.abs(rows).max()):g}): larger ones overflow its covariance"
+            )
         if rows.shape[0] == 0:
             return np.zeros(0), np.zeros(0, dtype=np.int64), self.handle.get() or {}
 
