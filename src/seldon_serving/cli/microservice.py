@@ -37,11 +37,12 @@ def start_microservice(
     host: str,
     max_message_size: int,
     log_level: str,
+    state_dir: str | None = None,
 ) -> int:
     """Load the user's class, build it with its typed parameters, and serve it."""
     from seldon_serving.components.loader import load_user_class
     from seldon_serving.components.parameters import parse_parameters
-    from seldon_serving.servers.microservice import run_microservice, settings_from_env
+    from seldon_serving.servers.microservice import component_state, run_microservice, settings_from_env
     from seldon_serving.servers.runner import ServeOptions
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -53,8 +54,10 @@ def start_microservice(
     raw_parameters = parameters if parameters is not None else os.environ.get("PREDICTIVE_UNIT_PARAMETERS")
     typed = parse_parameters(raw_parameters)
     user_class = load_user_class(interface_name, [Path.cwd()])
+    unit = os.environ.get("PREDICTIVE_UNIT_ID") or interface_name
+    state = component_state(user_class, unit, state_dir or os.environ.get("SELDON_STATE_DIR"), workers)
     try:
-        user_object = user_class(**typed)
+        user_object = user_class(**typed, **({"state": state} if state is not None else {}))
     except Exception as exc:
         raise CliError(f"{interface_name}({', '.join(typed)}) failed: {type(exc).__name__}: {exc}") from exc
 
@@ -112,6 +115,12 @@ def microservice_options(fn: click.decorators.FC) -> click.decorators.FC:
             help="Largest REST body / gRPC message in bytes.",
         ),
         click.option("--log-level", default=os.environ.get("SELDON_LOG_LEVEL", "INFO"), show_default=True),
+        click.option(
+            "--state-dir",
+            default=None,
+            help="Keep a stateful component's state (routers, detectors) in SQLite here "
+            "[$SELDON_STATE_DIR; default: shared between workers, not kept across restarts].",
+        ),
     ]
     for option in reversed(options):
         fn = option(fn)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
 import os
+import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,6 +15,8 @@ from seldon_serving.servers.metrics import Metrics
 from seldon_serving.servers.microservice_grpc import microservice_handlers
 from seldon_serving.servers.microservice_rest import MicroserviceApp
 from seldon_serving.servers.runner import Edges, ServeOptions, serve
+from seldon_serving.state.base import StateHandle
+from seldon_serving.state.sqlite import SqliteStore
 
 
 @dataclass(slots=True)
@@ -35,6 +39,24 @@ def settings_from_env(service_type: str) -> MicroserviceSettings:
         "model_image": image or "",
     }
     return MicroserviceSettings(service_type=service_type, unit_id=unit_id, image=image, labels=labels)
+
+
+def component_state(user_class: type, unit: str, state_dir: str | None, workers: int) -> StateHandle | None:
+    """A state handle for a class that keeps state (the built-in routers and detectors).
+
+    With --state-dir the state is kept in SQLite there and survives restarts; with several
+    workers and no state dir it is still shared (a temporary SQLite file), so no feedback is
+    lost to the worker that did not route the request.  A single worker keeps it in memory.
+    """
+    try:
+        accepts = "state" in inspect.signature(user_class).parameters
+    except (TypeError, ValueError):
+        accepts = False
+    if not accepts or (state_dir is None and workers <= 1):
+        return None
+    directory = state_dir if state_dir is not None else tempfile.mkdtemp(prefix="seldon-component-state-")
+    os.makedirs(directory, exist_ok=True)
+    return StateHandle(SqliteStore(os.path.join(directory, "state.db")), "components", f"microservice/{unit}")
 
 
 def microservice_edges(user_object: Any, settings: MicroserviceSettings, options: ServeOptions) -> Edges:
