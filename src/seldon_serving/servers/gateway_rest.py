@@ -130,7 +130,7 @@ class GatewayApp:
     async def __call__(self, scope: http.Scope, receive: http.Receive, send: http.Send) -> None:
         if scope["type"] != "http":
             if scope["type"] == "lifespan":
-                await _lifespan(receive, send)
+                await http.lifespan(receive, send)
             return
         path: str = scope["path"]
         try:
@@ -405,13 +405,3 @@ def gateway_openapi(served: Iterable[tuple[str, str, Iterable[str]]] = ()) -> di
         },
     }
     return document("Seldon Serving gateway", paths)
-
-
-async def _lifespan(receive: http.Receive, send: http.Send) -> None:
-    while True:
-        event = await receive()
-        if event["type"] == "lifespan.startup":
-            await send({"type": "lifespan.startup.complete"})
-        elif event["type"] == "lifespan.shutdown":
-            await send({"type": "lifespan.shutdown.complete"})
-            return

@@ -187,3 +187,14 @@ def check_method(scope: Scope, allowed: frozenset[str]) -> None:
 
 async def send_text(send: Send, status: int, text: str) -> None:
     await send_bytes(send, status, text.encode(), TEXT_HEADERS)
+
+
+async def lifespan(receive: Receive, send: Send) -> None:
+    """Answer the ASGI lifespan protocol (our apps have nothing to start or stop there)."""
+    while True:
+        event = await receive()
+        if event["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif event["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return

@@ -63,7 +63,7 @@ class MicroserviceApp:
     async def __call__(self, scope: http.Scope, receive: http.Receive, send: http.Send) -> None:
         if scope["type"] != "http":
             if scope["type"] == "lifespan":
-                await _lifespan(receive, send)
+                await http.lifespan(receive, send)
             return
         path = scope["path"]
         try:
@@ -120,13 +120,3 @@ def _status_override(response: SeldonMessage) -> int:
         if status.get("status") in ("FAILURE", 1):
             return 500
     return 200
-
-
-async def _lifespan(receive: http.Receive, send: http.Send) -> None:
-    while True:
-        event = await receive()
-        if event["type"] == "lifespan.startup":
-            await send({"type": "lifespan.startup.complete"})
-        elif event["type"] == "lifespan.shutdown":
-            await send({"type": "lifespan.shutdown.complete"})
-            return
