@@ -48,10 +48,10 @@ def validate_command(files: tuple[str, ...]) -> None:
 
 def _documents(file: str) -> list[Any]:
     # The spec package's own reader: YAML without date conversion, several documents, or JSON.
-    from seldon_serving.spec.loading import _parse_text
+    from seldon_serving.spec.loading import parse_text
 
     text = sys.stdin.read() if file == "-" else Path(file).read_text(encoding="utf-8-sig")
-    return _parse_text(text, "<stdin>" if file == "-" else file)
+    return parse_text(text, "<stdin>" if file == "-" else file)
 
 
 @click.command("convert")

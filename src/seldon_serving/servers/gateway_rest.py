@@ -32,7 +32,7 @@ from seldon_serving.protocol.message import SeldonMessage
 from seldon_serving.servers import http
 from seldon_serving.servers.metrics import Metrics
 from seldon_serving.servers.oauth import OAuthService, bearer_token
-from seldon_serving.servers.openapi import ERRORS, _get, _post, document
+from seldon_serving.servers.openapi import ERRORS, document, get_operation, post_operation
 
 log = logging.getLogger("seldon_serving.gateway")
 
@@ -353,14 +353,14 @@ def gateway_openapi(served: Iterable[tuple[str, str, Iterable[str]]] = ()) -> di
     ):
         for version in sorted(API_VERSIONS):
             base = f"{prefix}/api/{version}"
-            paths[f"{base}/predictions"] = _post(
+            paths[f"{base}/predictions"] = post_operation(
                 "Predict through the deployment's graph",
                 "SeldonMessage",
                 errors=errors,
                 parameters=params,
                 example=example,
             )
-            paths[f"{base}/feedback"] = _post(
+            paths[f"{base}/feedback"] = post_operation(
                 "Send feedback (answers {})",
                 "Feedback",
                 answer_schema="Empty",
@@ -368,26 +368,28 @@ def gateway_openapi(served: Iterable[tuple[str, str, Iterable[str]]] = ()) -> di
                 parameters=params,
             )
         get_errors = ("401", "404", "405", "503", "504")
-        paths[f"{prefix}/api/v1.0/metadata"] = _get(
+        paths[f"{prefix}/api/v1.0/metadata"] = get_operation(
             "Graph metadata", schema="GraphMetadata", errors=get_errors, parameters=params
         )
-        paths[f"{prefix}/api/v1.0/metadata/{{model}}"] = _get(
+        paths[f"{prefix}/api/v1.0/metadata/{{model}}"] = get_operation(
             "Model metadata of one node",
             schema="ModelMetadata",
             errors=get_errors,
             parameters=[*params, model],
         )
     for path, summary in (("/ping", "pong"), ("/live", "live")):
-        paths[path] = _get(summary, "text/plain", errors=("405",))
-    ready = _get("ready, or 503 with the reason", "text/plain", errors=("405",))
+        paths[path] = get_operation(summary, "text/plain", errors=("405",))
+    ready = get_operation("ready, or 503 with the reason", "text/plain", errors=("405",))
     ready["get"]["responses"]["503"] = {"description": "not ready", "content": {"text/plain": {}}}
     paths["/ready"] = ready
-    paths["/pause"] = _get("Take the gateway out of rotation", "text/plain", errors=("405",))
-    paths["/unpause"] = _get("Put the gateway back into rotation", "text/plain", errors=("405",))
-    paths["/metrics"] = paths["/prometheus"] = _get("Prometheus metrics", "text/plain", errors=("405",))
+    paths["/pause"] = get_operation("Take the gateway out of rotation", "text/plain", errors=("405",))
+    paths["/unpause"] = get_operation("Put the gateway back into rotation", "text/plain", errors=("405",))
+    paths["/metrics"] = paths["/prometheus"] = get_operation(
+        "Prometheus metrics", "text/plain", errors=("405",)
+    )
     admin_errors = {code: ERRORS[code] for code in ("400", "401", "404")}
     paths["/admin/deployments"] = {
-        **_get("List deployments", errors=("400", "401", "404")),
+        **get_operation("List deployments", errors=("400", "401", "404")),
         "put": {
             "summary": "Apply a manifest",
             "responses": {"200": {"description": "applied"}, **admin_errors},
@@ -398,7 +400,7 @@ def gateway_openapi(served: Iterable[tuple[str, str, Iterable[str]]] = ()) -> di
             {"name": "namespace", "in": "path", "required": True, "schema": {"type": "string"}},
             {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}},
         ],
-        **_get("One deployment with its status", errors=("400", "401", "404")),
+        **get_operation("One deployment with its status", errors=("400", "401", "404")),
         "delete": {
             "summary": "Delete a deployment",
             "responses": {"200": {"description": "deleted"}, **admin_errors},

@@ -243,7 +243,7 @@ _MICROSERVICE_ERRORS = ("400", "404", "405", "413", "500")
 _EXAMPLE = {"data": {"names": ["a", "b", "c", "d"], "ndarray": [[1.0, 2.0, 3.0, 4.0]]}}
 
 
-def _post(
+def post_operation(
     summary: str,
     body_schema: str,
     *,
@@ -285,7 +285,7 @@ def _post(
     return {"post": operation}
 
 
-def _get(
+def get_operation(
     summary: str,
     content_type: str = "application/json",
     *,
@@ -321,15 +321,17 @@ def document(title: str, paths: dict[str, Any]) -> dict[str, Any]:
 def microservice_openapi() -> dict[str, Any]:
     paths: dict[str, Any] = {}
     for path in ("/predict", "/api/v1.0/predictions", "/api/v0.1/predictions"):
-        paths[path] = _post("Predict", "SeldonMessage", example=_EXAMPLE)
-    paths["/transform-input"] = _post("Transform input", "SeldonMessage", example=_EXAMPLE)
-    paths["/transform-output"] = _post("Transform output", "SeldonMessage", example=_EXAMPLE)
-    paths["/route"] = _post("Route: answers the chosen branch as a 1x1 array", "SeldonMessage")
-    paths["/aggregate"] = _post("Aggregate the outputs of several children", "SeldonMessageList")
+        paths[path] = post_operation("Predict", "SeldonMessage", example=_EXAMPLE)
+    paths["/transform-input"] = post_operation("Transform input", "SeldonMessage", example=_EXAMPLE)
+    paths["/transform-output"] = post_operation("Transform output", "SeldonMessage", example=_EXAMPLE)
+    paths["/route"] = post_operation("Route: answers the chosen branch as a 1x1 array", "SeldonMessage")
+    paths["/aggregate"] = post_operation("Aggregate the outputs of several children", "SeldonMessageList")
     for path in ("/send-feedback", "/api/v1.0/feedback", "/api/v0.1/feedback"):
-        paths[path] = _post("Send feedback", "Feedback")
-    paths["/health/ping"] = _get("Liveness", "text/plain")
-    paths["/health/status"] = _get("Health via the model", schema="SeldonMessageOut", errors=("405", "500"))
-    paths["/metadata"] = _get("Model metadata", schema="ModelMetadata")
-    paths["/metrics"] = _get("Prometheus metrics", "text/plain")
+        paths[path] = post_operation("Send feedback", "Feedback")
+    paths["/health/ping"] = get_operation("Liveness", "text/plain")
+    paths["/health/status"] = get_operation(
+        "Health via the model", schema="SeldonMessageOut", errors=("405", "500")
+    )
+    paths["/metadata"] = get_operation("Model metadata", schema="ModelMetadata")
+    paths["/metrics"] = get_operation("Prometheus metrics", "text/plain")
     return document("Seldon Serving component microservice", paths)

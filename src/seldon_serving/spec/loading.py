@@ -37,7 +37,7 @@ _Loader.yaml_implicit_resolvers = {
 }
 
 
-def _parse_text(text: str, source: str | None) -> list[Any]:
+def parse_text(text: str, source: str | None) -> list[Any]:
     """The documents in `text`; JSON is tried first when it looks like JSON (much faster)."""
     stripped = text.lstrip()
     if stripped.startswith(("{", "[")) or (source or "").endswith(".json"):
@@ -188,7 +188,7 @@ def load_documents(source: str | Path | bytes, *, filename: str | None = None) -
     Only the models' rules are checked here; call `validate` for the cross-field rules.
     """
     text, name = _read(source, filename)
-    docs = _parse_text(text, name)
+    docs = parse_text(text, name)
     entries: list[tuple[str, Any]] = []
     for index, doc in enumerate(docs):
         entries += _entries(doc, name, f"document {index + 1}" if len(docs) > 1 else None)
