@@ -121,3 +121,18 @@ def test_instantiate_passes_parameters_and_explains_a_bad_one() -> None:
     assert (router.n_branches, router.epsilon) == (3, 0.5)
     with pytest.raises(ComponentLoadError, match=r"creating Router.*unexpected keyword argument 'typo'"):
         instantiate(Router, {"n_branches": 3, "typo": 1})
+
+
+def test_an_edited_module_is_loaded_again(tmp_path: Path) -> None:
+    import os
+    import time
+
+    from seldon_serving.components.loader import load_user_class
+
+    source = tmp_path / "EditedModel.py"
+    source.write_text("class EditedModel:\n    version = 1\n")
+    assert load_user_class("EditedModel", [tmp_path]).version == 1
+    source.write_text("class EditedModel:\n    version = 2\n")
+    later = time.time() + 5
+    os.utime(source, (later, later))
+    assert load_user_class("EditedModel", [tmp_path]).version == 2

@@ -43,10 +43,32 @@ def _is_missing_module(exc: ModuleNotFoundError, module_name: str) -> bool:
     return missing == module_name or module_name.startswith(missing + ".")
 
 
+_LOADED_MTIME: dict[str, float] = {}
+
+
+def _changed_on_disk(module: ModuleType) -> bool:
+    """Whether a user module's file changed since we last imported it (installed packages never
+    count: only files we load from the user's directories are tracked by their mtime)."""
+    path = getattr(module, "__file__", None)
+    if not path or "site-packages" in path:
+        return False
+    try:
+        mtime = os.stat(path).st_mtime
+    except OSError:
+        return False
+    seen = _LOADED_MTIME.get(module.__name__)
+    _LOADED_MTIME[module.__name__] = mtime
+    return seen is not None and seen != mtime
+
+
 def _import(module_name: str) -> ModuleType | None:
     """The module, or None when it does not exist; a module that fails while importing raises."""
     try:
-        return importlib.import_module(module_name)
+        module = importlib.import_module(module_name)
+        if _changed_on_disk(module):
+            # A re-applied deployment must run the edited file, not the copy imported before.
+            module = importlib.reload(module)
+        return module
     except ModuleNotFoundError as exc:
         if _is_missing_module(exc, module_name):
             return None
