@@ -143,6 +143,10 @@ class ComponentAdapter:
             if (method := find_method(user_object, name)) is not None
         }
         self._found = found
+        # Can a call yield to the event loop?  (async user methods, or sync ones in a thread pool)
+        self.awaits_anything = executor is not None or any(
+            inspect.iscoroutinefunction(method) for method in found.values()
+        )
         self._raw: dict[str, tuple[str, AsyncCall]] = {}
         for kind in _KINDS.values():
             raw_name = next((r for r in kind.raw_names if r in found), None)

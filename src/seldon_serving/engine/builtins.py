@@ -18,7 +18,7 @@ SIMPLE_MODEL_METRICS = (
 )
 
 
-class _Builtin:
+class BuiltinRunner:
     def __init__(self, node: str, implementation: str) -> None:
         self.node = node
         self.implementation = implementation
@@ -48,7 +48,7 @@ class _Builtin:
         return f"built-in {self.implementation}"
 
 
-class SimpleModel(_Builtin):
+class SimpleModel(BuiltinRunner):
     async def transform_input(self, msg: SeldonMessage) -> SeldonMessage:
         return SeldonMessage(
             form=TENSOR,
@@ -59,12 +59,12 @@ class SimpleModel(_Builtin):
         )
 
 
-class SimpleRouter(_Builtin):
+class SimpleRouter(BuiltinRunner):
     async def route(self, msg: SeldonMessage) -> int:
         return 0
 
 
-class RandomABTest(_Builtin):
+class RandomABTest(BuiltinRunner):
     def __init__(
         self, node: str, implementation: str, ratio_a: float, n_children: int, seed: int | None = None
     ) -> None:
@@ -78,7 +78,7 @@ class RandomABTest(_Builtin):
         return 0 if self._random.random() <= self.ratio_a else 1
 
 
-class AverageCombiner(_Builtin):
+class AverageCombiner(BuiltinRunner):
     async def aggregate(self, msgs: list[SeldonMessage]) -> SeldonMessage:
         if not msgs:
             raise RoutingError(f"combiner '{self.node}' received no outputs", node=self.node)
@@ -111,7 +111,9 @@ class AverageCombiner(_Builtin):
         )
 
 
-def builtin_runner(node: str, implementation: str, parameters: dict[str, Any], n_children: int) -> _Builtin:
+def builtin_runner(
+    node: str, implementation: str, parameters: dict[str, Any], n_children: int
+) -> BuiltinRunner:
     if implementation == "SIMPLE_MODEL":
         return SimpleModel(node, implementation)
     if implementation == "SIMPLE_ROUTER":

@@ -19,7 +19,7 @@ from typing import Any
 from seldon_serving.components.adapter import ComponentAdapter
 from seldon_serving.components.builtin.registry import builtin_for_image
 from seldon_serving.components.loader import load_user_class
-from seldon_serving.engine.builtins import builtin_runner
+from seldon_serving.engine.builtins import BuiltinRunner, builtin_runner
 from seldon_serving.engine.graph import GraphNode
 from seldon_serving.engine.remote import GrpcRunner, RestRunner
 from seldon_serving.engine.runners import LocalRunner, NodeRunner
@@ -180,5 +180,13 @@ def compile_graph(
         does_aggregate="AGGREGATE" in methods,
         does_output="TRANSFORM_OUTPUT" in methods,
         does_feedback="SEND_FEEDBACK" in methods,
-        timeout=timeout_ms / 1000.0 if timeout_ms > 0 else None,
+        # A timer only helps where the wait can be interrupted (remote calls, async or threaded
+        # user code); a plain sync method blocks the loop anyway, and the timer costs every call.
+        timeout=timeout_ms / 1000.0 if timeout_ms > 0 and runner_can_wait(runner) else None,
     )
+
+
+def runner_can_wait(runner: NodeRunner) -> bool:
+    if isinstance(runner, LocalRunner):
+        return runner.awaits_anything
+    return not isinstance(runner, BuiltinRunner)

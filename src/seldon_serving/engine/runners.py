@@ -59,6 +59,9 @@ class LocalRunner:
         self.node = node
         self.label = label
         self._input = adapter.predict if service_type == "MODEL" else adapter.transform_input
+        # Whether a call can yield to the event loop (async user methods or a thread pool):
+        # only then can a per-node timeout interrupt it.
+        self.awaits_anything = adapter.awaits_anything
 
     async def transform_input(self, msg: SeldonMessage) -> SeldonMessage:
         return await self._input(msg)
