@@ -126,3 +126,10 @@ def test_tensor_content_for_an_impossible_shape_is_refused_by_its_length() -> No
     }
     with pytest.raises(BadRequest, match="tensorContent has 4 bytes"):
         jc.decode_message({"data": {"tftensor": tensor}})
+
+
+def test_a_tensor_with_more_dimensions_than_numpy_supports_is_a_400() -> None:
+    # found by the gateway fuzz test: an empty tensor whose shape had 34 dimensions answered 500
+    shape = [799131, 15057, 1930] + [1] * 30 + [0]
+    with pytest.raises(BadRequest, match="34 dimensions"):
+        jc.decode_message({"data": {"tensor": {"shape": shape, "values": []}}})

@@ -113,8 +113,13 @@ def tf_type_for_array(arr: np.ndarray) -> TFType:
     return TF_TYPES[name]
 
 
+MAX_DIMS = 32  # numpy 1.x's limit (2.x allows 64): the portable bound
+
+
 def check_shape(shape: Sequence[int], where: str) -> tuple[int, ...]:
     dims = tuple(shape)
+    if len(dims) > MAX_DIMS:
+        raise BadRequest(f"{where} has {len(dims)} dimensions; at most {MAX_DIMS} are supported")
     if any(d < 0 for d in dims):
         raise BadRequest(f"{where} {fmt_shape(dims)} has a negative size")
     return dims
@@ -134,7 +139,10 @@ def reshape_values(flat: np.ndarray, shape: Sequence[int], where: str) -> np.nda
     dims = check_shape(shape, where + ".shape")
     if math.prod(dims) != flat.size:
         raise BadRequest(f"{where}.shape {fmt_shape(dims)} does not match {flat.size} values")
-    return flat.reshape(dims)
+    try:
+        return flat.reshape(dims)
+    except ValueError as exc:  # anything numpy still refuses is the caller's shape, not our fault
+        raise BadRequest(f"{where}.shape {fmt_shape(dims)} cannot be used: {exc}") from None
 
 
 def array_to_tensor(arr: np.ndarray) -> tuple[list[int], np.ndarray]:
