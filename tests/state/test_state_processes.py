@@ -12,6 +12,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -188,3 +189,28 @@ def test_sqlite_store_is_safe_across_fork(tmp_path: Path) -> None:
     assert os.waitstatus_to_exitcode(status) == 0
     assert store.get(NS, "k") == 200
     store.close()
+
+
+def _open_together(path: str, start: Any, index: int) -> None:
+    start.wait(10)
+    store = SqliteStore(path)
+    store.put("race", f"k{index}", index)
+    store.close()
+
+
+def test_many_processes_can_create_one_new_store_at_once(tmp_path: Path) -> None:
+    # Two workers opening a fresh state file at the same moment once failed with
+    # "database is locked" while switching the file to WAL.
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    start = context.Event()
+    path = str(tmp_path / "fresh.db")
+    processes = [context.Process(target=_open_together, args=(path, start, i)) for i in range(8)]
+    for process in processes:
+        process.start()
+    start.set()
+    for process in processes:
+        process.join(60)
+    assert [p.exitcode for p in processes] == [0] * 8
+    assert len(SqliteStore(path).items("race")) == 8

@@ -28,6 +28,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+import time
 from typing import Literal
 
 from ._codec import decode, encode
@@ -278,7 +279,7 @@ class SqliteStore:
             # The journal mode is stored in the file, but asking again is cheap and
             # covers a file created by someone else.  Switching needs a write lock,
             # which the busy timeout waits for.
-            conn.execute("PRAGMA journal_mode=WAL").fetchone()
+            self._enable_wal(conn)
             conn.execute(f"PRAGMA synchronous={self._synchronous}")
         except BaseException:
             conn.close()
@@ -287,6 +288,21 @@ class SqliteStore:
             process.adopt(conn)
         process.threads.conn = conn
         return conn
+
+    def _enable_wal(self, conn: sqlite3.Connection) -> None:
+        """Switch to WAL; two processes opening a new file at once can see "database is locked"
+        here without SQLite's busy handler being asked, so wait and ask again ourselves."""
+        deadline = time.monotonic() + self._busy_timeout
+        delay = 0.005
+        while True:
+            try:
+                conn.execute("PRAGMA journal_mode=WAL").fetchone()
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() >= deadline:
+                    raise
+                time.sleep(delay)
+                delay = min(delay * 2, 0.1)
 
     def _create_schema(self) -> None:
         conn, write_lock = self._writer()
