@@ -62,6 +62,15 @@ TARGET_REST_VS_MLSERVER = 3.0
 TARGET_GRPC_VS_SELDON = 3.0
 TARGET_COLD_START_S = 1.0
 TARGET_IDLE_RSS_MB = 80.0
+# Gateway targets (issue 3): 1 worker each, REST.
+TARGET_GATEWAY_SHARE = 0.80  # in-process single-model gateway req/s / bare microservice req/s (wrk -c16)
+TARGET_INPROCESS_HOP_US = 50.0  # p50 added per in-process graph hop (1 connection)
+TARGET_REMOTE_HOP_US = 1000.0  # p50 added per remote (REST) hop (1 connection)
+
+GATEWAY_PATH = "/seldon/bench/api/v1.0/predictions"
+# Gateway scenarios, in report order; they get their own section of the report.
+GATEWAY_KEYS = ("gw-single", "gw-ab", "gw-chain3", "gw-remote3")
+LATENCY_CLIENTS = ("wrk-c1", "seq")  # one request in flight: only for scenarios with latency=True
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -150,6 +159,7 @@ class Scenario:
     ours: bool = False
     note: str = ""
     unavailable: str = ""  # non-empty: do not even try (e.g. venv missing)
+    latency: bool = False  # also measured at one request in flight (wrk -c1, seq_latency.py)
 
 
 def _ours(ports: Ports, workers: int) -> Launch:
@@ -157,6 +167,35 @@ def _ours(ports: Ports, workers: int) -> Launch:
         str(OUR_VENV / "bin" / "seldon"), "microservice", "BenchModel",
         "--http-port", str(ports.http), "--grpc-port", str(ports.grpc),
         "--workers", str(workers), "--host", "127.0.0.1",
+    ]  # fmt: skip
+    return Launch(argv, MODELS)
+
+
+def _gateway_dir(key: str, ports: Ports) -> Path:
+    """A fresh work directory (state, generated manifest) for one gateway start."""
+    path = OUT / "gateway" / f"{key}-{ports.http}"
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    return path
+
+
+def _gateway(ports: Ports, key: str, manifest: str, workers: int = 1) -> Launch:
+    """`seldon serve` of a manifest of bench/models (its MODEL_NAME classes live there)."""
+    argv = [
+        str(OUR_VENV / "bin" / "seldon"), "serve", str(MODELS / manifest),
+        "--http-port", str(ports.http), "--grpc-port", str(ports.grpc),
+        "--workers", str(workers), "--state-dir", str(_gateway_dir(key, ports) / "state"),
+        "--host", "127.0.0.1",
+    ]  # fmt: skip
+    return Launch(argv, MODELS)
+
+
+def _gateway_remote(ports: Ports, key: str, workers: int = 1) -> Launch:
+    """bench/gateway_remote.py: 3 `seldon microservice` processes, then exec `seldon serve`."""
+    argv = [
+        str(OUR_VENV / "bin" / "python"), str(BENCH / "gateway_remote.py"),
+        "--http-port", str(ports.http), "--grpc-port", str(ports.grpc),
+        "--work-dir", str(_gateway_dir(key, ports)), "--workers", str(workers),
     ]  # fmt: skip
     return Launch(argv, MODELS)
 
@@ -255,7 +294,7 @@ def build_scenarios() -> list[Scenario]:
             Scenario(
                 "ours", f"**Seldon Serving (ours)**, {count}", workers,
                 lambda ports, w=workers: _ours(ports, w), seldon_rest, seldon_grpc, ours=True,
-                unavailable=_missing(OUR_VENV / "bin" / "seldon"),
+                unavailable=_missing(OUR_VENV / "bin" / "seldon"), latency=workers == 1,
             )
         )  # fmt: skip
         scenarios.append(
@@ -288,12 +327,37 @@ def build_scenarios() -> list[Scenario]:
             _ceiling, seldon_rest, seldon_grpc, note="bench/ceiling/ceiling_server.py",
         )
     )  # fmt: skip
+    gateway_rest = RestCall(GATEWAY_PATH, SELDON_JSON, check_seldon_json)
+    no_seldon = _missing(OUR_VENV / "bin" / "seldon")
+    scenarios += [
+        Scenario(
+            "gw-single", "gateway, 1 in-process node (BenchModel)", 1,
+            lambda ports: _gateway(ports, "gw-single", "gateway_single.yaml"), gateway_rest,
+            note="bench/models/gateway_single.yaml", unavailable=no_seldon, latency=True,
+        ),
+        Scenario(
+            "gw-ab", "gateway, RANDOM_ABTEST over 2 in-process BenchModel", 1,
+            lambda ports: _gateway(ports, "gw-ab", "gateway_ab.yaml"), gateway_rest,
+            note="bench/models/gateway_ab.yaml", unavailable=no_seldon,
+        ),
+        Scenario(
+            "gw-chain3", "gateway, 3-node in-process chain (transformer -> transformer -> model)", 1,
+            lambda ports: _gateway(ports, "gw-chain3", "gateway_chain3.yaml"), gateway_rest,
+            note="bench/models/gateway_chain3.yaml", unavailable=no_seldon, latency=True,
+        ),
+        Scenario(
+            "gw-remote3", "gateway, 3-node chain of remote microservices over REST", 1,
+            lambda ports: _gateway_remote(ports, "gw-remote3"), gateway_rest,
+            note="bench/gateway_remote.py: 3 x `seldon microservice --workers 1` + gateway",
+            unavailable=no_seldon, latency=True,
+        ),
+    ]  # fmt: skip
     return scenarios
 
 
 # Peers for the targets: a target is judged against the FASTEST variant of a peer.
 PEERS = {"seldon-core": ("seldon", "seldon-notf"), "MLServer": ("mlserver",)}
-ROW_ORDER = ["ours", "seldon", "seldon-notf", "mlserver", "ceiling"]
+ROW_ORDER = ["ours", "seldon", "seldon-notf", "mlserver", "ceiling", *GATEWAY_KEYS]
 
 
 # ---------------------------------------------------------------- processes
@@ -546,6 +610,8 @@ class Settings:
     grpc_channels: int = 8  # per client process: 16 connections, one call in flight each
     h2load_clients: int = 16  # connections, like wrk's 16
     h2load_streams: int = 1
+    latency_connections: int = 1  # wrk-c1: one request in flight
+    seq_min_requests: int = 2000  # seq_latency.py: at least this many timed requests
     idle_quiet_pct: float = 15.0  # machine busy % under which a cell may start
     max_idle_wait: float = 30.0  # ... or after waiting this long
     disturbed_pct: float = 15.0  # other processes' share of the machine that voids a cell
@@ -583,14 +649,21 @@ def parse_wrk(output: str) -> dict[str, Any]:
     return result
 
 
-def run_wrk(server: Server, settings: Settings, duration: float) -> dict[str, Any]:
-    rest = server.scenario.rest
-    assert rest is not None
+def _body_file(rest: RestCall) -> Path:
     body_file = OUT / f"body_{hashlib.sha1(rest.body).hexdigest()[:12]}.txt"
     body_file.write_bytes(rest.body)
+    return body_file
+
+
+def run_wrk(
+    server: Server, settings: Settings, duration: float, connections: int | None = None
+) -> dict[str, Any]:
+    rest = server.scenario.rest
+    assert rest is not None
+    body_file = _body_file(rest)
     env = {**os.environ, "BENCH_BODY_FILE": str(body_file), "BENCH_CONTENT_TYPE": rest.content_type}
     command = [
-        "wrk", "-t1", f"-c{settings.connections}", f"-d{_secs(duration)}", "--latency",
+        "wrk", "-t1", f"-c{connections or settings.connections}", f"-d{_secs(duration)}", "--latency",
         "-s", str(BENCH / "post.lua"), f"http://127.0.0.1:{server.ports.http}{rest.path}",
     ]  # fmt: skip
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=duration + 60)
@@ -598,6 +671,27 @@ def run_wrk(server: Server, settings: Settings, duration: float) -> dict[str, An
         return {"client": "wrk", "failed": f"wrk exit {done.returncode}: {done.stderr.strip()[-300:]}"}
     result = parse_wrk(done.stdout)
     result["command"] = " ".join([*command[:-3], "post.lua", command[-1]])
+    return result
+
+
+def run_seq(server: Server, settings: Settings, duration: float) -> dict[str, Any]:
+    """bench/seq_latency.py: one keep-alive connection, one request at a time, every request timed."""
+    rest = server.scenario.rest
+    assert rest is not None
+    command = [
+        str(OUR_VENV / "bin" / "python"), str(BENCH / "seq_latency.py"),
+        "--url", f"http://127.0.0.1:{server.ports.http}{rest.path}", "--body-file", str(_body_file(rest)),
+        "--content-type", rest.content_type, "--duration", str(duration),
+        "--min-requests", str(settings.seq_min_requests if duration >= settings.duration else 1),
+    ]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=duration + 120)
+    if done.returncode != 0:
+        return {
+            "client": "seq",
+            "failed": f"seq_latency.py exit {done.returncode}: {done.stderr.strip()[-300:]}",
+        }
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result["command"] = f"seq_latency.py --duration {duration:g} --min-requests {command[-1]}"
     return result
 
 
@@ -761,6 +855,10 @@ def measure(
             def load(seconds: float, sample: bool = False) -> dict[str, Any]:
                 if client == "wrk":
                     return run_wrk(server, settings, seconds)
+                if client == "wrk-c1":
+                    return run_wrk(server, settings, seconds, settings.latency_connections)
+                if client == "seq":
+                    return run_seq(server, settings, seconds)
                 if client == "grpc_load":
                     return run_grpc_client(server, settings, seconds, sample)
                 return run_h2load(server, settings, seconds, sample)
@@ -839,7 +937,8 @@ def _ratio(a: float | None, b: float | None) -> float | None:
 
 
 def median_records(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One record per (key, workers, protocol, client): the run with the median req/s."""
+    """One record per (key, workers, protocol, client): the run with the median req/s (for the
+    one-request-in-flight clients: the run with the median p50)."""
     groups: dict[tuple[str, int, str, str], list[dict[str, Any]]] = {}
     for record in records:
         groups.setdefault(
@@ -851,11 +950,15 @@ def median_records(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if not ok:
             chosen.append(group[-1])
             continue
-        ok.sort(key=lambda r: r["result"]["rps"])
+        if group[0]["client"] in LATENCY_CLIENTS:
+            ok.sort(key=lambda r: r["result"].get("p50_ms") or float("inf"))
+        else:
+            ok.sort(key=lambda r: r["result"]["rps"])
         pick = dict(ok[len(ok) // 2])
         rps = [r["result"]["rps"] for r in ok]
         pick["runs"] = len(group)
         pick["rps_range"] = [min(rps), max(rps)]
+        pick["p50_ms_runs"] = [r["result"].get("p50_ms") for r in ok]
         pick["cold_start_median_s"] = statistics.median(r["cold_start_s"] for r in ok)
         chosen.append(pick)
     return chosen
@@ -890,7 +993,11 @@ def _p99(record: dict[str, Any] | None) -> float | None:
 def results_table(
     records: list[dict[str, Any]], protocol: str, client: str, memory_columns: bool
 ) -> list[str]:
-    rows = [r for r in records if r["protocol"] == protocol and r["client"] == client]
+    rows = [
+        r
+        for r in records
+        if r["protocol"] == protocol and r["client"] == client and r["key"] not in GATEWAY_KEYS
+    ]
     if not rows:
         return ["_Not measured in this run._"]
     rows.sort(
@@ -1206,6 +1313,347 @@ def render(meta: dict[str, Any], records: list[dict[str, Any]], settings: Settin
     return "\n".join(lines)
 
 
+# ---------------------------------------------------------------- gateway section
+
+
+GATEWAY_METHOD = """\
+Same model and request body as above; every answer used for readiness is checked against
+the expected numbers (so the A/B graph and the chains answer exactly what BenchModel alone
+answers). Everything runs with 1 worker, on the same 2 cores as the load generator.
+
+Scenarios:
+
+- `ours` (the baseline): `seldon microservice BenchModel --workers 1`, `POST /api/v1.0/predictions`;
+- `gw-single`: `seldon serve bench/models/gateway_single.yaml --workers 1`, one graph node with
+  `MODEL_NAME=BenchModel` run inside the gateway process; `POST /seldon/bench/api/v1.0/predictions`
+  (all gateway scenarios);
+- `gw-ab`: `bench/models/gateway_ab.yaml`, the built-in `RANDOM_ABTEST` router (ratioA 0.5) over
+  two in-process BenchModel nodes;
+- `gw-chain3`: `bench/models/gateway_chain3.yaml`, `BenchTransformer` -> `BenchTransformer` ->
+  `BenchModel`, all in-process (`bench/models/BenchTransformer.py` returns X unchanged);
+- `gw-remote3`: the same chain with every node a separate `seldon microservice ... --workers 1`
+  process reached over REST (`endpoint: {{type: REST, service_host: 127.0.0.1, service_port: N}}`),
+  started by `bench/gateway_remote.py`, the gateway with `--workers 1`. Its server CPU, memory and
+  process count cover all 4 processes; its cold start includes starting the 3 components.
+
+- Throughput: `wrk -t1 -c{connections} -d{duration:g}s --latency`, as in the REST table above.
+- Latency at one request in flight (no queueing: p50 is processing time plus the loopback round
+  trip): `wrk -t1 -c1 -d{duration:g}s --latency` (wrk keeps its latency statistics in
+  microseconds), and `bench/seq_latency.py`: Python `http.client`, one keep-alive connection,
+  sequential requests for {duration:g} s (at least {seq_min} of them), every request timed with
+  `perf_counter_ns`, exact median. The client's own time per request is in every figure alike
+  and cancels in the differences below.
+- Hop costs, from the p50s at one request in flight:
+  - per in-process hop = (p50 of `gw-chain3` - p50 of `gw-single`) / 2: the chain has the same
+    model plus 2 more in-process nodes, so the difference is the cost of 2 graph hops (each
+    one's trivial user code included);
+  - per remote hop = (p50 of `gw-remote3` - p50 of `gw-chain3`) / 3: the same 3 nodes, once
+    called in-process and once each over REST in its own process, so the difference divided by
+    3 is what moving one node out of the gateway costs (serialising the message, the HTTP
+    round trip over loopback, the component's own REST edge and parsing the answer back).
+"""
+
+
+def _p50_us(record: dict[str, Any] | None) -> float | None:
+    if not _ok(record):
+        return None
+    value = record["result"].get("p50_ms")  # type: ignore[index]
+    return None if value is None else value * 1000.0
+
+
+def _result_us(record: dict[str, Any] | None, name: str) -> float | None:
+    if not _ok(record):
+        return None
+    value = record["result"].get(name)  # type: ignore[index]
+    return None if value is None else value * 1000.0
+
+
+def hop_costs(cells: list[dict[str, Any]], client: str) -> dict[str, float | None]:
+    """p50s (us) of the three graphs at one request in flight and the per-hop costs."""
+    single = _p50_us(find(cells, "gw-single", 1, "rest", client))
+    chain = _p50_us(find(cells, "gw-chain3", 1, "rest", client))
+    remote = _p50_us(find(cells, "gw-remote3", 1, "rest", client))
+    return {
+        "single": single,
+        "chain": chain,
+        "remote": remote,
+        "inprocess_hop": None if single is None or chain is None else (chain - single) / 2,
+        "remote_hop": None if chain is None or remote is None else (remote - chain) / 3,
+    }
+
+
+def paired_shares(runs: list[dict[str, Any]]) -> list[tuple[float, float | None]]:
+    """Per repeat: (gw-single req/s / ours req/s, ours CPU us/req / gw-single CPU us/req), wrk -c16."""
+    out = []
+    for index in sorted({r.get("run", 0) for r in runs}):
+        pair = [
+            next(
+                (
+                    r
+                    for r in runs
+                    if r["key"] == key
+                    and r["workers"] == 1
+                    and r["client"] == "wrk"
+                    and r.get("run", 0) == index
+                ),
+                None,
+            )
+            for key in ("ours", "gw-single")
+        ]
+        share = _ratio(_rps(pair[1]), _rps(pair[0]))
+        if share is not None:
+            cpu = _ratio(_cpu_per_request(pair[0]), _cpu_per_request(pair[1]))  # type: ignore[arg-type]
+            out.append((share, cpu))
+    return out
+
+
+def gateway_verdicts(cells: list[dict[str, Any]], runs: list[dict[str, Any]] | None = None) -> list[Verdict]:
+    base = find(cells, "ours", 1, "rest", "wrk")
+    single = find(cells, "gw-single", 1, "rest", "wrk")
+    share = _ratio(_rps(single), _rps(base))
+    paired = paired_shares(runs or [])
+    detail = ""
+    if len(paired) > 1:
+        detail = (
+            "; run by run (the two measured back to back): "
+            + ", ".join(f"{a:.2f}" for a, _ in paired)
+            + "; server CPU per request, microservice / gateway: "
+            + ", ".join(_fmt(b, 2) for _, b in paired)
+        )
+    cpu_share = (
+        _ratio(_cpu_per_request(base), _cpu_per_request(single)) if _ok(base) and _ok(single) else None
+    )
+    out = [
+        Verdict(
+            f"gateway with 1 in-process model >= {TARGET_GATEWAY_SHARE:.0%} of the bare microservice's "
+            "REST req/s (wrk -c16, 1 worker each)",
+            f"{_fmt(_rps(single))} vs {_fmt(_rps(base))} req/s (ratio = gateway / microservice; medians of "
+            f"the runs){detail}; server CPU per request {_fmt(_cpu_per_request(single))} vs "
+            f"{_fmt(_cpu_per_request(base))} us ({_fmt(cpu_share, 2)})",
+            share,
+            None if share is None else share >= TARGET_GATEWAY_SHARE,
+        )
+    ]
+    names = {"seq": "seq_latency.py", "wrk-c1": "wrk -c1"}
+    for key, limit, formula, label in (
+        ("inprocess_hop", TARGET_INPROCESS_HOP_US, "(chain3 - single) / 2", "in-process"),
+        ("remote_hop", TARGET_REMOTE_HOP_US, "(remote3 - chain3) / 3", "remote (REST)"),
+    ):
+        for client in ("seq", "wrk-c1"):
+            costs = hop_costs(cells, client)
+            value = costs[key]
+            first, second, div = ("chain", "single", 2) if key == "inprocess_hop" else ("remote", "chain", 3)
+            measured = (
+                f"{formula} = ({_fmt(costs[first], 1)} - {_fmt(costs[second], 1)}) / {div} = "
+                f"{_fmt(value, 1)} us ({names[client]}; ratio = measured / limit)"
+            )
+            out.append(
+                Verdict(
+                    f"each {label} graph hop adds < {_fmt_limit(limit)} at p50 ({names[client]})",
+                    measured,
+                    _ratio(value, limit),
+                    None if value is None else value < limit,
+                )
+            )
+    return out
+
+
+def _fmt_limit(us: float) -> str:
+    return f"{us / 1000:g} ms" if us >= 1000 else f"{us:g} us"
+
+
+def gateway_throughput_table(cells: list[dict[str, Any]]) -> list[str]:
+    base = find(cells, "ours", 1, "rest", "wrk")
+    head = (
+        "| scenario | req/s | p50 ms | p99 ms | errors | processes | idle RSS MB (sum) | idle PSS MB (sum) "
+        "| cold start s | server CPU % | server CPU us/req | other CPU % | req/s / microservice's |"
+    )
+    lines = [head, "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for key in ("ours", *GATEWAY_KEYS):
+        record = find(cells, key, 1, "rest", "wrk")
+        if record is None:
+            continue
+        label = f"`{key}`: {record['label']}"
+        if not _ok(record):
+            reason = record.get("did_not_start") and f"did not start: {record['did_not_start']}"
+            reason = reason or f"failed: {record.get('failed')}"
+            lines.append("| " + " | ".join([label, _escape(reason)] + ["-"] * 11) + " |")
+            continue
+        result, mem, cpu = record["result"], record.get("idle_memory", {}), record.get("cpu", {})
+        rps_text = _fmt(result.get("rps"))
+        if record.get("runs", 1) > 1 and record.get("rps_range"):
+            rps_text += " ({:,.0f}-{:,.0f})".format(*record["rps_range"])
+        cells_text = [
+            label,
+            rps_text,
+            _fmt(result.get("p50_ms"), 2),
+            _fmt(result.get("p99_ms"), 2),
+            str(result.get("errors", 0)),
+            str(mem.get("processes", "-")),
+            _fmt(mem.get("rss_mb")),
+            _fmt(mem.get("pss_mb")),
+            _fmt(record.get("cold_start_s"), 2),
+            _fmt(cpu.get("server_pct_of_one_core")),
+            _fmt(_cpu_per_request(record)),
+            _fmt(cpu.get("other_pct_of_machine")),
+            "-" if key == "ours" else _fmt(_ratio(_rps(record), _rps(base)), 2, "x"),
+        ]
+        lines.append("| " + " | ".join(cells_text) + " |")
+    return lines
+
+
+def gateway_latency_table(cells: list[dict[str, Any]]) -> list[str]:
+    head = (
+        "| scenario | wrk -c1 p50 us | wrk -c1 p99 us | wrk -c1 req/s | seq p50 us | seq p90 us | seq p99 us "
+        "| seq requests | server CPU us/req (seq) | other CPU % (wrk / seq) | p50 of each run, seq (us) |"
+    )
+    lines = [head, "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for key in ("ours", *GATEWAY_KEYS):
+        wrk1 = find(cells, key, 1, "rest", "wrk-c1")
+        seq = find(cells, key, 1, "rest", "seq")
+        if wrk1 is None and seq is None:
+            continue
+        label = f"`{key}`"
+        problems = [
+            r.get("did_not_start") or r.get("failed") for r in (wrk1, seq) if r is not None and not _ok(r)
+        ]
+        runs = seq.get("p50_ms_runs") if _ok(seq) else None  # type: ignore[union-attr]
+        lines.append(
+            "| "
+            + " | ".join(
+                [
+                    label + (f" ({_escape('; '.join(map(str, problems)))})" if problems else ""),
+                    _fmt(_p50_us(wrk1)),
+                    _fmt(_result_us(wrk1, "p99_ms")),
+                    _fmt(_rps(wrk1)),
+                    _fmt(_p50_us(seq), 1),
+                    _fmt(_result_us(seq, "p90_ms"), 1),
+                    _fmt(_result_us(seq, "p99_ms"), 1),
+                    _fmt(seq["result"].get("requests") if _ok(seq) else None),  # type: ignore[index]
+                    _fmt(_cpu_per_request(seq) if _ok(seq) else None),  # type: ignore[arg-type]
+                    " / ".join(
+                        _fmt(r.get("cpu", {}).get("other_pct_of_machine")) if r else "-" for r in (wrk1, seq)
+                    ),
+                    ", ".join(f"{v * 1000:.0f}" for v in runs if v is not None) if runs else "-",
+                ]
+            )
+            + " |"
+        )
+    return lines
+
+
+def gateway_hop_table(cells: list[dict[str, Any]]) -> list[str]:
+    lines = [
+        "| client | p50 gw-single us | p50 gw-chain3 us | p50 gw-remote3 us "
+        "| per in-process hop us = (chain3 - single) / 2 | per remote hop us = (remote3 - chain3) / 3 |",
+        "|---|---|---|---|---|---|",
+    ]
+    for client, name in (("seq", "seq_latency.py"), ("wrk-c1", "wrk -c1")):
+        costs = hop_costs(cells, client)
+        lines.append(
+            f"| {name} | {_fmt(costs['single'], 1)} | {_fmt(costs['chain'], 1)} | {_fmt(costs['remote'], 1)} "
+            f"| {_fmt(costs['inprocess_hop'], 1)} | {_fmt(costs['remote_hop'], 1)} |"
+        )
+    return lines
+
+
+def render_gateway(saved: dict[str, Any], source: str, notes: str) -> list[str]:
+    """The report's Gateway section, from the cells of one run (`saved`, read from `source`)."""
+    meta, cells = saved["meta"], saved["cells"]
+    settings = Settings(**saved.get("settings", {}))
+    disturbed = [
+        f"`{r['key']}` {r['client']} ({r['cpu']['other_pct_of_machine']:.0f}%)"
+        for r in cells
+        if (r["key"] in GATEWAY_KEYS or r["key"] == "ours")
+        and r.get("cpu", {}).get("other_pct_of_machine", 0.0) > 5.0
+    ]
+    lines = [
+        "## Gateway (`seldon serve`): in-process and remote graphs vs the bare microservice",
+        "",
+        f"Measured by `{meta.get('command', 'bash bench/run.sh')}` on {meta['date']} in "
+        f"{meta.get('elapsed_s', 0):.0f} s ({meta['repeat']} fresh run(s) per cell"
+        + (
+            "; each cell shows the run with the median req/s, for the one-connection clients the median p50"
+            if meta["repeat"] > 1
+            else ""
+        )
+        + f"). Raw data: `{source}`; server logs: `bench/out/logs/gw-*.log`. Baseline and gateway were "
+        "measured in the same run, interleaved, each start fresh. Code measured: "
+        + meta.get("versions", {}).get("Seldon Serving (ours)", "?").rpartition("; ")[2]
+        + ".",
+        "",
+        *GATEWAY_METHOD.format(
+            connections=settings.connections, duration=settings.duration, seq_min=settings.seq_min_requests
+        ).splitlines(),
+        "",
+        "### Throughput (REST, wrk, 16 connections, 1 worker)",
+        "",
+        *gateway_throughput_table(cells),
+        "",
+        "### Latency at one request in flight",
+        "",
+        *gateway_latency_table(cells),
+        "",
+        "### Cost per graph hop (p50, one request in flight)",
+        "",
+        *gateway_hop_table(cells),
+        "",
+        "### Gateway targets",
+        "",
+        "Ratios: gateway / microservice for throughput (>= 0.80 needed); measured / limit for the hop "
+        "costs (< 1 is within the limit). Both latency clients are judged.",
+        "",
+        "| target | measured | ratio | verdict |",
+        "|---|---|---|---|",
+        *(v.row() for v in gateway_verdicts(cells, saved.get("runs"))),
+        "",
+    ]
+    if disturbed:
+        lines += [
+            "Cells in which other work on the machine took more than 5% of it (the runner re-measures "
+            "above 15%): " + ", ".join(disturbed) + ".",
+            "",
+        ]
+    if notes:
+        lines += [notes.strip(), ""]
+    return lines
+
+
+def _load(path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def write_report(main_json: Path, gateway_json: Path, results: Path, lesson: Path, notes: Path) -> str:
+    """RESULTS.md from `main_json`, with the Gateway section from the same data when it has gateway
+    cells, else from `gateway_json` (a separate gateway run), when that exists."""
+    saved = _load(main_json)
+    gateway = None
+    if saved is not None and any(c["key"] in GATEWAY_KEYS for c in saved["cells"]):
+        gateway, source = saved, main_json
+    elif gateway_json.resolve() != main_json.resolve():
+        gateway, source = _load(gateway_json), gateway_json
+    if saved is None:
+        if gateway is None:
+            raise SystemExit(f"no results to report: neither {main_json} nor {gateway_json} can be read")
+        saved = gateway
+    report = render(
+        saved["meta"],
+        saved["cells"],
+        Settings(**saved["settings"]),
+        lesson.read_text() if lesson.exists() else "",
+    )
+    if gateway is not None:
+        section = render_gateway(
+            gateway, os.path.relpath(source, REPO), notes.read_text() if notes.exists() else ""
+        )
+        report += "\n" + "\n".join(section)
+    results.write_text(report.rstrip("\n") + "\n")
+    return report
+
+
 # ---------------------------------------------------------------- metadata
 
 
@@ -1272,17 +1720,24 @@ def metadata(quick: bool, repeat: int) -> dict[str, Any]:
 
 
 def plan(
-    scenarios: list[Scenario], only: set[str], clients_wanted: set[str]
+    scenarios: list[Scenario],
+    only: set[str],
+    clients_wanted: set[str],
+    workers_wanted: set[int] | None = None,
 ) -> Iterator[tuple[Scenario, str, str]]:
     """Interleave the stacks so slow drifts of the machine hit them alike."""
     chosen = [s for s in scenarios if not only or s.key in only]
-    for protocol, clients in (("rest", ("wrk",)), ("grpc", ("h2load", "grpc_load"))):
+    for protocol, clients in (("rest", ("wrk", *LATENCY_CLIENTS)), ("grpc", ("h2load", "grpc_load"))):
         for workers in (1, 2):
+            if workers_wanted and workers not in workers_wanted:
+                continue
             for client in clients:
                 if clients_wanted and client not in clients_wanted:
                     continue
                 for scenario in chosen:
                     if scenario.workers != workers:
+                        continue
+                    if client in LATENCY_CLIENTS and not scenario.latency:
                         continue
                     if protocol == "rest" and scenario.rest is None:
                         continue
@@ -1304,20 +1759,41 @@ def main() -> int:
                         help="extra attempts for a cell disturbed by other work on the machine")  # fmt: skip
     parser.add_argument("--lesson", type=Path, default=BENCH / "profile_notes.md",
                         help="markdown for the profile section of RESULTS.md")  # fmt: skip
-    parser.add_argument("--clients", nargs="*", default=[], choices=("wrk", "h2load", "grpc_load"),
+    parser.add_argument("--clients", nargs="*", default=[],
+                        choices=("wrk", *LATENCY_CLIENTS, "h2load", "grpc_load"),
                         help="load generators to run (default: all)")  # fmt: skip
+    parser.add_argument("--workers", nargs="*", type=int, default=[], choices=(1, 2),
+                        help="worker counts to run (default: 1 and 2)")  # fmt: skip
+    parser.add_argument("--gateway", action="store_true",
+                        help="only the gateway scenarios and the bare microservice (1 worker, REST); "
+                        "raw data to bench/out/gateway.json; RESULTS.md is re-rendered from "
+                        "bench/out/results.json with this run as its Gateway section")  # fmt: skip
     parser.add_argument("--results", type=Path, default=BENCH / "RESULTS.md")
-    parser.add_argument("--json", type=Path, default=OUT / "results.json", help="where the raw results go")
+    parser.add_argument("--json", type=Path, default=None,
+                        help="where the raw results go (default bench/out/results.json; "
+                        "with --gateway bench/out/gateway.json)")  # fmt: skip
+    parser.add_argument("--gateway-json", type=Path, default=OUT / "gateway.json",
+                        help="data of the Gateway section when the main data has no gateway "
+                        "cells")  # fmt: skip
+    parser.add_argument("--gateway-notes", type=Path, default=BENCH / "gateway_notes.md",
+                        help="markdown appended to the Gateway section (profile, disturbances)")  # fmt: skip
     parser.add_argument("--report-only", action="store_true",
-                        help="re-render RESULTS.md from bench/out/results.json")  # fmt: skip
+                        help="re-render RESULTS.md from bench/out/results.json "
+                        "(+ bench/out/gateway.json)")  # fmt: skip
     args = parser.parse_args()
+    main_json = OUT / "results.json"
+    if args.gateway:
+        args.json = args.json or args.gateway_json
+        args.gateway_json = args.json
+        args.only = args.only or ["ours", *GATEWAY_KEYS]
+        args.workers = args.workers or [1]
+        args.clients = args.clients or ["wrk", *LATENCY_CLIENTS]
+    else:
+        args.json = args.json or main_json
+        main_json = args.json
 
     if args.report_only:
-        saved = json.loads(args.json.read_text())
-        lesson = args.lesson.read_text() if args.lesson.exists() else ""
-        report = render(saved["meta"], saved["cells"], Settings(**saved["settings"]), lesson)
-        args.results.write_text(report + "\n")
-        print(report)
+        print(write_report(main_json, args.gateway_json, args.results, args.lesson, args.gateway_notes))
         return 0
     settings = Settings(max_idle_wait=args.max_idle_wait, retries=args.retries)
     if args.quick:
@@ -1342,7 +1818,9 @@ def main() -> int:
     # A server that did not start is not retried in later cells: (key, workers, "*") when it
     # never answered REST, (key, workers, "grpc") when only its gRPC side failed.
     skipped: dict[tuple[str, int, str], str] = {}
-    steps = list(plan(scenarios, set(args.only), set(args.clients)))
+    steps = list(plan(scenarios, set(args.only), set(args.clients), set(args.workers)))
+    if any(scenario.key in GATEWAY_KEYS for scenario, _, _ in steps):
+        shutil.rmtree(OUT / "gateway", ignore_errors=True)  # work directories of earlier gateway starts
     try:
         for run_index in range(args.repeat):
             for number, (scenario, protocol, client) in enumerate(steps, 1):
@@ -1366,13 +1844,12 @@ def main() -> int:
         print("interrupted: writing what was measured", file=sys.stderr)
     meta["elapsed_s"] = time.monotonic() - started
     cells = median_records(records)
-    lesson = args.lesson.read_text() if args.lesson.exists() else ""
-    report = render(meta, cells, settings, lesson)
+    args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(
         json.dumps({"meta": meta, "settings": asdict(settings), "cells": cells, "runs": records}, indent=2)
         + "\n"
     )
-    args.results.write_text(report + "\n")
+    report = write_report(main_json, args.gateway_json, args.results, args.lesson, args.gateway_notes)
     print()
     print(report)
     print(f"\nwrote {args.results} and {args.json}")
