@@ -1650,8 +1650,26 @@ def write_report(main_json: Path, gateway_json: Path, results: Path, lesson: Pat
             gateway, os.path.relpath(source, REPO), notes.read_text() if notes.exists() else ""
         )
         report += "\n" + "\n".join(section)
+    kept = kept_sections(results.read_text() if results.exists() else "")
+    if kept:
+        report = report.rstrip("\n") + "\n\n" + kept
     results.write_text(report.rstrip("\n") + "\n")
     return report
+
+
+KEPT_HEADINGS = ("## Soak",)  # sections written by hand (bench/soak.py's summary): kept on re-render
+
+
+def kept_sections(text: str) -> str:
+    """The sections of an earlier report that this script does not generate, to carry over."""
+    kept: list[str] = []
+    keeping = False
+    for line in text.splitlines():
+        if line.startswith("## "):
+            keeping = line.startswith(KEPT_HEADINGS)
+        if keeping:
+            kept.append(line)
+    return "\n".join(kept).strip("\n")
 
 
 # ---------------------------------------------------------------- metadata
