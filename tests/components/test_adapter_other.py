@@ -113,7 +113,7 @@ def test_init_metadata_overrides_defaults() -> None:
     document = ComponentAdapter(Described(), image="x:1").metadata()
     assert document["name"] == "iris" and document["platform"] == "sklearn"
     assert document["outputs"][0]["datatype"] == "FP64"
-    assert ComponentAdapter(Described()).has_metadata
+    assert ComponentAdapter(Described()).implements("init_metadata")
 
 
 @pytest.mark.parametrize(
@@ -213,7 +213,7 @@ def test_inherited_stubs_count_as_missing() -> None:
             return X * 3
 
     adapter = ComponentAdapter(Model())
-    assert adapter.has_predict and not adapter.has_route
+    assert adapter.implements("predict") and not adapter.implements("route")
     assert "predict_raw" not in adapter.methods and "tags" not in adapter.methods
     answer = as_json(run(adapter.predict(decode_message({"data": {"ndarray": [[1, 2]]}}))))
     assert answer == {"data": {"names": ["t:0", "t:1"], "ndarray": [[3, 6]]}}

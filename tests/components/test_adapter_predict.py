@@ -225,7 +225,7 @@ def test_missing_predict_answers_empty_and_transforms_are_identity() -> None:
     assert as_json(run(adapter.predict(request)))["data"] == {"names": [], "ndarray": []}
     assert as_json(run(adapter.transform_input(request)))["data"] == NDARRAY_REQ["data"]
     assert as_json(run(adapter.transform_output(request)))["data"] == NDARRAY_REQ["data"]
-    assert not adapter.has_predict and not adapter.has_transform_input
+    assert not adapter.implements("predict") and not adapter.implements("transform_input")
 
 
 def test_transformers_follow_the_class_names_rule() -> None:

@@ -40,7 +40,7 @@ def test_predict_raw_gets_a_plain_json_dict_and_wins_over_predict() -> None:
             return {"jsonData": {"sum": sum(values)}, "meta": {"tags": {"raw": True}}}
 
     adapter = ComponentAdapter(Raw(), unit_id="raw-model")
-    assert adapter.has_predict
+    assert adapter.implements("predict")
     answer = as_json(run(adapter.predict(decode_message(TENSOR_REQ))))
     # The raw answer is returned as the user built it (no meta added), as seldon-core does.
     assert answer == {"jsonData": {"sum": 3.0}, "meta": {"tags": {"raw": True}}}
@@ -69,7 +69,7 @@ def test_route_raw_and_aggregate_raw() -> None:
             return {"strData": f"{len(msgs['seldonMessages'])} children"}
 
     adapter = ComponentAdapter(RawRouter())
-    assert adapter.has_route and adapter.has_aggregate
+    assert adapter.implements("route") and adapter.implements("aggregate")
     assert as_json(run(adapter.route(decode_message(TENSOR_REQ))))["data"]["ndarray"] == [[1]]
     children = [decode_message(TENSOR_REQ)] * 3
     assert as_json(run(adapter.aggregate(children))) == {"strData": "3 children"}

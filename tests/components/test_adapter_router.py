@@ -63,7 +63,7 @@ def test_route_missing_is_not_implemented() -> None:
             return X
 
     adapter = ComponentAdapter(Model())
-    assert not adapter.has_route
+    assert not adapter.implements("route")
     with pytest.raises(NotImplementedByComponent, match="route is not implemented by Model"):
         run(adapter.route(decode_message(NDARRAY_REQ)))
 
@@ -170,7 +170,7 @@ def test_feedback_answer_is_the_return_value_or_empty() -> None:
         pass
 
     adapter = ComponentAdapter(Nothing())
-    assert not adapter.has_send_feedback
+    assert not adapter.implements("send_feedback")
     assert feedback(adapter, FEEDBACK) == {"data": {"names": [], "ndarray": []}}
 
 

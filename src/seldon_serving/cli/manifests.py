@@ -19,7 +19,11 @@ output_option = click.option(
 @click.command("validate")
 @click.argument("files", nargs=-1, required=True)
 def validate_command(files: tuple[str, ...]) -> None:
-    """Check manifests without serving them: ok per deployment, or what is wrong (file and field)."""
+    """Check manifests without serving them: ok per deployment, or what is wrong (file and field).
+
+    Every rule `seldon apply` checks, and also that each MODEL_NAME class is found in the
+    manifest's directory (its file is read, not run).
+    """
     from seldon_serving.deploy.files import collect, manifest_files
     from seldon_serving.spec import ManifestError
 
@@ -33,7 +37,8 @@ def validate_command(files: tuple[str, ...]) -> None:
             continue
         for path in paths:
             try:
-                collected = collect([path], stdin_text=sys.stdin.read() if path == "-" else None)
+                stdin_text = sys.stdin.read() if path == "-" else None
+                collected = collect([path], stdin_text=stdin_text, find_classes=True)
             except ManifestError as exc:
                 click.echo(f"error: {exc}", err=True)
                 bad += 1

@@ -34,7 +34,7 @@ from seldon_serving.components.raw import (
     encode_message_list_json,
     raw_answer,
 )
-from seldon_serving.components.response import data_message, default_names, unwrap_response
+from seldon_serving.components.response import branch_of, data_message, default_names, unwrap_response
 from seldon_serving.protocol.errors import (
     BadMetadata,
     BadRequest,
@@ -178,44 +178,11 @@ class ComponentAdapter:
         """Names of the user methods found (seldon-core base-class stubs excluded)."""
         return frozenset(self._found)
 
-    def _has(self, kind: str) -> bool:
+    def implements(self, kind: str) -> bool:
+        """Whether the class has its own `kind` ("predict", "route", "send_feedback", ...; a raw
+        variant counts, an inherited SeldonComponent stub does not), or hook ("init_metadata",
+        "load", "tags", ...)."""
         return kind in self._found or kind in self._raw
-
-    @property
-    def has_predict(self) -> bool:
-        return self._has("predict")
-
-    @property
-    def has_transform_input(self) -> bool:
-        return self._has("transform_input")
-
-    @property
-    def has_transform_output(self) -> bool:
-        return self._has("transform_output")
-
-    @property
-    def has_route(self) -> bool:
-        return self._has("route")
-
-    @property
-    def has_aggregate(self) -> bool:
-        return self._has("aggregate")
-
-    @property
-    def has_send_feedback(self) -> bool:
-        return self._has("send_feedback")
-
-    @property
-    def has_health_status(self) -> bool:
-        return self._has("health_status")
-
-    @property
-    def has_metadata(self) -> bool:
-        return "init_metadata" in self._found
-
-    @property
-    def has_load(self) -> bool:
-        return "load" in self._found
 
     # --- start-up ----------------------------------------------------------------------------
 
@@ -304,12 +271,21 @@ class ComponentAdapter:
         if call is None:
             raise NotImplementedByComponent(f"route is not implemented by {self._class_name}")
         result = await call(_features(msg), msg.names, msg.copy_meta() if call.pass_meta else None)
-        data, tags, metrics = unwrap_response(result)
+        data, tags, metrics, _ = unwrap_response(result)
         branch = np.array([[_branch(data)]])
         answer = data_message(branch, msg, self._output_names)
         # As seldon-core: a router's answer carries only its own tags/metrics, not the request's.
         answer.meta = await self._answer_meta(None, msg, tags, metrics, kind.tag)
         return answer
+
+    async def route_branch(self, msg: SeldonMessage) -> int:
+        """Just the branch `route()` picked, for the graph walk, which uses nothing else of a
+        router's answer: no answer message is built unless a raw method must answer one."""
+        call = self._data_calls.get("route")
+        if "route" in self._raw or call is None:
+            return branch_of(await self.route(msg), self.unit_id or self._class_name)
+        result = await call(_features(msg), msg.names, msg.copy_meta() if call.pass_meta else None)
+        return _branch(unwrap_response(result).data)
 
     async def aggregate(self, msgs: list[SeldonMessage]) -> SeldonMessage:
         """One answer from the children's answers; tags/routing/requestPath merged, metrics concatenated."""
@@ -353,7 +329,7 @@ class ComponentAdapter:
                 result = await self._feedback(values)
             except NotImplementedByComponent:
                 result = None
-        data, tags, metrics = unwrap_response(result)
+        data, tags, metrics, _ = unwrap_response(result)
         answer = data_message(np.array([]) if data is None else data, request, self._output_names)
         answer.meta = await self._answer_meta(None, request, tags, metrics, kind.tag)
         return answer
@@ -431,8 +407,9 @@ class ComponentAdapter:
     async def _answer(
         self, result: Any, request: SeldonMessage, base: Meta | None, tag: str
     ) -> SeldonMessage:
-        data, tags, metrics = unwrap_response(result)
-        answer = data_message(data, request, self._output_names)
+        data, tags, metrics, names = unwrap_response(result)
+        names_for = self._output_names if names is None else (lambda array: list(names))
+        answer = data_message(data, request, names_for)
         answer.meta = await self._answer_meta(base, request, tags, metrics, tag)
         return answer
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from seldon_serving.protocol.errors import BadRequest, NotImplementedByComponent, SeldonError, UserCodeError
+from seldon_serving.protocol.errors import NotImplementedByComponent, SeldonError, UserCodeError, status_error
 
 __all__ = [
     "AsyncCall",
@@ -109,29 +109,6 @@ def is_not_implemented(exc: BaseException) -> bool:
     return any(cls.__name__ in _NOT_IMPLEMENTED_NAMES for cls in type(exc).__mro__)
 
 
-_GRPC_BY_HTTP = {
-    400: "INVALID_ARGUMENT",
-    401: "UNAUTHENTICATED",
-    403: "PERMISSION_DENIED",
-    404: "NOT_FOUND",
-    409: "ALREADY_EXISTS",
-    429: "RESOURCE_EXHAUSTED",
-    501: "UNIMPLEMENTED",
-    503: "UNAVAILABLE",
-    504: "DEADLINE_EXCEEDED",
-}
-
-
-@functools.lru_cache(maxsize=64)
-def _status_error_class(http_status: int, reason: str) -> type[SeldonError]:
-    """An error class answering like a user's SeldonMicroserviceException(status_code, reason)."""
-    base: type[SeldonError] = BadRequest if http_status < 500 else UserCodeError
-    grpc_code = _GRPC_BY_HTTP.get(http_status, base.grpc_code)
-    return type(
-        "UserStatusError", (base,), {"http_status": http_status, "reason": reason, "grpc_code": grpc_code}
-    )
-
-
 def user_error(exc: Exception) -> SeldonError:
     """The SeldonError to answer with when user code raised `exc`."""
     if isinstance(exc, SeldonError):
@@ -150,7 +127,7 @@ def user_error(exc: Exception) -> SeldonError:
         http_status = status_code if 400 <= status_code <= 599 else 500
         default_reason = "MICROSERVICE_BAD_DATA" if http_status < 500 else "MICROSERVICE_INTERNAL_ERROR"
         reason = getattr(exc, "reason", None) or default_reason
-        return _status_error_class(http_status, str(reason))(info)
+        return status_error(http_status, str(reason), info)
     return UserCodeError(str(exc) or type(exc).__name__)
 
 

@@ -1,85 +1,23 @@
 """Typing of a graph node's `parameters` before they reach the user's `__init__(**parameters)`.
 
 The list arrives as `--parameters '<json>'` or env `PREDICTIVE_UNIT_PARAMETERS`, each entry
-`{"name": ..., "value": ..., "type": "INT|FLOAT|DOUBLE|STRING|BOOL"}`.  Values are normally
-strings (the operator writes them so), but JSON numbers and booleans are accepted too because
-hand-written manifests often carry them.
+`{"name": ..., "value": ..., "type": "INT|FLOAT|DOUBLE|STRING|BOOL"}`, each value read by
+the one parameter parser (`spec.params`): normally strings (the operator writes them so), but
+JSON numbers and booleans are accepted too because hand-written manifests often carry them.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from typing import Any
 
 from seldon_serving.protocol.errors import BadParameter
+from seldon_serving.spec.enums import ParameterType
+from seldon_serving.spec.params import NotOfType, parse_value
 
-__all__ = ["parse_bool", "parse_parameters"]
+__all__ = ["parse_parameters"]
 
-# strtobool's vocabulary (Seldon v1).  Seldon 0.2.x used bool(str), so "false" was True (#439);
-# anything outside these words is an error rather than a silent guess.
-_TRUE_WORDS = frozenset({"y", "yes", "t", "true", "on", "1"})
-_FALSE_WORDS = frozenset({"n", "no", "f", "false", "off", "0"})
-
-
-class _NotOfType(ValueError):
-    """A value that cannot be read as the declared type (turned into BadParameter by the caller)."""
-
-
-def parse_bool(value: Any) -> bool:
-    """`strtobool` semantics: true/yes/on/1 and false/no/off/0 (any case); anything else fails."""
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int) and value in (0, 1):
-        return bool(value)
-    if isinstance(value, str):
-        word = value.strip().lower()
-        if word in _TRUE_WORDS:
-            return True
-        if word in _FALSE_WORDS:
-            return False
-    raise _NotOfType(value)
-
-
-def _parse_int(value: Any) -> int:
-    if isinstance(value, bool):  # bool is an int subclass, but True as an INT is a manifest mistake
-        raise _NotOfType(value)
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str):
-        return int(value.strip())  # ValueError on "1.5" / "abc", as Seldon's int(value)
-    raise _NotOfType(value)
-
-
-def _parse_float(value: Any) -> float:
-    if isinstance(value, bool):
-        raise _NotOfType(value)
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str):
-        return float(value.strip())
-    raise _NotOfType(value)
-
-
-def _parse_string(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):  # JSON spelling, not Python's "True"
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return str(value)
-    raise _NotOfType(value)
-
-
-_PARSERS: dict[str, Callable[[Any], Any]] = {
-    "INT": _parse_int,
-    "FLOAT": _parse_float,
-    "DOUBLE": _parse_float,
-    "STRING": _parse_string,
-    "BOOL": parse_bool,
-}
+_TYPES = ", ".join(t.value for t in ParameterType)
 
 
 def _parse_one(entry: Any, index: int) -> tuple[str, Any]:
@@ -92,14 +30,12 @@ def _parse_one(entry: Any, index: int) -> tuple[str, Any]:
         raise BadParameter(f"parameter '{name}' has no value")
     value = entry["value"]
     type_name = entry.get("type") or "STRING"  # the CRD's default type
-    if not isinstance(type_name, str) or type_name.upper() not in _PARSERS:
-        raise BadParameter(
-            f"parameter '{name}' has unknown type {type_name!r} (valid: INT, FLOAT, DOUBLE, STRING, BOOL)"
-        )
+    if not isinstance(type_name, str) or type_name.upper() not in ParameterType.__members__:
+        raise BadParameter(f"parameter '{name}' has unknown type {type_name!r} (valid: {_TYPES})")
     type_name = type_name.upper()
     try:
-        return name, _PARSERS[type_name](value)
-    except (ValueError, OverflowError):  # _NotOfType is a ValueError
+        return name, parse_value(type_name, value)
+    except NotOfType:
         raise BadParameter(f"parameter '{name}' value '{value}' is not a {type_name}") from None
 
 

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from seldon_serving.protocol.arrays import tf_type_for_array
-from seldon_serving.protocol.errors import BadRequest
+from seldon_serving.protocol.errors import BadRequest, InvalidRouting
 from seldon_serving.protocol.message import (
     BIN_DATA,
     CUSTOM_DATA,
@@ -27,12 +27,20 @@ from seldon_serving.protocol.message import (
     SeldonMessage,
 )
 
-__all__ = ["ComponentResponse", "data_message", "default_names", "tf_dtype_of", "unwrap_response"]
+__all__ = [
+    "ComponentResponse",
+    "branch_of",
+    "data_message",
+    "default_names",
+    "tf_dtype_of",
+    "unwrap_response",
+]
 
 
 @dataclass(slots=True)
 class ComponentResponse:
-    """What a method may return to attach per-request tags and metrics to its answer.
+    """What a method may return to attach per-request tags and metrics to its answer, and
+    (an addition of ours) the output `names` of this answer, instead of `class_names`.
 
     Seldon's `SeldonResponse(data, tags=None, metrics=None)` is accepted the same way (by its
     attributes), so classes written for seldon-core need no change.
@@ -41,6 +49,14 @@ class ComponentResponse:
     data: Any
     tags: dict[str, Any] | None = None
     metrics: list[dict[str, Any]] | None = None
+    names: list[str] | None = None
+
+
+class Unwrapped(NamedTuple):
+    data: Any
+    tags: dict[str, Any] | None = None
+    metrics: list[dict[str, Any]] | None = None
+    names: list[str] | None = None
 
 
 # Plain payload types never count as a response wrapper, even if they grow such attributes
@@ -48,10 +64,10 @@ class ComponentResponse:
 _PAYLOAD_TYPES = (np.ndarray, list, tuple, dict, str, bytes, bytearray, int, float)
 
 
-def unwrap_response(result: Any) -> tuple[Any, dict[str, Any] | None, list[dict[str, Any]] | None]:
-    """(data, runtime tags, runtime metrics) from a plain value or a response wrapper."""
+def unwrap_response(result: Any) -> Unwrapped:
+    """(data, runtime tags, runtime metrics, output names) from a plain value or a response wrapper."""
     if isinstance(result, ComponentResponse):
-        return result.data, result.tags, result.metrics
+        return Unwrapped(result.data, result.tags, result.metrics, result.names)
     if (
         not isinstance(result, _PAYLOAD_TYPES)
         and result is not None
@@ -59,8 +75,8 @@ def unwrap_response(result: Any) -> tuple[Any, dict[str, Any] | None, list[dict[
         and hasattr(result, "tags")
         and hasattr(result, "metrics")
     ):
-        return result.data, result.tags, result.metrics
-    return result, None, None
+        return Unwrapped(result.data, result.tags, result.metrics)
+    return Unwrapped(result)
 
 
 def default_names(array: np.ndarray) -> list[str]:
@@ -140,3 +156,17 @@ def data_message(
 def _is_proto_any(value: Any) -> bool:
     descriptor = getattr(value, "DESCRIPTOR", None)
     return getattr(descriptor, "full_name", None) == "google.protobuf.Any"
+
+
+def branch_of(answer: SeldonMessage, node: str) -> int:
+    """The branch a /route answer chose: element [0][0] of a 2-D array (Seldon's rule)."""
+    if not answer.is_array:
+        raise InvalidRouting(f"router '{node}' answered no array (got {answer.form})", node=node)
+    array = np.asarray(answer.array())
+    if array.ndim != 2 or array.size == 0:
+        raise InvalidRouting(f"router '{node}' must answer a 1x1 array, got shape {array.shape}", node=node)
+    value = array.flat[0]
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise InvalidRouting(f"router '{node}' answered a non-integer branch {value!r}", node=node) from None

@@ -18,9 +18,10 @@ from typing import Any
 
 from seldon_serving.deploy.records import UNCHANGED, Record, Records, worker_id
 from seldon_serving.engine.deployment import Deployment, build_deployment
+from seldon_serving.engine.plan import check_deployment
 from seldon_serving.engine.plane import DEFAULT_NAMESPACE, DataPlane
 from seldon_serving.protocol.errors import BadRequest, DeploymentNotFound
-from seldon_serving.spec import ManifestError, deployment_name, parse_deployment, validate
+from seldon_serving.spec import ManifestError, deployment_name, parse_deployment
 from seldon_serving.state.base import StateStore
 
 log = logging.getLogger("seldon_serving.control")
@@ -123,7 +124,7 @@ class ControlPlane:
             raise BadRequest("base_dir must be a directory path")
         try:
             sdep = parse_deployment(manifest, source=body.get("source") or None)
-            validate(sdep)
+            check_deployment(sdep)
         except ManifestError as exc:
             raise BadRequest(str(exc)) from None
         name = deployment_name(sdep)

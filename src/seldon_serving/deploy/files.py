@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from seldon_serving.spec import ManifestError, load_documents, validate
+from seldon_serving.engine.plan import check_classes, check_deployment
+from seldon_serving.spec import ManifestError, load_documents
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 
@@ -44,8 +45,10 @@ def manifest_files(paths: list[str]) -> list[Path]:
     return files
 
 
-def collect(paths: list[str], *, stdin_text: str | None = None) -> Collected:
-    """Every SeldonDeployment in `paths` ("-" reads `stdin_text`), each validated.
+def collect(paths: list[str], *, stdin_text: str | None = None, find_classes: bool = False) -> Collected:
+    """Every SeldonDeployment in `paths` ("-" reads `stdin_text`), each checked (`check_deployment`);
+    with `find_classes`, also that every MODEL_NAME class is in the manifest's directory (read
+    from the files, never run).
 
     Raises ManifestError naming the file and the field of the first problem found.
     """
@@ -62,7 +65,9 @@ def collect(paths: list[str], *, stdin_text: str | None = None) -> Collected:
         for line in loaded.skipped:
             out.skipped.append(f"{name}: {line}")
         for sdep in loaded.deployments:
-            validate(sdep)
+            check_deployment(sdep)
+            if find_classes:
+                check_classes(sdep, Path(base_dir))
             out.manifests.append(
                 Manifest(sdep.to_dict(), base_dir, name, sdep.metadata.name or sdep.spec.name or "")
             )

@@ -13,7 +13,9 @@ from typing import Any, Protocol
 from seldon_serving.engine import graph
 from seldon_serving.engine.compile import CompileContext, compile_graph
 from seldon_serving.engine.graph import GraphNode
+from seldon_serving.engine.plan import plan_predictor
 from seldon_serving.protocol.message import Feedback, SeldonMessage
+from seldon_serving.settings import DEFAULT_MAX_MESSAGE
 from seldon_serving.spec.models import SeldonDeployment
 from seldon_serving.spec.validation import deployment_name
 from seldon_serving.state.base import StateStore
@@ -169,15 +171,17 @@ def build_deployment(
     namespace: str = "default",
     base_dir: Path | None = None,
     store: StateStore | None = None,
-    max_message: int = 4 * 1024 * 1024,
+    max_message: int = DEFAULT_MAX_MESSAGE,
 ) -> Deployment:
+    """Plan and build every predictor of `sdep` (ManifestError if a node cannot run here,
+    CompileError if it could not be built)."""
     name = deployment_name(sdep)
-    ctx = CompileContext(name, namespace, base_dir, store, max_message)
     serving = [p for p in sdep.spec.predictors if not p.shadow]
     explicit = any(p.traffic for p in serving)
     predictors = []
-    for predictor in sdep.spec.predictors:
-        root = compile_graph(predictor.graph, predictor, sdep, ctx)
+    for index, predictor in enumerate(sdep.spec.predictors):
+        ctx = CompileContext(name, namespace, predictor.name, base_dir, store, max_message)
+        root = compile_graph(plan_predictor(sdep, index), ctx)
         traffic = float(predictor.traffic or 0) if explicit else 100.0 / max(1, len(serving))
         predictors.append(
             Predictor(

@@ -22,7 +22,7 @@ from typing import Any
 import grpc
 from google.protobuf import empty_pb2, json_format
 
-from seldon_serving.engine.runners import branch_of
+from seldon_serving.components.response import branch_of
 from seldon_serving.protocol import json_codec, proto_codec
 from seldon_serving.protocol._pb import prediction_pb2 as pb
 from seldon_serving.protocol.errors import BadRequest, MicroserviceError, NodeUnavailable

@@ -8,10 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-import numpy as np
-
 from seldon_serving.components.adapter import ComponentAdapter
-from seldon_serving.protocol.errors import InvalidRouting
 from seldon_serving.protocol.message import Feedback, SeldonMessage
 
 
@@ -37,20 +34,6 @@ class NodeRunner(Protocol):
         ...
 
 
-def branch_of(answer: SeldonMessage, node: str) -> int:
-    """The branch a /route answer chose: element [0][0] of a 2-D array (Seldon's rule)."""
-    if not answer.is_array:
-        raise InvalidRouting(f"router '{node}' answered no array (got {answer.form})", node=node)
-    array = np.asarray(answer.array())
-    if array.ndim != 2 or array.size == 0:
-        raise InvalidRouting(f"router '{node}' must answer a 1x1 array, got shape {array.shape}", node=node)
-    value = array.flat[0]
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise InvalidRouting(f"router '{node}' answered a non-integer branch {value!r}", node=node) from None
-
-
 class LocalRunner:
     """A Python class run in-process through the component adapter: plain awaits, no serialisation."""
 
@@ -70,7 +53,7 @@ class LocalRunner:
         return await self.adapter.transform_output(msg)
 
     async def route(self, msg: SeldonMessage) -> int:
-        return branch_of(await self.adapter.route(msg), self.node)
+        return await self.adapter.route_branch(msg)
 
     async def aggregate(self, msgs: list[SeldonMessage]) -> SeldonMessage:
         return await self.adapter.aggregate(msgs)

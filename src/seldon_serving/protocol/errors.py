@@ -1,19 +1,31 @@
-"""The one error table: every failure is raised once as a `SeldonError` subclass and
-each edge maps it the same way (HTTP status, gRPC status code name, Seldon Status body).
+"""The one error family and the one error table.
 
-Component-level reasons and `code: -1` follow Seldon's Python wrapper; engine-level
-codes 201-207 follow Seldon's engine, but with the right HTTP class (4xx when the
-caller is at fault) instead of the engine's blanket 500.
+`ServingError` is the root of every error raised on purpose: its text is one sentence
+for a person, and the CLI turns it into that sentence and `exit_code`.  Anything else
+that escapes is a bug of ours (the CLI says so, and shows the traceback with --debug).
+
+`SeldonError`s are the ones a client can see: every failure of a request is raised once
+as a subclass and each edge maps it the same way (HTTP status, gRPC status code name,
+Seldon Status body).  Component-level reasons and `code: -1` follow Seldon's Python
+wrapper; engine-level codes 203-207 follow Seldon's engine, but with the right HTTP
+class (4xx when the caller is at fault) instead of the engine's blanket 500.
 """
 
 from __future__ import annotations
 
-from typing import ClassVar
+import functools
+from typing import Any, ClassVar
 
 from seldon_serving.protocol.message import Status, failure_status
 
 
-class SeldonError(Exception):
+class ServingError(Exception):
+    """Root of every error raised on purpose; `str(error)` says what went wrong in one sentence."""
+
+    exit_code: ClassVar[int] = 1
+
+
+class SeldonError(ServingError):
     """Base of every error a client can see.  `str(error)` is the one-sentence info."""
 
     http_status: ClassVar[int] = 500
@@ -87,13 +99,6 @@ class BadMetadata(SeldonError):
 # --- engine / gateway errors: Seldon engine codes --------------------------------------
 
 
-class InvalidJson(SeldonError):
-    http_status = 400
-    grpc_code = "INVALID_ARGUMENT"
-    reason = "Invalid JSON"
-    code = 201
-
-
 class MicroserviceError(SeldonError):
     """A graph node failed (the component answered an error or could not be reached)."""
 
@@ -110,13 +115,6 @@ class RoutingError(SeldonError):
     grpc_code = "INTERNAL"
     reason = "Error happened in AB Test Routing"
     code = 204
-
-
-class ExecutionFailure(SeldonError):
-    http_status = 500
-    grpc_code = "INTERNAL"
-    reason = "Execution failure"
-    code = 206
 
 
 class InvalidRouting(SeldonError):
@@ -174,8 +172,49 @@ class Unauthenticated(SeldonError):
     code = 401
 
 
-class Paused(SeldonError):
-    http_status = 503
-    grpc_code = "UNAVAILABLE"
-    reason = "Service unavailable"
-    code = 503
+# HTTP status -> gRPC status code name, for statuses chosen at run time (a user exception's
+# status_code, a component's FAILURE answer); the classes above declare their own pair.
+GRPC_CODE_BY_HTTP: dict[int, str] = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    409: "ALREADY_EXISTS",
+    413: "RESOURCE_EXHAUSTED",
+    429: "RESOURCE_EXHAUSTED",
+    501: "UNIMPLEMENTED",
+    503: "UNAVAILABLE",
+    504: "DEADLINE_EXCEEDED",
+}
+
+
+def grpc_code_for(http_status: int) -> str:
+    """The gRPC status code name that matches an HTTP status."""
+    fallback = "INVALID_ARGUMENT" if 400 <= http_status < 500 else "INTERNAL"
+    return GRPC_CODE_BY_HTTP.get(http_status, fallback)
+
+
+@functools.lru_cache(maxsize=64)
+def _status_error_class(http_status: int, reason: str) -> type[SeldonError]:
+    base: type[SeldonError] = BadRequest if http_status < 500 else UserCodeError
+    attributes = {"http_status": http_status, "reason": reason, "grpc_code": grpc_code_for(http_status)}
+    return type("StatusError", (base,), attributes)
+
+
+def status_error(http_status: int, reason: str, info: str) -> SeldonError:
+    """An error answering with a status picked at run time (e.g. a user's
+    SeldonMicroserviceException(status_code=422, reason=...))."""
+    return _status_error_class(http_status, reason)(info)
+
+
+def answer_status(status: Status | None) -> int:
+    """The HTTP status of an answer by the status it carries (Seldon lets a component pick it):
+    a FAILURE answers its code when that is an HTTP error (400-599), else 500; any other
+    status its code when that is an HTTP status (200-599), else 200."""
+    if not status:
+        return 200
+    code: Any = status.get("code")
+    valid = isinstance(code, int) and not isinstance(code, bool)
+    if status.get("status") in ("FAILURE", 1):
+        return code if valid and 400 <= code < 600 else 500
+    return code if valid and 200 <= code < 600 else 200

@@ -6,7 +6,6 @@ from __future__ import annotations
 from seldon_serving.spec.convert import convert
 from seldon_serving.spec.enums import (
     API_VERSIONS,
-    BUILTIN_IMPLEMENTATIONS,
     GROUP,
     KIND,
     PREPACKAGED_SERVERS,
@@ -21,7 +20,7 @@ from seldon_serving.spec.errors import ManifestError
 from seldon_serving.spec.graph import (
     container_for,
     find_container,
-    is_builtin,
+    has_implementation,
     iter_containers,
     iter_units,
     unit_image,
@@ -51,7 +50,6 @@ from seldon_serving.spec.validation import deployment_name, find_problems, valid
 
 __all__ = [
     "API_VERSIONS",
-    "BUILTIN_IMPLEMENTATIONS",
     "GROUP",
     "KIND",
     "PREPACKAGED_SERVERS",
@@ -86,7 +84,7 @@ __all__ = [
     "find_container",
     "find_problems",
     "generate",
-    "is_builtin",
+    "has_implementation",
     "iter_containers",
     "iter_units",
     "load_documents",

@@ -20,6 +20,8 @@ class UnitType(StrEnum):
 
 
 class Implementation(StrEnum):
+    """The implementation names Seldon's schema defined; `add_implementation` allows more."""
+
     UNKNOWN_IMPLEMENTATION = "UNKNOWN_IMPLEMENTATION"
     SIMPLE_MODEL = "SIMPLE_MODEL"
     SIMPLE_ROUTER = "SIMPLE_ROUTER"
@@ -62,17 +64,32 @@ class DeploymentState(StrEnum):
     FAILED = "Failed"
 
 
-# Run by the engine itself: no container, no endpoint needed.
-BUILTIN_IMPLEMENTATIONS: frozenset[Implementation] = frozenset(
+# Seldon's prepackaged model servers: they need a `modelUri` (the server's image supplies
+# the container).
+PREPACKAGED_SERVERS: frozenset[str] = frozenset(
     {
-        Implementation.SIMPLE_MODEL,
-        Implementation.SIMPLE_ROUTER,
-        Implementation.RANDOM_ABTEST,
-        Implementation.AVERAGE_COMBINER,
+        Implementation.SKLEARN_SERVER,
+        Implementation.XGBOOST_SERVER,
+        Implementation.TENSORFLOW_SERVER,
+        Implementation.MLFLOW_SERVER,
+        Implementation.TRITON_SERVER,
+        Implementation.HUGGINGFACE_SERVER,
+        Implementation.TEMPO_SERVER,
     }
 )
 
-# Need a `modelUri`; the container comes from the server's image, not from the manifest.
-PREPACKAGED_SERVERS: frozenset[Implementation] = frozenset(
-    set(Implementation) - BUILTIN_IMPLEMENTATIONS - {Implementation.UNKNOWN_IMPLEMENTATION}
-)
+# The names a manifest's `implementation` may take: Seldon's, plus those added by the
+# built-in components' registry and by model servers a user registers (as Seldon's
+# predictor_servers ConfigMap did).  What runs each is decided when a graph is planned.
+_IMPLEMENTATIONS: set[str] = {i.value for i in Implementation}
+
+
+def add_implementation(name: str) -> None:
+    """Let manifests name `name` as a node's implementation."""
+    _IMPLEMENTATIONS.add(name)
+
+
+def known_implementations() -> list[str]:
+    """Every implementation name a manifest may use, Seldon's first."""
+    seldon = [i.value for i in Implementation]
+    return seldon + sorted(_IMPLEMENTATIONS.difference(seldon))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from seldon_serving.spec.enums import BUILTIN_IMPLEMENTATIONS, Implementation
+from seldon_serving.spec.enums import Implementation
 from seldon_serving.spec.errors import join_path
 from seldon_serving.spec.models import Container, PredictiveUnit, PredictorSpec
 
@@ -38,18 +38,14 @@ def container_for(predictor: PredictorSpec, unit_name: str) -> dict[str, Any] | 
     return container.to_dict() if container is not None else None
 
 
-def is_builtin(unit: PredictiveUnit) -> bool:
-    """Run by the engine itself (RANDOM_ABTEST, AVERAGE_COMBINER, SIMPLE_MODEL, SIMPLE_ROUTER)."""
-    return unit.implementation in BUILTIN_IMPLEMENTATIONS
-
-
 def unit_image(predictor: PredictorSpec, unit: PredictiveUnit) -> str:
-    """The image serving the node: its container's image, "" for built-ins and image-less nodes."""
-    if is_builtin(unit):
+    """The image serving the node: its container's image, "" for implementations and image-less nodes."""
+    if has_implementation(unit):
         return ""
     container = find_container(predictor, unit.name)
     return (container.image or "") if container is not None else ""
 
 
 def has_implementation(unit: PredictiveUnit) -> bool:
+    """Whether the node names an implementation (a built-in or a model server) to run it."""
     return unit.implementation not in (None, Implementation.UNKNOWN_IMPLEMENTATION)

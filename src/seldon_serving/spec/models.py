@@ -10,15 +10,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr
+from pydantic_core import PydanticCustomError
 
 from seldon_serving.spec.enums import (
     DeploymentState,
     EndpointType,
-    Implementation,
     Method,
     ParameterType,
     UnitType,
+    known_implementations,
 )
 
 
@@ -29,6 +30,15 @@ def _stringify(value: Any) -> Any:
     if isinstance(value, int | float):
         return str(value)
     return value  # anything else is left for pydantic to refuse with a type error
+
+
+def _known_implementation(value: str) -> str:
+    known = known_implementations()
+    if value not in known:
+        # Worded like an enum error, so it reads like every other "not one of" in a manifest.
+        expected = ", ".join(f"'{name}'" for name in known[:-1]) + f" or '{known[-1]}'"
+        raise PydanticCustomError("enum", "Input should be {expected}", {"expected": expected})
+    return value
 
 
 def _none_to_list(value: Any) -> Any:
@@ -120,7 +130,7 @@ class Logger(_Model):
 class PredictiveUnit(_Model):
     name: str
     type: UnitType | None = None
-    implementation: Implementation | None = None
+    implementation: Annotated[str, AfterValidator(_known_implementation)] | None = None
     methods: Items[Method] = Field(default_factory=list)
     endpoint: Endpoint | None = None
     parameters: Items[Parameter] = Field(default_factory=list)

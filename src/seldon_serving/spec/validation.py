@@ -1,4 +1,6 @@
-"""Cross-field rules a SeldonDeployment must meet before anything starts.
+"""Cross-field rules a SeldonDeployment must meet before anything starts: the manifest's
+own rules, which need no knowledge of what runs a node (`engine.plan` resolves each node
+and checks what that choice needs, e.g. a built-in's parameters).
 
 Each check yields ManifestErrors with the field path; `validate` raises the first,
 `find_problems` lists them all (for a CLI that wants to show everything at once).
@@ -8,21 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from seldon_serving.spec.enums import (
-    API_VERSIONS,
-    BUILTIN_IMPLEMENTATIONS,
-    KIND,
-    PREPACKAGED_SERVERS,
-    Implementation,
-    UnitType,
-)
+from seldon_serving.spec.enums import API_VERSIONS, KIND, UnitType
 from seldon_serving.spec.errors import ManifestError, join_path
 from seldon_serving.spec.graph import find_container, has_implementation, iter_containers, iter_units
 from seldon_serving.spec.models import PredictiveUnit, PredictorSpec, SeldonDeployment
 from seldon_serving.spec.names import dns_name_problem
 from seldon_serving.spec.params import parse_value
-
-_BUILTINS = ", ".join(sorted(BUILTIN_IMPLEMENTATIONS))
 
 
 def deployment_name(sdep: SeldonDeployment) -> str:
@@ -82,65 +75,26 @@ def _check_parameters(path: str, unit: PredictiveUnit) -> Iterator[ManifestError
             yield ManifestError(join_path(path, "parameters", j, "value"), f"parameter {param.name}: {exc}")
 
 
-def _check_ratio(path: str, unit: PredictiveUnit) -> Iterator[ManifestError]:
-    found = [(j, p) for j, p in enumerate(unit.parameters) if p.name == "ratioA"]
-    if not found:
-        yield ManifestError(
-            join_path(path, "parameters"),
-            "RANDOM_ABTEST needs a parameter ratioA (FLOAT between 0 and 1, the share sent to child 0)",
-        )
-        return
-    j, param = found[0]
-    try:
-        ratio = float(param.value)
-    except ValueError:
-        ratio = float("nan")
-    if not 0.0 <= ratio <= 1.0:
-        yield ManifestError(
-            join_path(path, "parameters", j, "value"),
-            f"ratioA must be a number between 0 and 1, got {param.value!r}",
-        )
-
-
 def _check_unit(path: str, unit: PredictiveUnit, predictor: PredictorSpec) -> Iterator[ManifestError]:
-    impl = unit.implementation
     if not has_implementation(unit) and unit.type in (None, UnitType.UNKNOWN_TYPE) and not unit.methods:
         yield ManifestError(
             path,
             f"node {unit.name!r} has no type, implementation or methods; set a type "
             "(MODEL, ROUTER, COMBINER, TRANSFORMER, OUTPUT_TRANSFORMER), an implementation or methods",
         )
-    if impl not in BUILTIN_IMPLEMENTATIONS and find_container(predictor, unit.name) is None:
-        endpoint = unit.endpoint
-        remote = endpoint is not None and endpoint.service_host and endpoint.service_port
-        if impl in PREPACKAGED_SERVERS:
-            if not unit.model_uri and not remote:
-                yield ManifestError(
-                    join_path(path, "modelUri"),
-                    f"node {unit.name!r} uses {impl} but has no modelUri (where the model is stored)",
-                )
-        elif not remote:
-            yield ManifestError(
-                path,
-                f"node {unit.name!r} has no container or implementation: add a container named "
-                f"{unit.name!r} to the predictor's pod templates, set implementation to one of {_BUILTINS}, "
-                "or give endpoint.service_host and endpoint.service_port of a running component",
-            )
-    n = len(unit.children)
-    if impl == Implementation.RANDOM_ABTEST:
-        if n != 2:
-            yield ManifestError(
-                join_path(path, "children"), f"RANDOM_ABTEST needs exactly 2 children, has {n}"
-            )
-        yield from _check_ratio(path, unit)
-    elif n == 0 and impl == Implementation.AVERAGE_COMBINER:
-        yield ManifestError(join_path(path, "children"), "AVERAGE_COMBINER needs at least one child")
-    elif n == 0 and (
-        impl == Implementation.SIMPLE_ROUTER or unit.type in (UnitType.ROUTER, UnitType.COMBINER)
-    ):
-        what = (
-            "router" if impl == Implementation.SIMPLE_ROUTER or unit.type == UnitType.ROUTER else "combiner"
+    endpoint = unit.endpoint
+    remote = endpoint is not None and endpoint.service_host and endpoint.service_port
+    # A node that names an implementation is resolved (and checked) when the graph is planned.
+    if not has_implementation(unit) and not remote and find_container(predictor, unit.name) is None:
+        yield ManifestError(
+            path,
+            f"node {unit.name!r} has no container or implementation: add a container named "
+            f"{unit.name!r} to the predictor's pod templates, set a built-in implementation "
+            "(such as SIMPLE_MODEL or RANDOM_ABTEST), or give endpoint.service_host and "
+            "endpoint.service_port of a running component",
         )
+    if not unit.children and unit.type in (UnitType.ROUTER, UnitType.COMBINER):
+        what = "router" if unit.type == UnitType.ROUTER else "combiner"
         yield ManifestError(
             join_path(path, "children"), f"{what} {unit.name!r} has no children to send requests to"
         )

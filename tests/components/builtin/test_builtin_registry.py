@@ -32,7 +32,8 @@ from seldon_serving.components.builtin import (
     ],
 )
 def test_known_images_map_to_builtins(image: str, expected: tuple[type, str]) -> None:
-    assert builtin_for_image(image) == expected
+    found = builtin_for_image(image)
+    assert found is not None and (found.cls, found.service_type) == expected
 
 
 @pytest.mark.parametrize(

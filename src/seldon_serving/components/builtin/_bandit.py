@@ -22,7 +22,7 @@ import numpy as np
 
 from seldon_serving.state.base import JSON, StateHandle
 
-from ._support import BuiltinInputError, BuiltinParameterError, as_bool, as_int, as_seed, local_handle
+from ._support import BuiltinInputError, as_bool, as_int, as_seed, local_handle, required
 
 log = logging.getLogger(__name__)
 
@@ -71,8 +71,7 @@ class BanditRouter:
         branch_names: str | None = None,
         state: StateHandle | None = None,
     ) -> None:
-        if n_branches is None:
-            raise BuiltinParameterError("parameter n_branches is required (the number of child branches)")
+        n_branches = required("n_branches", n_branches, "the number of child branches")
         self.n_branches = as_int("n_branches", n_branches, minimum=1)
         self.seed = as_seed(seed)
         self.verbose = as_bool("verbose", verbose)

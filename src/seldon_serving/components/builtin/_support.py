@@ -3,24 +3,26 @@ and the private in-memory state used when no store is handed in.
 
 Parameters normally arrive already typed (INT/FLOAT/BOOL/STRING -> Python), but a
 user may also construct a class by hand or pass `--parameters` with strings, so each
-value is coerced once here and refused with a message naming the parameter.
+value is read here by the one parameter parser (`spec.params`) and checked against its
+range, or refused with a message naming the parameter.
 """
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from seldon_serving.protocol.errors import BadParameter, BadRequest
+from seldon_serving.spec.enums import ParameterType
+from seldon_serving.spec.params import NotOfType, parse_value
 from seldon_serving.state.base import StateHandle
 from seldon_serving.state.memory import MemoryStore
 
 # Namespace used by the private store of a component constructed without a handle.
 LOCAL_NAMESPACE = "builtin"
-
-_TRUE = {"1", "true", "t", "yes", "y", "on"}
-_FALSE = {"0", "false", "f", "no", "n", "off", ""}
 
 
 class BuiltinInputError(BadRequest, ValueError):
@@ -32,7 +34,42 @@ class BuiltinInputError(BadRequest, ValueError):
 
 
 class BuiltinParameterError(BadParameter, ValueError):
-    """A graph-node parameter with a missing or invalid value."""
+    """A graph-node parameter with a missing or invalid value.
+
+    `parameter` names it, so a manifest check can point at `parameters[i].value` (or at
+    `parameters` when it is `missing`).
+    """
+
+    def __init__(self, info: str, *, parameter: str | None = None, missing: bool = False) -> None:
+        super().__init__(info)
+        self.parameter = parameter
+        self.missing = missing
+
+
+def required(name: str, value: Any, what: str) -> Any:
+    """`value`, or BuiltinParameterError saying the parameter is needed and what it means."""
+    if value is None:
+        raise BuiltinParameterError(f"parameter {name} is required ({what})", parameter=name, missing=True)
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Children:
+    """How many child nodes a built-in router or combiner needs (checked when a graph is planned)."""
+
+    minimum: int = 0
+    maximum: int | None = None
+
+    def problem(self, what: str, count: int) -> str | None:
+        """Why `count` children do not suit `what` (e.g. "RANDOM_ABTEST"), or None."""
+        if self.maximum == self.minimum and count != self.minimum:
+            return f"{what} needs exactly {self.minimum} children, has {count}"
+        if count < self.minimum:
+            needed = "one child" if self.minimum == 1 else f"{self.minimum} children"
+            return f"{what} needs at least {needed}, has {count}"
+        if self.maximum is not None and count > self.maximum:
+            return f"{what} takes at most {self.maximum} children, has {count}"
+        return None
 
 
 def local_handle(key: str) -> StateHandle:
@@ -40,44 +77,39 @@ def local_handle(key: str) -> StateHandle:
     return StateHandle(MemoryStore(), LOCAL_NAMESPACE, key)
 
 
-def as_int(name: str, value: Any, *, minimum: int | None = None) -> int:
-    # bool is an int subclass; True as a branch count is a manifest mistake, not 1.
-    if isinstance(value, bool):
-        raise BuiltinParameterError(f"parameter {name} must be an integer, got {value!r}")
+def _typed(name: str, value: Any, kind: ParameterType) -> Any:
     try:
-        result = int(value)
-    except (TypeError, ValueError):
-        raise BuiltinParameterError(f"parameter {name} must be an integer, got {value!r}") from None
-    if isinstance(value, float) and result != value:
-        raise BuiltinParameterError(f"parameter {name} must be an integer, got {value!r}")
+        return parse_value(kind, value)
+    except NotOfType:
+        what = {ParameterType.INT: "an integer", ParameterType.BOOL: "a boolean"}.get(kind, "a number")
+        raise BuiltinParameterError(
+            f"parameter {name} must be {what}, got {value!r}", parameter=name
+        ) from None
+
+
+def as_int(name: str, value: Any, *, minimum: int | None = None) -> int:
+    result: int = _typed(name, value, ParameterType.INT)
     if minimum is not None and result < minimum:
-        raise BuiltinParameterError(f"parameter {name} must be >= {minimum}, got {result}")
+        raise BuiltinParameterError(f"parameter {name} must be >= {minimum}, got {result}", parameter=name)
     return result
 
 
 def as_float(name: str, value: Any, *, low: float | None = None, high: float | None = None) -> float:
-    if isinstance(value, bool):
-        raise BuiltinParameterError(f"parameter {name} must be a number, got {value!r}")
-    try:
-        result = float(value)
-    except (TypeError, ValueError):
-        raise BuiltinParameterError(f"parameter {name} must be a number, got {value!r}") from None
-    if not np.isfinite(result):
-        raise BuiltinParameterError(f"parameter {name} must be a finite number, got {value!r}")
+    result: float = _typed(name, value, ParameterType.FLOAT)
+    if not math.isfinite(result):
+        raise BuiltinParameterError(
+            f"parameter {name} must be a finite number, got {value!r}", parameter=name
+        )
     if (low is not None and result < low) or (high is not None and result > high):
-        raise BuiltinParameterError(f"parameter {name} must be in [{low}, {high}], got {result}")
+        raise BuiltinParameterError(
+            f"parameter {name} must be in [{low}, {high}], got {result}", parameter=name
+        )
     return result
 
 
 def as_bool(name: str, value: Any) -> bool:
-    # strtobool semantics: Seldon 0.2's bool("False") == True was a bug (#439), not a contract.
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int | float):
-        return bool(value)
-    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
-        return value.strip().lower() in _TRUE
-    raise BuiltinParameterError(f"parameter {name} must be a boolean, got {value!r}")
+    result: bool = _typed(name, value, ParameterType.BOOL)
+    return result
 
 
 def as_seed(value: Any) -> int | None:

@@ -46,8 +46,9 @@ class EpsilonGreedy(BanditRouter):
         else:
             self.initial_best = as_int("best_branch", best_branch, minimum=0)
             if self.initial_best >= self.n_branches:
+                limit = f"< n_branches ({self.n_branches})"
                 raise BuiltinParameterError(
-                    f"parameter best_branch must be < n_branches ({self.n_branches}), got {self.initial_best}"
+                    f"parameter best_branch must be {limit}, got {self.initial_best}", parameter="best_branch"
                 )
         self.value_history: list[list[float]] = []
 

@@ -52,7 +52,9 @@ class OutlierMahalanobis:
         max_n = as_int("max_n", max_n)
         if max_n == 1:
             # The update weighs the past by max_n - 1: one row of memory is no statistics.
-            raise BuiltinParameterError("parameter max_n must be >= 2 (or <= 0 for unbounded), got 1")
+            raise BuiltinParameterError(
+                "parameter max_n must be >= 2 (or <= 0 for unbounded), got 1", parameter="max_n"
+            )
         self.params = MahalanobisParams(
             threshold=as_float("threshold", threshold),
             n_components=as_int("n_components", n_components, minimum=1),

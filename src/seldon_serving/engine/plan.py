@@ -1,0 +1,294 @@
+"""How each node of a predictor runs, decided from the manifest alone.
+
+The one place that resolves a graph node, in this order:
+1. `implementation` naming a built-in component (RANDOM_ABTEST, AVERAGE_COMBINER, ...);
+2. an endpoint with service_host/service_port: called remotely over REST or gRPC;
+3. a container whose image is one of the seed's images: that built-in component;
+4. a container whose env MODEL_NAME names a Python class (Seldon's s2i convention, with
+   SERVICE_TYPE) found in the manifest's directory;
+and checks what that choice needs (a built-in's parameters and children) with field
+paths, without running any user code.  A node none of these can run (an image only a
+cluster can start) is not an error of the manifest: its plan says why it cannot run here,
+and only building it fails.  `check_deployment` is the whole check every manifest passes
+before anything starts; `compile` builds running nodes from the plans.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from seldon_serving.components.builtin import Builtin, BuiltinParameterError
+from seldon_serving.components.builtin.registry import (
+    builtin_for_image,
+    builtin_for_implementation,
+    builtin_implementations,
+)
+from seldon_serving.components.loader import find_user_class, instantiate
+from seldon_serving.protocol.errors import ServingError
+from seldon_serving.spec import ManifestError, validate
+from seldon_serving.spec.enums import PREPACKAGED_SERVERS
+from seldon_serving.spec.errors import join_path
+from seldon_serving.spec.graph import find_container
+from seldon_serving.spec.models import PredictiveUnit, PredictorSpec, SeldonDeployment
+from seldon_serving.spec.params import typed_parameters
+
+BUILTIN, USER_CLASS, REMOTE = "built-in", "class", "remote"
+# A node this server cannot run (an image that only a cluster can start, a model server
+# without an endpoint): valid, but its deployment fails here with `problem` as the reason.
+UNAVAILABLE = "unavailable"
+DEFAULT_TIMEOUT_MS = 5000.0  # Seldon's engine read timeout
+
+# Which steps a node does, by type (Seldon's defaults); UNKNOWN_TYPE uses its `methods`.
+TYPE_METHODS: dict[str, frozenset[str]] = {
+    "MODEL": frozenset({"TRANSFORM_INPUT", "SEND_FEEDBACK"}),
+    "TRANSFORMER": frozenset({"TRANSFORM_INPUT"}),
+    "OUTPUT_TRANSFORMER": frozenset({"TRANSFORM_OUTPUT"}),
+    "ROUTER": frozenset({"ROUTE", "SEND_FEEDBACK"}),
+    "COMBINER": frozenset({"AGGREGATE"}),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class NodePlan:
+    """One node, as it will run."""
+
+    name: str
+    path: str  # the node's field path in the manifest, for errors
+    how: str  # BUILTIN, USER_CLASS or REMOTE
+    service_type: str  # MODEL, ROUTER, TRANSFORMER, OUTPUT_TRANSFORMER, COMBINER (or UNKNOWN_TYPE)
+    methods: frozenset[str]  # TRANSFORM_INPUT, ROUTE, AGGREGATE, TRANSFORM_OUTPUT, SEND_FEEDBACK
+    parameters: dict[str, Any]
+    request_path: str  # what meta.requestPath shows: the image, else the implementation or class
+    timeout_ms: float  # per call; 0 or less: none
+    label: str  # how `seldon get -o wide` names what runs it
+    image: str = ""
+    builtin: Builtin | None = None
+    model_name: str | None = None  # MODEL_NAME of a user class
+    transport: str = "REST"  # of a remote node
+    host: str = ""
+    port: int = 0
+    problem: str = ""  # why an UNAVAILABLE node cannot run here
+    children: tuple[NodePlan, ...] = ()
+
+    def walk(self) -> list[NodePlan]:
+        nodes = [self]
+        for child in self.children:
+            nodes.extend(child.walk())
+        return nodes
+
+
+def _annotation(sdep: SeldonDeployment, predictor: PredictorSpec, key: str) -> tuple[str, str] | None:
+    """(value, its field path) of an annotation, the predictor's before the deployment's."""
+    for path, source in (("annotations", predictor.annotations), ("spec.annotations", sdep.spec.annotations)):
+        if source and key in source:
+            return str(source[key]), path
+    return None
+
+
+def _timeout_ms(sdep: SeldonDeployment, predictor: PredictorSpec, base: str, over_grpc: bool) -> float:
+    # Seldon's engine read timeout: per transport; in-process nodes follow the REST one.
+    key = "seldon.io/grpc-read-timeout" if over_grpc else "seldon.io/rest-read-timeout"
+    found = _annotation(sdep, predictor, key)
+    if found is None:
+        return DEFAULT_TIMEOUT_MS
+    value, where = found
+    path = join_path(base, where) if where == "annotations" else where
+    try:
+        return float(value)
+    except ValueError:
+        raise ManifestError(path, f"{key}={value!r} is not a number of milliseconds") from None
+
+
+def _builtin_problem(builtin: Builtin, unit: PredictiveUnit, path: str, parameters: dict[str, Any]) -> None:
+    """A built-in's own rules: how many children it takes, and its parameters (it is built
+    once, with no state, so its constructor checks them)."""
+    problem = builtin.children_problem(len(unit.children))
+    if problem is not None:
+        raise ManifestError(join_path(path, "children"), problem)
+    try:
+        instantiate(builtin.cls, parameters)
+    except BuiltinParameterError as exc:
+        index = next((i for i, p in enumerate(unit.parameters) if p.name == exc.parameter), None)
+        if exc.missing or index is None:
+            raise ManifestError(join_path(path, "parameters"), exc.info) from None
+        raise ManifestError(join_path(path, "parameters", index, "value"), exc.info) from None
+    except ServingError as exc:
+        raise ManifestError(join_path(path, "parameters"), str(exc)) from None
+
+
+def _plan_unit(
+    unit: PredictiveUnit, path: str, predictor: PredictorSpec, base: str, sdep: SeldonDeployment
+) -> NodePlan:
+    declared = unit.type.value if unit.type else None
+    try:
+        parameters = typed_parameters(unit)
+    except ManifestError as exc:
+        raise ManifestError(join_path(path, exc.path), exc.reason) from None
+    container = find_container(predictor, unit.name)
+    image = (container.image or "") if container is not None else ""
+    env = {e.name: e.value or "" for e in container.env} if container is not None else {}
+    endpoint = unit.endpoint
+    remote = endpoint is not None and bool(endpoint.service_host) and bool(endpoint.service_port)
+    over_grpc = (
+        remote and endpoint is not None and endpoint.type is not None and endpoint.type.value == "GRPC"
+    )
+    common: dict[str, Any] = {
+        "name": unit.name,
+        "path": path,
+        "parameters": parameters,
+        "timeout_ms": _timeout_ms(sdep, predictor, base, over_grpc),
+        "image": image,
+    }
+    implementation = unit.implementation
+    if implementation == "UNKNOWN_IMPLEMENTATION":
+        implementation = None
+
+    builtin = builtin_for_implementation(implementation) if implementation else None
+    if builtin is not None:
+        _builtin_problem(builtin, unit, path, parameters)
+        kind = declared or builtin.service_type
+        return NodePlan(
+            **common,
+            how=BUILTIN,
+            service_type=kind,
+            methods=_methods(unit, kind),
+            request_path=implementation or "",
+            label=f"{builtin.cls.__name__} (built-in {implementation})",
+            builtin=builtin,
+        )
+    if remote:
+        assert endpoint is not None and endpoint.service_host and endpoint.service_port
+        kind = declared or "MODEL"
+        return NodePlan(
+            **common,
+            how=REMOTE,
+            service_type=kind,
+            methods=_methods(unit, kind),
+            request_path=image or env.get("MODEL_NAME", ""),
+            label=f"{'gRPC' if over_grpc else 'REST'} {endpoint.service_host}:{endpoint.service_port}",
+            transport="GRPC" if over_grpc else "REST",
+            host=endpoint.service_host,
+            port=endpoint.service_port,
+        )
+    found = builtin_for_image(image) if image and "MODEL_NAME" not in env else None
+    if found is not None:
+        _builtin_problem(found, unit, path, parameters)
+        kind = declared or found.service_type
+        return NodePlan(
+            **common,
+            how=BUILTIN,
+            service_type=kind,
+            methods=_methods(unit, kind),
+            request_path=image,
+            label=f"{found.cls.__name__} (built-in for {image})",
+            builtin=found,
+        )
+    model_name = env.get("MODEL_NAME")
+    if model_name:
+        kind = declared or env.get("SERVICE_TYPE", "MODEL").upper()
+        if kind == "OUTLIER_DETECTOR":  # Seldon 0.2's detector wrapper served /transform-input
+            kind = "TRANSFORMER"
+        return NodePlan(
+            **common,
+            how=USER_CLASS,
+            service_type=kind,
+            methods=_methods(unit, kind),
+            request_path=image or model_name,
+            label=model_name,
+            model_name=model_name,
+        )
+    if implementation in PREPACKAGED_SERVERS:
+        if not unit.model_uri:
+            raise ManifestError(
+                join_path(path, "modelUri"),
+                f"node {unit.name!r} uses {implementation} but has no modelUri (where the model is stored)",
+            )
+        problem = (
+            f"node {unit.name!r} uses the prepackaged {implementation}, which runs only on a cluster: "
+            "serve the model with `seldon microservice` and give the node an endpoint "
+            "(service_host, service_port) instead"
+        )
+    elif implementation is not None:
+        known = ", ".join(builtin_implementations())
+        raise ManifestError(
+            join_path(path, "implementation"),
+            f"{implementation!r} is not an implementation this server knows (built in: {known})",
+        )
+    else:
+        what = f"image '{image}' is not a built-in image" if image else "has no container"
+        problem = (
+            f"node '{unit.name}' {what}: give its container env MODEL_NAME (a Python class in the "
+            "manifest's directory), an endpoint with service_host and service_port, or a built-in "
+            "implementation"
+        )
+    kind = declared or "MODEL"
+    return NodePlan(
+        **common,
+        how=UNAVAILABLE,
+        service_type=kind,
+        methods=_methods(unit, kind),
+        request_path=image or implementation or "",
+        label="not runnable here",
+        problem=problem,
+    )
+
+
+def _methods(unit: PredictiveUnit, kind: str) -> frozenset[str]:
+    if unit.type in (None, "UNKNOWN_TYPE") and unit.methods:
+        return frozenset(m.value for m in unit.methods)
+    return TYPE_METHODS.get(kind, frozenset())
+
+
+def plan_predictor(sdep: SeldonDeployment, index: int) -> NodePlan:
+    """The plan of predictor `index`'s graph; ManifestError (naming the file and field) if a
+    node cannot run here."""
+    predictor = sdep.spec.predictors[index]
+    base = join_path("spec", "predictors", index)
+
+    def plan(unit: PredictiveUnit, path: str) -> NodePlan:
+        node = _plan_unit(unit, path, predictor, base, sdep)
+        children = tuple(plan(child, join_path(path, "children", i)) for i, child in enumerate(unit.children))
+        return _with_children(node, children)
+
+    try:
+        return plan(predictor.graph, join_path(base, "graph"))
+    except ManifestError as exc:
+        raise exc.located(source=sdep.source, context=sdep.context) from None
+
+
+def _with_children(node: NodePlan, children: tuple[NodePlan, ...]) -> NodePlan:
+    return replace(node, children=children) if children else node
+
+
+def check_deployment(sdep: SeldonDeployment) -> list[NodePlan]:
+    """Everything checked before a deployment is stored or started: the manifest's own rules
+    (`spec.validate`) and how every node will run.  Returns each predictor's plan."""
+    validate(sdep)
+    return [plan_predictor(sdep, i) for i in range(len(sdep.spec.predictors))]
+
+
+def check_classes(sdep: SeldonDeployment, base_dir: Path | None) -> None:
+    """Offline (no user code runs): every MODEL_NAME class can be found in `base_dir`."""
+    for i in range(len(sdep.spec.predictors)):
+        for node in plan_predictor(sdep, i).walk():
+            if node.model_name is None:
+                continue
+            problem = find_user_class(node.model_name, [base_dir] if base_dir is not None else None)
+            if problem is not None:
+                error = ManifestError(node.path, f"MODEL_NAME {node.model_name}: {problem}")
+                raise error.located(source=sdep.source, context=sdep.context)
+
+
+__all__ = [
+    "BUILTIN",
+    "DEFAULT_TIMEOUT_MS",
+    "REMOTE",
+    "UNAVAILABLE",
+    "USER_CLASS",
+    "NodePlan",
+    "check_classes",
+    "check_deployment",
+    "plan_predictor",
+]

@@ -1,0 +1,70 @@
+"""Every setting of a server run, typed, in one place.
+
+The CLI builds these from its flags and their environment variables (Seldon's own
+variables included: `PREDICTIVE_UNIT_*`, `GUNICORN_WORKERS`, ...) and passes them down;
+no other module reads the environment for configuration.  This module imports nothing
+from the package, so every layer may use it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_MAX_MESSAGE = 4 * 1024 * 1024  # the seed's grpcMaxMessageSize, used for REST bodies too
+DEFAULT_STATE_DIR = ".seldon-state"
+
+
+@dataclass(frozen=True, slots=True)
+class ServerSettings:
+    """How a server listens, shared by `seldon serve` and `seldon microservice`."""
+
+    host: str = "0.0.0.0"
+    http_port: int | None = 9000  # None: no REST edge
+    grpc_port: int | None = 5000  # None: no gRPC edge
+    workers: int = 1
+    # The largest REST body or gRPC message, received or sent, to clients and to remote nodes.
+    max_message: int = DEFAULT_MAX_MESSAGE
+    graceful_timeout: float = 10.0  # seconds in-flight requests get to finish on SIGTERM
+    keep_alive: int = 30  # seconds an idle REST connection is kept
+    proxy_headers: bool = False  # trust X-Forwarded-* (only behind a proxy that sets them)
+    log_level: str = "INFO"
+
+    def addresses(self) -> str:
+        """`REST on host:port, gRPC on host:port` for the start-up line."""
+        parts = []
+        if self.http_port is not None:
+            parts.append(f"REST on {self.host}:{self.http_port}")
+        if self.grpc_port is not None:
+            parts.append(f"gRPC on {self.host}:{self.grpc_port}")
+        return ", ".join(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class GatewaySettings:
+    """`seldon serve`: the gateway and its local control plane."""
+
+    state_dir: Path = Path(DEFAULT_STATE_DIR)
+    poll_interval: float = 0.2  # seconds between a worker's checks for changed deployments
+    remote_admin: bool = False  # let clients on other hosts apply/delete deployments
+    oauth: bool = False  # the OAuth API front end (Seldon's apife, the seed's withApife)
+    oauth_ttl: float = 43200.0  # seconds an OAuth access token stays valid (Seldon's 12 h)
+
+    @property
+    def state_path(self) -> Path:
+        return self.state_dir / "state.db"
+
+
+@dataclass(frozen=True, slots=True)
+class ComponentSettings:
+    """`seldon microservice`: one component, as Seldon's environment describes it."""
+
+    interface_name: str
+    service_type: str = "MODEL"
+    parameters: str | None = None  # JSON list of {name, value, type} (PREDICTIVE_UNIT_PARAMETERS)
+    unit_id: str | None = None  # the graph node's name (PREDICTIVE_UNIT_ID)
+    image: str | None = None  # PREDICTIVE_UNIT_IMAGE
+    threads: int = 0  # 0: call sync user methods inline; N: in a pool of N threads
+    state_dir: Path | None = None  # where a stateful component keeps its state across restarts
+    # Prometheus labels the operator's environment gives (deployment, predictor, model, image).
+    labels: dict[str, str] = field(default_factory=dict)
