@@ -17,30 +17,18 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
-BENCH = Path(__file__).resolve().parent
-REPO = BENCH.parent
-MODELS = BENCH / "models"
-SELDON = REPO / ".venv" / "bin" / "seldon"
+from lib.config import MODELS, OUR_VENV  # bench/lib: this script's directory is on sys.path
+from lib.httpclient import get_problem
+from lib.processes import free_ports
+
+SELDON = OUR_VENV / "bin" / "seldon"
 CHAIN = [("t1", "BenchTransformer", "TRANSFORMER"), ("t2", "BenchTransformer", "TRANSFORMER"),
          ("model", "BenchModel", "MODEL")]  # fmt: skip
-
-
-def free_ports(count: int, taken: set[int]) -> list[int]:
-    ports: list[int] = []
-    while len(ports) < count:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = int(sock.getsockname()[1])
-        if port not in taken and port not in ports:
-            ports.append(port)
-    return ports
 
 
 def wait_ready(procs: list[subprocess.Popen[bytes]], ports: list[int], timeout: float = 30.0) -> None:
@@ -50,13 +38,9 @@ def wait_ready(procs: list[subprocess.Popen[bytes]], ports: list[int], timeout: 
         proc, port = pending[0]
         if proc.poll() is not None:
             sys.exit(f"gateway_remote: microservice on port {port} exited with code {proc.returncode}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health/ping", timeout=1.0) as answer:
-                if answer.status == 200:
-                    pending.pop(0)
-                    continue
-        except OSError:
-            pass
+        if get_problem(f"http://127.0.0.1:{port}/health/ping") is None:
+            pending.pop(0)
+            continue
         if time.monotonic() > deadline:
             sys.exit(f"gateway_remote: microservice on port {port} not ready within {timeout:.0f} s")
         time.sleep(0.01)

@@ -21,19 +21,19 @@ request the schedule could not send because too many were still in flight.  Exit
     .venv/bin/python bench/soak.py --seconds 30 --out /tmp/soak-smoke.md   # a smoke run
 """
 
+# Ports, process groups and memory sampling are bench/lib's (shared with run_bench.py); Python finds
+# it because it puts this script's directory first on sys.path (see lib/__init__.py).
+
 from __future__ import annotations
 
 import argparse
 import asyncio
 import collections
-import contextlib
 import datetime as dt
 import json
 import os
 import platform
 import random
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -45,10 +45,11 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from lib.config import BENCH, OUR_VENV, REPO
+from lib.httpclient import get_problem
+from lib.processes import ProcessGroup, free_ports, group_memory
 
-BENCH = Path(__file__).resolve().parent
-REPO = BENCH.parent
-SELDON = REPO / ".venv" / "bin" / "seldon"
+SELDON = OUR_VENV / "bin" / "seldon"
 EXAMPLES = REPO / "examples" / "manifests"
 PREDICTED = ["mymodel", "myabtest", "mymab", "myout"]
 BANDIT = "mymab"
@@ -59,100 +60,13 @@ MAX_IN_FLIGHT = 512
 REQUEST_TIMEOUT = 10.0
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def group_pids(pgid: int) -> list[int]:
-    pids = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        # The command name (field 2) may hold spaces: the fields after it follow the last ')'.
-        fields = stat.rsplit(")", 1)[1].split()
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            pids.append(int(entry))
-    return pids
-
-
-def group_memory(pgid: int) -> tuple[float, float, int]:
-    """(RSS MB, PSS MB, processes) summed over the process group."""
-    rss = pss = 0.0
-    count = 0
-    for pid in group_pids(pgid):
-        try:
-            lines = Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()
-        except OSError:
-            continue
-        count += 1
-        for line in lines:
-            name, _, rest = line.partition(":")
-            if name == "Rss":
-                rss += int(rest.split()[0]) / 1024.0
-            elif name == "Pss":
-                pss += int(rest.split()[0]) / 1024.0
-    return rss, pss, count
-
-
-class Server:
-    """The gateway under test, in its own process group; always stopped."""
-
-    def __init__(self, workers: int, state_dir: Path) -> None:
-        self.http, self.grpc = free_port(), free_port()
-        self.url = f"http://127.0.0.1:{self.http}"
-        self.log_path = state_dir / "server.log"
-        self.args = [str(SELDON), "serve", str(EXAMPLES), "--workers", str(workers)]
-        self.args += ["--http-port", str(self.http), "--grpc-port", str(self.grpc), "--host", "127.0.0.1"]
-        self.args += ["--state-dir", str(state_dir / "state"), "--log-level", "WARNING"]
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self, timeout: float = 60.0) -> None:
-        with open(self.log_path, "wb") as log:
-            self.proc = subprocess.Popen(
-                self.args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-            )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"the server exited with {self.proc.returncode}: {self.log_tail()}")
-            with (
-                contextlib.suppress(OSError),
-                urllib.request.urlopen(self.url + "/ready", timeout=1.0) as answer,
-            ):
-                if answer.status == 200:
-                    return
-            time.sleep(0.1)
-        raise TimeoutError(f"the server did not become ready in {timeout} s: {self.log_tail()}")
-
-    def log_tail(self) -> str:
-        with contextlib.suppress(OSError):
-            return self.log_path.read_text(errors="replace")[-2000:]
-        return ""
-
-    def stop(self) -> int | None:
-        if self.proc is None:
-            return None
-        pgid = self.proc.pid
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pgid, signal.SIGTERM)
-        try:
-            code: int | None = self.proc.wait(15)
-        except subprocess.TimeoutExpired:
-            code = None
-        deadline = time.monotonic() + 5.0
-        while group_pids(pgid) and time.monotonic() < deadline:  # stragglers: never leave any
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(pgid, signal.SIGKILL)
-            time.sleep(0.05)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.proc.wait(5)
-        return code
+def gateway(workers: int, state_dir: Path) -> tuple[ProcessGroup, str]:
+    """The gateway under test (not started yet) and its base URL."""
+    http, grpc_port = free_ports(2)
+    argv = [str(SELDON), "serve", str(EXAMPLES), "--workers", str(workers)]
+    argv += ["--http-port", str(http), "--grpc-port", str(grpc_port), "--host", "127.0.0.1"]
+    argv += ["--state-dir", str(state_dir / "state"), "--log-level", "WARNING"]
+    return ProcessGroup(argv, state_dir / "server.log"), f"http://127.0.0.1:{http}"
 
 
 @dataclass
@@ -259,6 +173,19 @@ async def closed_loop(url: str, seconds: float, concurrency: int) -> tuple[float
     return tally.total / elapsed, tally.feedbacks
 
 
+def memory_sample(pgid: int, elapsed: float, tally: Tally) -> dict[str, float]:
+    """One row of the RSS table: the server's memory and the requests so far, at `elapsed` s."""
+    memory = group_memory(pgid)
+    return {
+        "t": round(elapsed, 1),
+        "rss_mb": memory["rss_mb"],
+        "pss_mb": memory["pss_mb"],
+        "processes": memory["processes"],
+        "requests": tally.total,
+        "errors": sum(tally.errors.values()),
+    }
+
+
 async def soak(
     url: str, pgid: int, rate: float, seconds: float, feedback_share: float, sample_every: float
 ) -> tuple[Tally, list[dict[str, float]]]:
@@ -279,17 +206,7 @@ async def soak(
             if elapsed >= seconds:
                 break
             if now >= next_sample:
-                rss, pss, processes = group_memory(pgid)
-                samples.append(
-                    {
-                        "t": round(elapsed, 1),
-                        "rss_mb": rss,
-                        "pss_mb": pss,
-                        "processes": processes,
-                        "requests": tally.total,
-                        "errors": sum(tally.errors.values()),
-                    }
-                )
+                samples.append(memory_sample(pgid, elapsed, tally))
                 next_sample += sample_every
             due = int(elapsed * rate) - sent
             for _ in range(due):
@@ -303,17 +220,7 @@ async def soak(
             await asyncio.sleep(0.005)
         if in_flight:
             await asyncio.wait(in_flight, timeout=REQUEST_TIMEOUT + 1)
-    rss, pss, processes = group_memory(pgid)
-    samples.append(
-        {
-            "t": round(loop.time() - start, 1),
-            "rss_mb": rss,
-            "pss_mb": pss,
-            "processes": processes,
-            "requests": tally.total,
-            "errors": sum(tally.errors.values()),
-        }
-    )
+    samples.append(memory_sample(pgid, loop.time() - start, tally))
     return tally, samples
 
 
@@ -465,15 +372,15 @@ def main() -> int:
 
     command = "python bench/soak.py " + " ".join(sys.argv[1:])
     with tempfile.TemporaryDirectory(prefix="seldon-soak-") as tmp:
-        server = Server(args.workers, Path(tmp))
+        server, url = gateway(args.workers, Path(tmp))
         exit_code: int | None = None
         try:
             server.start()
-            assert server.proc is not None
+            server.wait_ready(lambda: get_problem(url + "/ready"), timeout=60.0, interval=0.1)
             capacity = 0.0
             capacity_feedbacks = 0
             if args.rate is None:
-                capacity, capacity_feedbacks = asyncio.run(closed_loop(server.url, args.capacity_seconds, 16))
+                capacity, capacity_feedbacks = asyncio.run(closed_loop(url, args.capacity_seconds, 16))
                 rate = capacity * args.capacity_share
             else:
                 rate = args.rate
@@ -483,11 +390,11 @@ def main() -> int:
             )
             started = time.monotonic()
             tally, samples = asyncio.run(
-                soak(server.url, server.proc.pid, rate, args.seconds, args.feedback_share, args.sample_every)
+                soak(url, server.pgid, rate, args.seconds, args.feedback_share, args.sample_every)
             )
             seconds = time.monotonic() - started
             # Every acknowledged feedback counted once by the shared router state (two workers).
-            tries = router_tries(server.url)
+            tries = router_tries(url)
             feedbacks = capacity_feedbacks + tally.feedbacks
             if tries != feedbacks:
                 tally.error("router state", f"{tries} trials counted for {feedbacks} acknowledged feedbacks")
@@ -495,7 +402,7 @@ def main() -> int:
             print(server.log_tail(), file=sys.stderr)
             raise
         finally:
-            exit_code = server.stop()
+            exit_code = server.stop(grace=15.0)  # reported: the server must exit cleanly on SIGTERM
     warmup = min(args.warmup, args.seconds * 0.2)
     baseline = baseline_index(samples, warmup)
     start, end = samples[baseline]["rss_mb"], samples[-1]["rss_mb"]
