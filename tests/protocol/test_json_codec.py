@@ -223,6 +223,11 @@ def test_status_accepts_enum_number_and_fills_defaults() -> None:
         ({"strData": "x", "binData": "eA=="}, "binData and strData are set"),
         ({"strData": 3}, "strData must be a string"),
         ({"binData": "not base64!"}, "binData is not valid base64"),
+        ({"binData": "z\u009e"}, "binData is not valid base64"),  # non-ASCII (found by the gateway fuzz)
+        (
+            {"data": {"tftensor": {"dtype": "DT_INT16", "tensorContent": "z\u009e"}}},
+            "data.tftensor.tensorContent is not valid base64",
+        ),
         ({"customData": {"value": 1}}, 'customData must be an object with an "@type" string'),
         ({"meta": {"routing": {"r": "left"}}}, "meta.routing.r must be an integer"),
         ({"meta": {"routing": {"r": 2**40}}}, "meta.routing.r 1099511627776 is out of range"),

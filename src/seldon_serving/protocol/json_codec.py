@@ -187,14 +187,15 @@ def b64decode(text: Any, where: str) -> bytes:
     """Standard or URL-safe base64, padding optional (as proto3 JSON parsers accept)."""
     if type(text) is not str:
         raise BadRequest(f"{where} must be a base64 string")
+    # ValueError too: a non-ASCII character is refused before any base64 is read.
     try:
         return base64.b64decode(text, validate=True)
-    except binascii.Error:
+    except (binascii.Error, ValueError):
         pass
     cleaned = "".join(text.split()).replace("-", "+").replace("_", "/")
     try:
         return base64.b64decode(cleaned + "=" * (-len(cleaned) % 4), validate=True)
-    except binascii.Error:
+    except (binascii.Error, ValueError):
         raise BadRequest(f"{where} is not valid base64") from None
 
 
