@@ -13,6 +13,7 @@ from pathlib import Path
 
 DEFAULT_MAX_MESSAGE = 4 * 1024 * 1024  # the seed's grpcMaxMessageSize, used for REST bodies too
 DEFAULT_STATE_DIR = ".seldon-state"
+DEFAULT_OAUTH_TTL = 43200.0  # seconds an OAuth access token stays valid (Seldon's 12 h)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +49,7 @@ class GatewaySettings:
     poll_interval: float = 0.2  # seconds between a worker's checks for changed deployments
     remote_admin: bool = False  # let clients on other hosts apply/delete deployments
     oauth: bool = False  # the OAuth API front end (Seldon's apife, the seed's withApife)
-    oauth_ttl: float = 43200.0  # seconds an OAuth access token stays valid (Seldon's 12 h)
+    oauth_ttl: float = DEFAULT_OAUTH_TTL
 
     @property
     def state_path(self) -> Path:

@@ -15,6 +15,7 @@ from seldon_serving.deploy.records import Records
 from seldon_serving.engine.plane import DataPlane
 from seldon_serving.servers.gateway_rest import GatewayApp, parse_api_path
 from seldon_serving.servers.metrics import Metrics
+from seldon_serving.servers.oauth import OAuthService
 from seldon_serving.state import SqliteStore
 from tests.deploy.gateway import example_model
 
@@ -70,7 +71,7 @@ def call(
 def app(tmp_path: Path) -> GatewayApp:
     store = SqliteStore(tmp_path / "state.db")
     plane = DataPlane()
-    return GatewayApp(plane, Metrics(), admin=ControlPlane(Records(store), plane, store))
+    return GatewayApp(plane, Metrics(), admin=ControlPlane(Records(store, OAuthService(store)), plane, store))
 
 
 def test_admin_lifecycle_through_the_rest_edge(app: GatewayApp) -> None:

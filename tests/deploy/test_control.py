@@ -14,6 +14,7 @@ from seldon_serving.deploy.records import Records
 from seldon_serving.engine.plane import DataPlane
 from seldon_serving.protocol.errors import BadRequest, DeploymentNotFound
 from seldon_serving.protocol.message import NDARRAY, Feedback, SeldonMessage
+from seldon_serving.servers.oauth import OAuthService
 from seldon_serving.state import SqliteStore
 from tests.deploy.gateway import EXAMPLES, example_model
 
@@ -22,7 +23,7 @@ X = SeldonMessage(form=NDARRAY, payload=[[1.0, 2.0]])
 
 def worker(path: Path) -> ControlPlane:
     store = SqliteStore(path)
-    return ControlPlane(Records(store), DataPlane(), store, poll_interval=0.02)
+    return ControlPlane(Records(store, OAuthService(store)), DataPlane(), store, poll_interval=0.02)
 
 
 def proba(control: ControlPlane, name: str) -> float:

@@ -13,7 +13,10 @@ from seldon_serving.cli.serve import serve_command
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="seldon")
-def cli() -> None:
+@click.option(
+    "--debug", is_flag=True, envvar="SELDON_DEBUG", help="Show the traceback of an unexpected error."
+)
+def cli(debug: bool) -> None:
     """Seldon Serving: Seldon Core compatible model serving, on a laptop or on Kubernetes."""
 
 

@@ -2,27 +2,39 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
+from click.core import ParameterSource
 
 from seldon_serving.cli.errors import CliError, one_sentence
+from seldon_serving.cli.options import PORT, server_options, server_settings
+from seldon_serving.settings import ComponentSettings
 
 SERVICE_TYPES = ("MODEL", "ROUTER", "TRANSFORMER", "OUTPUT_TRANSFORMER", "COMBINER", "OUTLIER_DETECTOR")
 LEGACY_API_TYPES = ("REST", "GRPC", "FBS")
 
 
-def _env_int(name: str, default: int | None) -> int | None:
-    value = os.environ.get(name)
-    if value is None or value == "":
-        return default
-    try:
-        return int(value)
-    except ValueError as exc:
-        raise CliError(f"environment variable {name}={value!r} is not a port number") from exc
+def _given(name: str) -> bool:
+    """Whether the option was set on the command line or by its environment variable."""
+    source = click.get_current_context().get_parameter_source(name)
+    return source in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
+
+
+def _seldon_environment(service_type: str) -> dict[str, Any]:
+    """What Seldon's operator tells a graph container through its environment."""
+    unit_id = os.environ.get("PREDICTIVE_UNIT_ID") or None
+    image = os.environ.get("PREDICTIVE_UNIT_IMAGE") or None
+    labels = {
+        "deployment_name": os.environ.get("SELDON_DEPLOYMENT_ID", ""),
+        "predictor_name": os.environ.get("PREDICTOR_ID", ""),
+        "model_name": unit_id or "",
+        "model_image": image or "",
+    }
+    return {"service_type": service_type, "unit_id": unit_id, "image": image, "labels": labels}
 
 
 def start_microservice(
@@ -30,54 +42,51 @@ def start_microservice(
     api_type: str | None,
     service_type: str,
     parameters: str | None,
-    http_port: int | None,
-    grpc_port: int | None,
+    http_port: int,
+    grpc_port: int,
+    legacy_port: int,
     workers: int,
     threads: int,
     host: str,
     max_message_size: int,
     log_level: str,
-    state_dir: str | None = None,
+    state_dir: Path | None,
 ) -> int:
-    """Load the user's class, build it with its typed parameters, and serve it."""
-    from seldon_serving.components.loader import load_user_class
-    from seldon_serving.components.parameters import parse_parameters
-    from seldon_serving.servers.microservice import component_state, run_microservice, settings_from_env
-    from seldon_serving.servers.runner import ServeOptions
+    """Build the settings from the options and serve the class."""
+    from seldon_serving.servers import logs
+    from seldon_serving.servers.microservice import run_microservice
 
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.configure(log_level)
     service_type = service_type.upper()
     if service_type not in SERVICE_TYPES:
         raise CliError(f"--service-type {service_type!r} is not one of {', '.join(SERVICE_TYPES)}")
     if service_type == "OUTLIER_DETECTOR":
         service_type = "TRANSFORMER"  # Seldon 0.2's detector wrapper served /transform-input
-    raw_parameters = parameters if parameters is not None else os.environ.get("PREDICTIVE_UNIT_PARAMETERS")
-    typed = parse_parameters(raw_parameters)
-    user_class = load_user_class(interface_name, [Path.cwd()])
-    unit = os.environ.get("PREDICTIVE_UNIT_ID") or interface_name
-    state = component_state(user_class, unit, state_dir or os.environ.get("SELDON_STATE_DIR"), workers)
-    try:
-        user_object = user_class(**typed, **({"state": state} if state is not None else {}))
-    except Exception as exc:
-        raise CliError(f"{interface_name}({', '.join(typed)}) failed: {type(exc).__name__}: {exc}") from exc
-
-    http = http_port if http_port is not None else _env_int("PREDICTIVE_UNIT_HTTP_SERVICE_PORT", 9000)
-    grpc = grpc_port if grpc_port is not None else _env_int("PREDICTIVE_UNIT_GRPC_SERVICE_PORT", 5000)
+    http: int | None = http_port
+    grpc: int | None = grpc_port
     if api_type is not None:
         # Seldon 0.2 served ONE protocol on PREDICTIVE_UNIT_SERVICE_PORT; keep that for old images.
-        legacy_port = _env_int("PREDICTIVE_UNIT_SERVICE_PORT", 5000)
         if api_type.upper() == "REST":
-            http, grpc = http_port or legacy_port, grpc_port
+            http, grpc = (
+                (http_port if _given("http_port") else legacy_port),
+                (grpc_port if _given("grpc_port") else None),
+            )
         elif api_type.upper() == "GRPC":
-            http, grpc = http_port, grpc_port or legacy_port
+            http, grpc = (
+                (http_port if _given("http_port") else None),
+                (grpc_port if _given("grpc_port") else legacy_port),
+            )
         else:
             raise CliError(f"API type {api_type!r} is not supported (use REST or GRPC)")
-    options = ServeOptions(
-        host=host, http_port=http, grpc_port=grpc, workers=max(1, workers), max_message=max_message_size
+    component = ComponentSettings(
+        interface_name=interface_name,
+        parameters=parameters,
+        threads=threads,
+        state_dir=state_dir,
+        **_seldon_environment(service_type),
     )
-    settings = settings_from_env(service_type)
-    settings.threads = threads
-    return run_microservice(user_object, settings, options)
+    server = server_settings(host, http, grpc, workers, max_message_size, log_level)
+    return run_microservice(component, server)
 
 
 def microservice_options(fn: click.decorators.FC) -> click.decorators.FC:
@@ -88,38 +97,37 @@ def microservice_options(fn: click.decorators.FC) -> click.decorators.FC:
         click.option(
             "--parameters",
             default=None,
-            help="JSON list of {name, value, type} (or env PREDICTIVE_UNIT_PARAMETERS).",
+            envvar="PREDICTIVE_UNIT_PARAMETERS",
+            help="JSON list of {name, value, type} [$PREDICTIVE_UNIT_PARAMETERS].",
         ),
-        click.option("--http-port", type=int, default=None, help="REST port [9000]."),
-        click.option("--grpc-port", type=int, default=None, help="gRPC port [5000]."),
+        server_options(
+            http_port=9000,
+            grpc_port=5000,
+            http_env="PREDICTIVE_UNIT_HTTP_SERVICE_PORT",
+            grpc_env="PREDICTIVE_UNIT_GRPC_SERVICE_PORT",
+        ),
         click.option(
-            "--workers",
-            type=int,
-            default=int(os.environ.get("GUNICORN_WORKERS", "1")),
-            show_default=True,
-            help="Worker processes (each serves REST and gRPC).",
+            "--legacy-port",
+            type=PORT,
+            default=5000,
+            envvar="PREDICTIVE_UNIT_SERVICE_PORT",
+            hidden=True,
+            help="The one port of the legacy `<Class> REST|GRPC` form.",
         ),
         click.option(
             "--threads",
-            type=int,
+            type=click.IntRange(min=0),
             default=0,
             show_default=True,
             help="Run sync user methods in a pool of N threads (0: inline).",
         ),
-        click.option("--host", default="0.0.0.0", show_default=True),
-        click.option(
-            "--max-message-size",
-            type=int,
-            default=4 * 1024 * 1024,
-            show_default=True,
-            help="Largest REST body / gRPC message in bytes.",
-        ),
-        click.option("--log-level", default=os.environ.get("SELDON_LOG_LEVEL", "INFO"), show_default=True),
         click.option(
             "--state-dir",
+            type=click.Path(file_okay=False, path_type=Path),
             default=None,
-            help="Keep a stateful component's state (routers, detectors) in SQLite here "
-            "[$SELDON_STATE_DIR; default: shared between workers, not kept across restarts].",
+            envvar="SELDON_STATE_DIR",
+            help="Keep a stateful component's state (routers, detectors) in SQLite here, across "
+            "restarts [$SELDON_STATE_DIR; default: shared between workers until the server stops].",
         ),
     ]
     for option in reversed(options):
@@ -130,19 +138,19 @@ def microservice_options(fn: click.decorators.FC) -> click.decorators.FC:
 @click.command("microservice")
 @microservice_options
 @one_sentence
-def microservice_command(interface_name: str, api_type: str | None, **kwargs: object) -> None:
+def microservice_command(interface_name: str, api_type: str | None, **kwargs: Any) -> None:
     """Serve a Python class as a Seldon component (REST and gRPC).
 
     INTERFACE_NAME is `Module` (class Module in Module.py of the working directory)
     or `package.module.Class`.
     """
-    sys.exit(start_microservice(interface_name, api_type, **kwargs))  # type: ignore[arg-type]
+    sys.exit(start_microservice(interface_name, api_type, **kwargs))
 
 
 @click.command("seldon-core-microservice", context_settings={"ignore_unknown_options": False})
 @microservice_options
 @click.option("--metrics-port", type=int, default=None, hidden=True)
-@click.option("--debug", is_flag=True, hidden=True)
+@click.option("--debug", is_flag=True, hidden=True, help="Show the traceback of an unexpected error.")
 @click.option("--tracing", is_flag=True, hidden=True)
 @click.option("--persistence", type=int, default=0, hidden=True)
 @click.option("--single-threaded", type=int, default=0, hidden=True)
@@ -169,7 +177,7 @@ def seldon_core_microservice_command(
     access_log: bool,
     grpc_threads: int,
     grpc_workers: int,
-    **kwargs: object,
+    **kwargs: Any,
 ) -> None:
     """Drop-in for Seldon's `seldon-core-microservice`: same arguments, same API, faster.
 
@@ -180,4 +188,4 @@ def seldon_core_microservice_command(
         kwargs["grpc_port"] = None
     if pidfile:
         Path(pidfile).write_text(str(os.getpid()))
-    sys.exit(start_microservice(interface_name, api_type, **kwargs))  # type: ignore[arg-type]
+    sys.exit(start_microservice(interface_name, api_type, **kwargs))

@@ -2,32 +2,26 @@
 
 from __future__ import annotations
 
-import logging
-import os
 import sys
+from pathlib import Path
 
 import click
 
 from seldon_serving.cli.errors import one_sentence
+from seldon_serving.cli.options import server_options, server_settings
+from seldon_serving.settings import DEFAULT_OAUTH_TTL, DEFAULT_STATE_DIR, GatewaySettings
 
 
 @click.command("serve")
 @click.argument("paths", nargs=-1, metavar="[FILE_OR_DIR]...")
-@click.option("--http-port", type=int, default=8003, show_default=True, help="REST port (Ambassador's).")
-@click.option("--grpc-port", type=int, default=5001, show_default=True, help="gRPC port (the engine's).")
-@click.option("--workers", type=int, default=1, show_default=True, help="Worker processes.")
+@server_options(http_port=8003, grpc_port=5001, http_env=None, grpc_env=None)
 @click.option(
     "--state-dir",
-    default=None,
-    help="Where deployments and router/detector state are kept [$SELDON_STATE_DIR or ./.seldon-state].",
-)
-@click.option("--host", default="0.0.0.0", show_default=True)
-@click.option(
-    "--max-message-size",
-    type=int,
-    default=4 * 1024 * 1024,
+    type=click.Path(file_okay=False, path_type=Path),
+    default=DEFAULT_STATE_DIR,
+    envvar="SELDON_STATE_DIR",
     show_default=True,
-    help="Largest REST body / gRPC message in bytes.",
+    help="Where deployments, router/detector state and OAuth tokens are kept [$SELDON_STATE_DIR].",
 )
 @click.option(
     "--allow-remote-admin",
@@ -37,31 +31,30 @@ from seldon_serving.cli.errors import one_sentence
 @click.option(
     "--oauth",
     is_flag=True,
-    default=os.environ.get("SELDON_OAUTH", "").lower() in ("1", "true", "yes", "on"),
+    envvar="SELDON_OAUTH",
     help="Put Seldon's OAuth API front end before every deployment (POST /oauth/token, bearer tokens) "
     "[$SELDON_OAUTH].",
 )
 @click.option(
     "--oauth-token-ttl",
-    type=float,
-    default=43200,
+    type=click.FloatRange(min=0, min_open=True),
+    default=DEFAULT_OAUTH_TTL,
     show_default=True,
     help="Seconds an OAuth access token stays valid.",
 )
-@click.option("--log-level", default=os.environ.get("SELDON_LOG_LEVEL", "INFO"), show_default=True)
 @one_sentence
 def serve_command(
     paths: tuple[str, ...],
+    host: str,
     http_port: int,
     grpc_port: int,
     workers: int,
-    state_dir: str | None,
-    host: str,
     max_message_size: int,
+    log_level: str,
+    state_dir: Path,
     allow_remote_admin: bool,
     oauth: bool,
     oauth_token_ttl: float,
-    log_level: str,
 ) -> None:
     """Serve SeldonDeployments: Seldon's external REST and gRPC API for every deployment.
 
@@ -71,28 +64,17 @@ def serve_command(
     """
     from seldon_serving.deploy.files import collect
     from seldon_serving.deploy.local import serve_gateway
-    from seldon_serving.deploy.local import state_dir as resolve_state_dir
-    from seldon_serving.servers.runner import ServeOptions
+    from seldon_serving.servers import logs
 
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.configure(log_level)
     collected = collect(list(paths))  # a bad manifest stops here, before anything starts
     for line in collected.skipped:
         click.echo(line, err=True)
-    options = ServeOptions(
-        host=host,
-        http_port=http_port,
-        grpc_port=grpc_port,
-        workers=max(1, workers),
-        max_message=max_message_size,
+    gateway = GatewaySettings(
+        state_dir=state_dir.expanduser().resolve(),
+        remote_admin=allow_remote_admin,
+        oauth=oauth,
+        oauth_ttl=oauth_token_ttl,
     )
-    directory = resolve_state_dir(state_dir)
-    sys.exit(
-        serve_gateway(
-            collected.manifests,
-            options,
-            directory,
-            remote_admin=allow_remote_admin,
-            oauth=oauth,
-            oauth_ttl=oauth_token_ttl,
-        )
-    )
+    server = server_settings(host, http_port, grpc_port, workers, max_message_size, log_level)
+    sys.exit(serve_gateway(collected.manifests, gateway, server))

@@ -20,7 +20,9 @@ from seldon_serving.deploy.records import UNCHANGED, Record, Records, worker_id
 from seldon_serving.engine.deployment import Deployment, build_deployment
 from seldon_serving.engine.plan import check_deployment
 from seldon_serving.engine.plane import DEFAULT_NAMESPACE, DataPlane
-from seldon_serving.protocol.errors import BadRequest, DeploymentNotFound
+from seldon_serving.protocol.errors import BadRequest, DeploymentNotFound, ServingError
+from seldon_serving.servers import logs
+from seldon_serving.settings import DEFAULT_MAX_MESSAGE
 from seldon_serving.spec import ManifestError, deployment_name, parse_deployment
 from seldon_serving.state.base import StateStore
 
@@ -38,11 +40,13 @@ class ControlPlane:
         store: StateStore | None,
         *,
         poll_interval: float = POLL_INTERVAL,
+        max_message: int = DEFAULT_MAX_MESSAGE,
     ) -> None:
         self.records = records
         self.plane = plane
         self.store = store  # where routers and detectors keep their state
         self.poll_interval = poll_interval
+        self.max_message = max_message  # of the gRPC channels to remote nodes
         self.worker = worker_id()
         self._loaded: dict[tuple[str, str], int] = {}  # (namespace, name) -> generation built
         self._version = -1
@@ -99,19 +103,36 @@ class ControlPlane:
             # Compiling may import user code and run its load(): off the event loop, so the
             # worker keeps answering the deployments it already serves meanwhile.
             deployment = await asyncio.to_thread(self._compile, sdep, record)
-        except Exception as exc:
-            reason = _sentence(exc)
-            log.error("deployment %s/%s failed: %s", record.namespace, record.name, reason)
-            self.plane.mark_failed(record.namespace, record.name, reason)
-            self.records.set_status(record, _status(record, "Failed", reason))
+        except ServingError as exc:
+            # The user's own exception (an import or load() failure) is logged with its traceback.
+            self._failed(record, _sentence(exc), logs.user_cause(exc) or None)
+            return
+        except Exception as exc:  # a bug of ours
+            self._failed(record, f"internal error: {type(exc).__name__}: {exc}", exc)
             return
         self.plane.install(deployment)
         self.records.set_status(record, _status(record, "Available", ""))
-        log.info("deployment %s/%s generation %d serving", record.namespace, record.name, record.generation)
+        level = logging.INFO if _leads() else logging.DEBUG
+        log.log(
+            level, "deployment %s/%s generation %d serving", record.namespace, record.name, record.generation
+        )
+
+    def _failed(self, record: Record, reason: str, cause: BaseException | None) -> None:
+        if _leads():  # every worker fails alike: one of them says so
+            exc_info = (type(cause), cause, cause.__traceback__) if cause is not None else None
+            log.error("deployment %s/%s failed: %s", record.namespace, record.name, reason, exc_info=exc_info)
+        self.plane.mark_failed(record.namespace, record.name, reason)
+        self.records.set_status(record, _status(record, "Failed", reason))
 
     def _compile(self, sdep: Any, record: Record) -> Deployment:
         base_dir = Path(record.base_dir) if record.base_dir else None
-        return build_deployment(sdep, namespace=record.namespace, base_dir=base_dir, store=self.store)
+        return build_deployment(
+            sdep,
+            namespace=record.namespace,
+            base_dir=base_dir,
+            store=self.store,
+            max_message=self.max_message,
+        )
 
     # --- admin API (called by the gateway's REST edge) --------------------------------------------
 
@@ -208,6 +229,11 @@ def _status(record: Record, state: str, description: str) -> dict[str, Any]:
             }
         )
     return {"state": state, "description": description, "predictorStatus": entries}
+
+
+def _leads() -> bool:
+    """Whether this process logs what every worker does alike (the first worker, or the only one)."""
+    return logs.worker_index() in (None, 0)
 
 
 def _sentence(exc: BaseException) -> str:

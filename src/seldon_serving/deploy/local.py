@@ -7,49 +7,37 @@ stored deployment before it opens its ports, and follows later changes by pollin
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass
 from pathlib import Path
 
 from seldon_serving.deploy.control import ControlPlane
 from seldon_serving.deploy.files import Manifest
 from seldon_serving.deploy.records import Records
 from seldon_serving.engine.plane import DEFAULT_NAMESPACE, DataPlane
+from seldon_serving.protocol.errors import ServingError
 from seldon_serving.servers.gateway_grpc import gateway_handlers
 from seldon_serving.servers.gateway_metrics import GatewayMetrics
 from seldon_serving.servers.gateway_rest import GatewayApp
 from seldon_serving.servers.metrics import Metrics
-from seldon_serving.servers.oauth import DEFAULT_TTL, OAuthService
-from seldon_serving.servers.runner import Edges, ServeOptions, serve
+from seldon_serving.servers.oauth import OAuthService
+from seldon_serving.servers.runner import Edges, claim_ports, serve
+from seldon_serving.settings import GatewaySettings, ServerSettings
 from seldon_serving.state import open_store
 
-STATE_DIR_ENV = "SELDON_STATE_DIR"
-DEFAULT_STATE_DIR = ".seldon-state"
-STATE_FILE = "state.db"
+
+class StateDirError(ServingError):
+    """The state directory cannot be created or written."""
 
 
-def state_dir(given: str | os.PathLike[str] | None = None) -> Path:
-    """--state-dir, else $SELDON_STATE_DIR, else ./.seldon-state."""
-    chosen = given or os.environ.get(STATE_DIR_ENV) or DEFAULT_STATE_DIR
-    return Path(chosen).expanduser().resolve()
-
-
-@dataclass(slots=True)
-class GatewaySettings:
-    state_path: Path
-    poll_interval: float = 0.2
-    remote_admin: bool = False
-    oauth: bool = False  # the OAuth API front end (Seldon's apife, the seed's withApife)
-    oauth_ttl: float = DEFAULT_TTL
-
-
-def gateway_edges(settings: GatewaySettings, options: ServeOptions) -> Edges:
+def gateway_edges(settings: GatewaySettings, server: ServerSettings) -> Edges:
     """One worker's edges (built after the fork: nothing here may be shared between workers)."""
     store = open_store(settings.state_path)
     metrics = Metrics()
     plane = DataPlane(observer=GatewayMetrics(metrics))
-    control = ControlPlane(Records(store), plane, store, poll_interval=settings.poll_interval)
-    oauth = OAuthService(store, settings.oauth_ttl) if settings.oauth else None
+    oauth = OAuthService(store, settings.oauth_ttl)
+    records = Records(store, oauth)
+    control = ControlPlane(
+        records, plane, store, poll_interval=settings.poll_interval, max_message=server.max_message
+    )
 
     async def stop() -> None:
         await control.stop()
@@ -61,10 +49,10 @@ def gateway_edges(settings: GatewaySettings, options: ServeOptions) -> Edges:
             metrics,
             admin=control,
             remote_admin=settings.remote_admin,
-            max_body=options.max_message,
-            oauth=oauth,
+            max_body=server.max_message,
+            oauth=oauth if settings.oauth else None,
         ),
-        grpc_handlers=gateway_handlers(plane, oauth),
+        grpc_handlers=gateway_handlers(plane, oauth if settings.oauth else None),
         on_start=control.start,
         on_stop=stop,
     )
@@ -74,7 +62,7 @@ def store_manifests(state_path: Path, manifests: list[Manifest]) -> list[tuple[s
     """Apply the start-up manifests to the records: [(name, created|configured|unchanged)]."""
     store = open_store(state_path)
     try:
-        records = Records(store)
+        records = Records(store, OAuthService(store))
         records.reset_runtime()
         out = []
         for item in manifests:
@@ -86,27 +74,20 @@ def store_manifests(state_path: Path, manifests: list[Manifest]) -> list[tuple[s
         store.close()
 
 
-def serve_gateway(
-    manifests: list[Manifest],
-    options: ServeOptions,
-    directory: Path,
-    *,
-    remote_admin: bool = False,
-    oauth: bool = False,
-    oauth_ttl: float = DEFAULT_TTL,
-) -> int:
-    directory.mkdir(parents=True, exist_ok=True)
-    settings = GatewaySettings(
-        state_path=directory / STATE_FILE, remote_admin=remote_admin, oauth=oauth, oauth_ttl=oauth_ttl
-    )
+def serve_gateway(manifests: list[Manifest], settings: GatewaySettings, server: ServerSettings) -> int:
+    try:
+        settings.state_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StateDirError(
+            f"cannot use {settings.state_dir} as the state directory: {exc.strerror}"
+        ) from None
+    # The ports first: a second server must not touch the state of the one already serving
+    # (and if storing fails, nothing is left holding them).
+    claims = claim_ports(server)
     applied = store_manifests(settings.state_path, manifests)
-    parts = []
-    if options.http_port is not None:
-        parts.append(f"REST on {options.host}:{options.http_port}")
-    if options.grpc_port is not None:
-        parts.append(f"gRPC on {options.host}:{options.grpc_port}")
     lines = [f"seldondeployment/{name} {outcome}" for name, outcome in applied]
-    front = ", OAuth front end on (POST /oauth/token)" if oauth else ""
-    workers = f"{options.workers} worker(s)"
-    lines.append(f"seldon gateway: {', '.join(parts)}, {workers}{front}, state in {settings.state_path}")
-    return serve(lambda: gateway_edges(settings, options), options, announce="\n".join(lines))
+    front = ", OAuth front end on (POST /oauth/token)" if settings.oauth else ""
+    where = f"state in {settings.state_path}"
+    lines.append(f"seldon gateway: {server.addresses()}, {server.workers} worker(s){front}, {where}")
+    factory = lambda: gateway_edges(settings, server)  # noqa: E731
+    return serve(factory, server, announce="\n".join(lines), claims=claims)

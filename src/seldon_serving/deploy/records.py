@@ -16,10 +16,22 @@ import os
 import secrets
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
-from seldon_serving.servers.oauth import OAuthService
 from seldon_serving.state.base import StateStore
+
+
+class OAuthClients(Protocol):
+    """The OAuth client registry (`servers.oauth.OAuthService`)."""
+
+    def register(
+        self, deployment: str, namespace: str, oauth_key: str | None, oauth_secret: str | None
+    ) -> bool:
+        """Store the client; True when the credentials changed."""
+        ...
+
+    def unregister(self, deployment: str, namespace: str) -> bool: ...
+
 
 DEPLOYMENTS = "seldon.deployments"
 STATUS = "seldon.status"
@@ -93,8 +105,12 @@ def _oauth_credentials(manifest: dict[str, Any]) -> tuple[str, str]:
 
 
 class Records:
-    def __init__(self, store: StateStore) -> None:
+    """`oauth` is told every deployment's OAuth client credentials (registered on apply,
+    removed on delete), so the token endpoint knows which secret opens which deployment."""
+
+    def __init__(self, store: StateStore, oauth: OAuthClients) -> None:
         self.store = store
+        self.oauth = oauth
 
     # --- change tracking ---------------------------------------------------------------------
 
@@ -115,7 +131,7 @@ class Records:
         if oauth_secret == REDACTED:  # `seldon get -o yaml` fed back: keep the registered secret
             credentials_changed = False
         else:
-            credentials_changed = OAuthService(self.store).register(name, namespace, oauth_key, oauth_secret)
+            credentials_changed = self.oauth.register(name, namespace, oauth_key, oauth_secret)
         manifest = _stored_manifest(manifest)
         outcome: list[str] = []
         now = time.time()
@@ -146,7 +162,7 @@ class Records:
 
     def delete(self, namespace: str, name: str) -> bool:
         key = record_key(namespace, name)
-        OAuthService(self.store).unregister(name, namespace)
+        self.oauth.unregister(name, namespace)
         existed = self.store.delete(DEPLOYMENTS, key)
         self.store.delete(STATUS, key)
         if existed:

@@ -185,10 +185,6 @@ def check_method(scope: Scope, allowed: frozenset[str]) -> None:
         raise MethodNotAllowed(f"{method} is not allowed on {scope['path']}; use {allow}", allow=allow)
 
 
-async def send_text(send: Send, status: int, text: str) -> None:
-    await send_bytes(send, status, text.encode(), TEXT_HEADERS)
-
-
 async def lifespan(receive: Receive, send: Send) -> None:
     """Answer the ASGI lifespan protocol (our apps have nothing to start or stop there)."""
     while True:

@@ -1,92 +1,76 @@
-"""Assemble a component microservice: user object -> adapter -> data plane -> edges."""
+"""Assemble a component microservice: class -> user object -> adapter -> data plane -> edges."""
 
 from __future__ import annotations
 
-import inspect
-import os
+import shutil
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from seldon_serving.components.adapter import ComponentAdapter
+from seldon_serving.components.loader import instantiate, load_user_class, takes_state
+from seldon_serving.components.parameters import parse_parameters
 from seldon_serving.servers.component_plane import ComponentPlane, metrics_sink
 from seldon_serving.servers.metrics import Metrics
 from seldon_serving.servers.microservice_grpc import microservice_handlers
 from seldon_serving.servers.microservice_rest import MicroserviceApp
-from seldon_serving.servers.runner import Edges, ServeOptions, serve
+from seldon_serving.servers.runner import Edges, serve
+from seldon_serving.settings import ComponentSettings, ServerSettings
 from seldon_serving.state.base import StateHandle
 from seldon_serving.state.sqlite import SqliteStore
 
 
-@dataclass(slots=True)
-class MicroserviceSettings:
-    service_type: str = "MODEL"
-    unit_id: str | None = None
-    image: str | None = None
-    threads: int = 0  # 0: call sync user methods inline; N: in a pool of N threads
-    labels: dict[str, str] = field(default_factory=dict)
-
-
-def settings_from_env(service_type: str) -> MicroserviceSettings:
-    """Seldon's environment conventions for a graph container."""
-    unit_id = os.environ.get("PREDICTIVE_UNIT_ID")
-    image = os.environ.get("PREDICTIVE_UNIT_IMAGE")
-    labels = {
-        "deployment_name": os.environ.get("SELDON_DEPLOYMENT_ID", ""),
-        "predictor_name": os.environ.get("PREDICTOR_ID", ""),
-        "model_name": unit_id or "",
-        "model_image": image or "",
-    }
-    return MicroserviceSettings(service_type=service_type, unit_id=unit_id, image=image, labels=labels)
-
-
-def component_state(user_class: type, unit: str, state_dir: str | None, workers: int) -> StateHandle | None:
-    """A state handle for a class that keeps state (the built-in routers and detectors).
-
-    With --state-dir the state is kept in SQLite there and survives restarts; with several
-    workers and no state dir it is still shared (a temporary SQLite file), so no feedback is
-    lost to the worker that did not route the request.  A single worker keeps it in memory.
-    """
-    try:
-        accepts = "state" in inspect.signature(user_class).parameters
-    except (TypeError, ValueError):
-        accepts = False
-    if not accepts or (state_dir is None and workers <= 1):
+def component_state(user_class: type, unit: str, state_dir: Path | None) -> StateHandle | None:
+    """A state handle in SQLite under `state_dir` for a class that keeps state (the built-in
+    routers and detectors); None for the others."""
+    if state_dir is None or not takes_state(user_class):
         return None
-    directory = state_dir if state_dir is not None else tempfile.mkdtemp(prefix="seldon-component-state-")
-    os.makedirs(directory, exist_ok=True)
-    return StateHandle(SqliteStore(os.path.join(directory, "state.db")), "components", f"microservice/{unit}")
+    return StateHandle(SqliteStore(state_dir / "state.db"), "components", f"microservice/{unit}")
 
 
-def microservice_edges(user_object: Any, settings: MicroserviceSettings, options: ServeOptions) -> Edges:
+def microservice_edges(user_object: Any, component: ComponentSettings, server: ServerSettings) -> Edges:
     """Build the edges of one worker (called after fork, so `load()` runs per worker)."""
-    executor = ThreadPoolExecutor(settings.threads) if settings.threads > 0 else None
+    executor = ThreadPoolExecutor(component.threads) if component.threads > 0 else None
     metrics = Metrics()
     adapter = ComponentAdapter(
         user_object,
-        unit_id=settings.unit_id,
-        image=settings.image,
-        service_type=settings.service_type,
+        unit_id=component.unit_id,
+        image=component.image,
+        service_type=component.service_type,
         executor=executor,
-        on_metrics=metrics_sink(metrics, settings.labels),
+        on_metrics=metrics_sink(metrics, component.labels),
     )
     adapter.load()
-    plane = ComponentPlane(adapter, metrics, settings.labels)
+    plane = ComponentPlane(adapter, metrics, component.labels)
     return Edges(
-        asgi_app=MicroserviceApp(plane, max_body=options.max_message),
+        asgi_app=MicroserviceApp(plane, max_body=server.max_message),
         grpc_handlers=microservice_handlers(plane),
     )
 
 
-def run_microservice(user_object: Any, settings: MicroserviceSettings, options: ServeOptions) -> int:
-    parts = []
-    if options.http_port is not None:
-        parts.append(f"REST on {options.host}:{options.http_port}")
-    if options.grpc_port is not None:
-        parts.append(f"gRPC on {options.host}:{options.grpc_port}")
-    announce = (
-        f"seldon microservice {type(user_object).__name__} ({settings.service_type}): "
-        f"{', '.join(parts)}, {options.workers} worker(s)"
-    )
-    return serve(lambda: microservice_edges(user_object, settings, options), options, announce=announce)
+def run_microservice(component: ComponentSettings, server: ServerSettings) -> int:
+    """Load the user's class, build it with its typed parameters and its state, and serve it.
+
+    A stateful class keeps its state in SQLite under `component.state_dir` (kept across
+    restarts); with several workers and no state dir, in a temporary directory removed at exit,
+    so that every worker sees the same state (no feedback is lost to the worker that did not
+    route the request).  A single worker without a state dir keeps it in memory.
+    """
+    user_class = load_user_class(component.interface_name, [Path.cwd()])
+    parameters = parse_parameters(component.parameters)
+    temporary = None
+    state_dir = component.state_dir
+    if state_dir is None and server.workers > 1 and takes_state(user_class):
+        temporary = state_dir = Path(tempfile.mkdtemp(prefix="seldon-component-state-"))
+    try:
+        unit = component.unit_id or component.interface_name
+        user_object = instantiate(user_class, parameters, component_state(user_class, unit, state_dir))
+        announce = (
+            f"seldon microservice {user_class.__name__} ({component.service_type}): "
+            f"{server.addresses()}, {server.workers} worker(s)"
+        )
+        return serve(lambda: microservice_edges(user_object, component, server), server, announce=announce)
+    finally:
+        if temporary is not None:
+            shutil.rmtree(temporary, ignore_errors=True)

@@ -60,8 +60,9 @@ class OAuthService:
 
     def register(
         self, deployment: str, namespace: str, oauth_key: str | None, oauth_secret: str | None
-    ) -> None:
+    ) -> bool:
         """(Re)register a deployment's client; an empty key removes it (not reachable via OAuth).
+        True when that changed anything.
 
         Re-applying the same key and secret keeps the tokens already issued (a server
         restart re-applies its files); a changed key or secret revokes them.
@@ -75,10 +76,10 @@ class OAuthService:
                 current["hash"], _hash_secret(oauth_secret or "", bytes.fromhex(current["salt"]))
             )
         ):
-            return
-        self.unregister(deployment, namespace)
+            return False
+        had_clients = self.unregister(deployment, namespace)
         if not oauth_key:
-            return
+            return had_clients
         salt = secrets.token_bytes(16)
         record = {
             "deployment": deployment,

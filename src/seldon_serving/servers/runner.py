@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
+import fcntl
 import logging
 import os
 import shutil
@@ -22,26 +24,22 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import grpc
 import uvicorn
 
+from seldon_serving.protocol.errors import ServingError
+from seldon_serving.servers import logs
 from seldon_serving.servers.grpc_edge import server_options
+from seldon_serving.settings import ServerSettings
 
 log = logging.getLogger("seldon_serving.runner")
 
 
-@dataclass(slots=True)
-class ServeOptions:
-    host: str = "0.0.0.0"
-    http_port: int | None = 9000
-    grpc_port: int | None = 5000
-    workers: int = 1
-    max_message: int = 4 * 1024 * 1024
-    graceful_timeout: float = 10.0
-    keep_alive: int = 30
-    proxy_headers: bool = False
+class PortInUse(ServingError):
+    """A port this server needs is taken (by another server of ours, or by anything else)."""
 
 
 @dataclass(slots=True)
@@ -65,6 +63,59 @@ class _Uvicorn(uvicorn.Server):
         yield
 
 
+def _lock_dir() -> Path:
+    directory = Path(tempfile.gettempdir()) / f"seldon-serving-ports-{os.getuid()}"
+    directory.mkdir(mode=0o700, exist_ok=True)
+    return directory
+
+
+def _claim(kind: str, host: str, port: int) -> Any:
+    """Make sure this server alone will serve `port`, or raise PortInUse naming it.
+
+    Every worker binds with SO_REUSEPORT, which would let a second server of ours share the
+    port and the kernel split connections between them.  So: one lock file per port, held
+    for the server's life (another server of ours fails here), and a trial bind without
+    SO_REUSEPORT (anything else already listening fails it)."""
+    handle = (_lock_dir() / f"{port}.lock").open("a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        owner = handle.read().strip() or "?"
+        handle.close()
+        raise PortInUse(
+            f"port {port} ({kind} on {host}) is in use by another Seldon Serving server (pid {owner})"
+        ) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(str(os.getpid()))
+    handle.flush()
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as trial:
+        trial.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT is no obstacle
+        try:
+            trial.bind((host, port))
+        except OSError as exc:
+            handle.close()
+            reason = "is in use" if exc.errno == errno.EADDRINUSE else f"cannot be bound ({exc.strerror})"
+            raise PortInUse(f"port {port} ({kind} on {host}) {reason}") from None
+    return handle
+
+
+def claim_ports(settings: ServerSettings) -> list[Any]:
+    """The locks of every port `settings` serves (keep them until the server stops)."""
+    claims: list[Any] = []
+    try:
+        for kind, port in (("REST", settings.http_port), ("gRPC", settings.grpc_port)):
+            if port:  # port 0: the system picks a free one, nothing to claim
+                claims.append(_claim(kind, settings.host, port))
+    except PortInUse:
+        for handle in claims:
+            handle.close()
+        raise
+    return claims
+
+
 def _listen_socket(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
@@ -76,59 +127,72 @@ def _listen_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-async def _serve_worker(factory: EdgesFactory, options: ServeOptions) -> None:
+async def _serve_worker(factory: EdgesFactory, settings: ServerSettings) -> None:
     edges = factory()
     loop = asyncio.get_running_loop()
     stopping = asyncio.Event()
     http_server: _Uvicorn | None = None
     grpc_server: grpc.aio.Server | None = None
-
-    if edges.on_start is not None:
-        await edges.on_start()
-    if edges.grpc_handlers and options.grpc_port is not None:
-        grpc_server = grpc.aio.server(options=server_options(options.max_message))
-        grpc_server.add_generic_rpc_handlers(tuple(edges.grpc_handlers))
-        grpc_server.add_insecure_port(f"{options.host}:{options.grpc_port}")
-        await grpc_server.start()
+    # The REST socket is bound before anything starts, so a failure leaves nothing half-running.
+    sock = None
+    if edges.asgi_app is not None and settings.http_port is not None:
+        sock = _listen_socket(settings.host, settings.http_port)
 
     def request_stop() -> None:
         stopping.set()
         if http_server is not None:
             http_server.should_exit = True
 
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, request_stop)
+    tasks: list[asyncio.Task[Any]] = []
+    try:
+        if edges.on_start is not None:
+            await edges.on_start()
+        if edges.grpc_handlers and settings.grpc_port is not None:
+            grpc_server = grpc.aio.server(options=server_options(settings.max_message))
+            grpc_server.add_generic_rpc_handlers(tuple(edges.grpc_handlers))
+            address = f"{settings.host}:{settings.grpc_port}"
+            try:
+                bound = grpc_server.add_insecure_port(address)
+            except RuntimeError:  # newer grpcio raises where older ones answered 0
+                bound = 0
+            if bound == 0:
+                raise PortInUse(f"port {settings.grpc_port} (gRPC on {settings.host}) cannot be bound")
+            await grpc_server.start()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, request_stop)
+        if sock is not None:
+            config = uvicorn.Config(
+                edges.asgi_app,
+                http="httptools",
+                loop="none",
+                lifespan="off",
+                access_log=False,
+                log_level="warning",
+                timeout_keep_alive=settings.keep_alive,
+                # No X-Forwarded-* rewriting by default: it wraps every request in a middleware.
+                proxy_headers=settings.proxy_headers,
+                timeout_graceful_shutdown=settings.graceful_timeout,
+            )
+            http_server = _Uvicorn(config)
+            tasks.append(asyncio.create_task(http_server.serve(sockets=[sock])))
+        tasks.append(asyncio.create_task(stopping.wait()))
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        request_stop()
+        # Stopped here, inside the loop: a gRPC server left to the garbage collector after
+        # the loop closed prints a traceback at exit.
+        if grpc_server is not None:
+            await grpc_server.stop(settings.graceful_timeout)
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if sock is not None:
+            sock.close()
+        if edges.on_stop is not None:
+            await edges.on_stop()
 
-    tasks = []
-    if edges.asgi_app is not None and options.http_port is not None:
-        config = uvicorn.Config(
-            edges.asgi_app,
-            http="httptools",
-            loop="none",
-            lifespan="off",
-            access_log=False,
-            log_level="warning",
-            timeout_keep_alive=options.keep_alive,
-            # No X-Forwarded-* rewriting by default: it wraps every request in a middleware.
-            proxy_headers=options.proxy_headers,
-            timeout_graceful_shutdown=options.graceful_timeout,
-        )
-        http_server = _Uvicorn(config)
-        sock = _listen_socket(options.host, options.http_port)
-        tasks.append(asyncio.create_task(http_server.serve(sockets=[sock])))
-    tasks.append(asyncio.create_task(stopping.wait()))
-    await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-    request_stop()
-    if grpc_server is not None:
-        await grpc_server.stop(options.graceful_timeout)
-    for task in tasks:
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-    if edges.on_stop is not None:
-        await edges.on_stop()
 
-
-def _run_loop(factory: EdgesFactory, options: ServeOptions) -> None:
+def _run_loop(factory: EdgesFactory, settings: ServerSettings) -> None:
     try:
         import uvloop
 
@@ -136,7 +200,7 @@ def _run_loop(factory: EdgesFactory, options: ServeOptions) -> None:
     except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
         runner = asyncio.Runner()
     with runner:
-        runner.run(_serve_worker(factory, options))
+        runner.run(_serve_worker(factory, settings))
 
 
 def _enable_multiprocess_metrics() -> str | None:
@@ -151,14 +215,29 @@ def _enable_multiprocess_metrics() -> str | None:
     return directory
 
 
-def serve(factory: EdgesFactory, options: ServeOptions, *, announce: str = "") -> int:
-    """Serve until SIGTERM/SIGINT.  Returns the process exit code."""
-    if announce:
-        print(announce, file=sys.stderr, flush=True)
-    if options.workers <= 1:
-        _run_loop(factory, options)
-        return 0
+def serve(
+    factory: EdgesFactory, settings: ServerSettings, *, announce: str = "", claims: list[Any] | None = None
+) -> int:
+    """Serve until SIGTERM/SIGINT.  Returns the process exit code.
 
+    PortInUse (before anything starts, nothing announced) when a port is taken; `claims`
+    are the ports' locks if the caller took them already (`claim_ports`)."""
+    if claims is None:
+        claims = claim_ports(settings)
+    try:
+        if announce:
+            print(announce, file=sys.stderr, flush=True)
+        if settings.workers <= 1:
+            _run_loop(factory, settings)
+            return 0
+        return _supervise(factory, settings)
+    finally:
+        for handle in claims:
+            handle.close()
+
+
+def _supervise(factory: EdgesFactory, settings: ServerSettings) -> int:
+    """Fork the workers and keep them running until a signal says stop."""
     metrics_dir = _enable_multiprocess_metrics()
     children: dict[int, int] = {}
     stopping = False
@@ -170,7 +249,8 @@ def serve(factory: EdgesFactory, options: ServeOptions, *, announce: str = "") -
             try:
                 signal.signal(signal.SIGTERM, signal.SIG_DFL)
                 signal.signal(signal.SIGINT, signal.SIG_DFL)
-                _run_loop(factory, options)
+                logs.set_worker(index)
+                _run_loop(factory, settings)
             except BaseException:
                 log.exception("worker %d failed", index)
                 code = 1
@@ -187,7 +267,7 @@ def serve(factory: EdgesFactory, options: ServeOptions, *, announce: str = "") -
 
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
-    for index in range(options.workers):
+    for index in range(settings.workers):
         spawn(index)
     recent_deaths: list[float] = []
     try:
@@ -203,7 +283,7 @@ def serve(factory: EdgesFactory, options: ServeOptions, *, announce: str = "") -
                 continue
             now = time.monotonic()
             recent_deaths = [t for t in recent_deaths if now - t < 10] + [now]
-            if len(recent_deaths) > 3 * options.workers:
+            if len(recent_deaths) > 3 * settings.workers:
                 log.error("workers keep dying; stopping the server")
                 forward(signal.SIGTERM, None)
                 return 1

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from seldon_serving.protocol.errors import ServingError
+
 
 def join_path(*parts: str | int) -> str:
     """Build a field path like ``spec.predictors[0].graph``: ints become ``[i]``, strings ``.key``."""
@@ -20,7 +22,7 @@ def loc_to_path(loc: Iterable[str | int]) -> str:
     return join_path(*loc)
 
 
-class ManifestError(ValueError):
+class ManifestError(ServingError, ValueError):
     """A manifest that cannot be loaded, validated, converted or generated.
 
     `path` is the field path inside the SeldonDeployment (``spec.predictors[0].graph.type``), or

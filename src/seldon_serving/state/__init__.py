@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 
+from seldon_serving.protocol.errors import ServingError
+
 from .base import JSON, StateHandle, StateStore, Updater
 from .memory import MemoryStore
 from .sqlite import SqliteStore
@@ -20,11 +22,16 @@ __all__ = [
     "SqliteStore",
     "StateHandle",
     "StateStore",
+    "StateStoreError",
     "Updater",
     "open_store",
 ]
 
 _REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+
+
+class StateStoreError(ServingError, ValueError):
+    """A state store named by a string we cannot read."""
 
 
 def open_store(url_or_path: str | os.PathLike[str] | None) -> StateStore:
@@ -43,14 +50,16 @@ def open_store(url_or_path: str | os.PathLike[str] | None) -> StateStore:
     if target.startswith("sqlite://"):
         path = target.removeprefix("sqlite://")
         if not path.startswith("/") or path == "/":
-            raise ValueError(f"expected sqlite:///<path> (three slashes, then the path), got {target!r}")
+            raise StateStoreError(f"expected sqlite:///<path> (three slashes, then the path), got {target!r}")
         return SqliteStore(path[1:])
     if target.startswith(_REDIS_SCHEMES):
         from .redis import RedisStore  # lazy: the redis package is optional
 
         return RedisStore(target)
     if "://" in target:
-        raise ValueError(f"unknown state store {target!r}: use memory, sqlite:///<path>, a path, or redis://")
+        raise StateStoreError(
+            f"unknown state store {target!r}: use memory, sqlite:///<path>, a path, or redis://"
+        )
     return SqliteStore(target)
 
 

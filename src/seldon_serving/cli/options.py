@@ -1,0 +1,98 @@
+"""The command-line options the server commands share, each with the environment variable
+that can set it (Seldon's own where Seldon had one), and the settings built from them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+from click.core import ParameterSource
+
+from seldon_serving.settings import DEFAULT_MAX_MESSAGE, ServerSettings
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class _Int(click.types.IntParamType):
+    """An integer option whose error names the environment variable when the value came from it."""
+
+    def __init__(self, minimum: int | None = None) -> None:
+        self.minimum = minimum
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        try:
+            number = super().convert(value, param, ctx)
+            if self.minimum is not None and number < self.minimum:
+                self.fail(f"{number} is smaller than {self.minimum}", param, ctx)
+            return number
+        except click.BadParameter as exc:
+            if ctx is not None and param is not None and param.name is not None:
+                source = ctx.get_parameter_source(param.name)
+                envvar = getattr(param, "envvar", None)
+                if source is ParameterSource.ENVIRONMENT and isinstance(envvar, str):
+                    exc.param_hint = f"environment variable {envvar}"
+            raise
+
+
+PORT = _Int(minimum=0)
+COUNT = _Int(minimum=1)
+
+
+def server_options(
+    *, http_port: int, grpc_port: int, http_env: str | None, grpc_env: str | None
+) -> Callable[[F], F]:
+    """--host, --http-port, --grpc-port, --workers, --max-message-size, --log-level."""
+    options = [
+        click.option("--host", default="0.0.0.0", show_default=True, help="Address to listen on."),
+        click.option(
+            "--http-port", type=PORT, default=http_port, envvar=http_env, show_default=True, help="REST port."
+        ),
+        click.option(
+            "--grpc-port", type=PORT, default=grpc_port, envvar=grpc_env, show_default=True, help="gRPC port."
+        ),
+        click.option(
+            "--workers",
+            type=COUNT,
+            default=1,
+            envvar="GUNICORN_WORKERS",
+            show_default=True,
+            help="Worker processes (each serves REST and gRPC).",
+        ),
+        click.option(
+            "--max-message-size",
+            type=COUNT,
+            default=DEFAULT_MAX_MESSAGE,
+            envvar="SELDON_MAX_MESSAGE_SIZE",
+            show_default=True,
+            help="Largest REST body / gRPC message in bytes, from clients and to remote graph nodes.",
+        ),
+        click.option(
+            "--log-level", default="INFO", envvar="SELDON_LOG_LEVEL", show_default=True, help="Log level."
+        ),
+    ]
+
+    def decorate(fn: F) -> F:
+        for option in reversed(options):
+            fn = option(fn)
+        return fn
+
+    return decorate
+
+
+def server_settings(
+    host: str,
+    http_port: int | None,
+    grpc_port: int | None,
+    workers: int,
+    max_message_size: int,
+    log_level: str,
+) -> ServerSettings:
+    return ServerSettings(
+        host=host,
+        http_port=http_port,
+        grpc_port=grpc_port,
+        workers=workers,
+        max_message=max_message_size,
+        log_level=log_level,
+    )
