@@ -1,5 +1,48 @@
+"""Fixtures every test module can use: servers on free loopback ports (stopped when the test
+ends) and a `transport` that runs one test over REST and over gRPC."""
+
+import contextlib
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 # tests/ is importable as a package (tests.helpers) from any test module.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tests import helpers
+from tests.transport import TRANSPORTS, Transport
+
+
+@pytest.fixture
+def start_microservice() -> Iterator[Callable[..., helpers.Server]]:
+    """`start_microservice(model, *args, cwd=..., service_type=..., workers=...)`: a running
+    `seldon microservice` (see `helpers.microservice`), stopped when the test ends."""
+    with contextlib.ExitStack() as stack:
+
+        def start(model: str, *args: str, **options: Any) -> helpers.Server:
+            return stack.enter_context(helpers.microservice(model, *args, **options))
+
+        yield start
+
+
+@pytest.fixture
+def start_gateway(tmp_path: Path) -> Iterator[Callable[..., helpers.Gateway]]:
+    """`start_gateway(*paths, args=..., workers=...)`: a running `seldon serve` with its state in
+    the test's own directory (see `helpers.gateway`), stopped when the test ends."""
+    with contextlib.ExitStack() as stack:
+
+        def start(*paths: str | Path, state_dir: Path | None = None, **options: Any) -> helpers.Gateway:
+            directory = state_dir if state_dir is not None else tmp_path / "state"
+            return stack.enter_context(helpers.gateway(*paths, state_dir=directory, **options))
+
+        yield start
+
+
+@pytest.fixture(params=TRANSPORTS)
+def transport(request: pytest.FixtureRequest) -> Iterator[Transport]:
+    """The same calls over REST, then over gRPC."""
+    with Transport(request.param) as chosen:
+        yield chosen

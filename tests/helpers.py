@@ -109,3 +109,97 @@ def stop(process: subprocess.Popen[bytes], timeout: float = 10.0) -> int | None:
 
 def seldon_bin(name: str = "seldon") -> str:
     return str(VENV_BIN / name)
+
+
+def log_of(process: subprocess.Popen[bytes]) -> str:
+    """Everything a server started by `running` has written so far (stdout and stderr)."""
+    return Path(process.log_path).read_text(errors="replace")  # type: ignore[attr-defined]
+
+
+class Server:
+    """A `seldon serve` or `seldon microservice` process listening on 127.0.0.1."""
+
+    def __init__(self, process: subprocess.Popen[bytes], http_port: int, grpc_port: int) -> None:
+        self.process = process
+        self.http_port = http_port
+        self.grpc_port = grpc_port
+        self.url = f"http://127.0.0.1:{http_port}"
+        self.grpc = f"127.0.0.1:{grpc_port}"
+
+    def log(self) -> str:
+        return log_of(self.process)
+
+
+class Gateway(Server):
+    """A running `seldon serve`; `cli` runs other `seldon` commands against it."""
+
+    def __init__(
+        self, process: subprocess.Popen[bytes], http_port: int, grpc_port: int, state_dir: Path
+    ) -> None:
+        super().__init__(process, http_port, grpc_port)
+        self.state_dir = state_dir
+
+    def cli(
+        self, *args: str, stdin: str | None = None, cwd: Path | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """Run `seldon <args> --server <this gateway>`."""
+        return subprocess.run(
+            [seldon_bin(), *args, "--server", self.url],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=cwd,
+        )
+
+
+@contextlib.contextmanager
+def microservice(
+    model: str,
+    *args: str,
+    cwd: Path | str | None = None,
+    service_type: str | None = None,
+    workers: int = 1,
+    env: dict[str, str] | None = None,
+    log_level: str | None = None,
+    command: str = "microservice",
+    timeout: float = 30.0,
+) -> Iterator[Server]:
+    """`seldon microservice MODEL ARGS...` on free loopback ports, stopped at exit."""
+    http, grpc = free_port(), free_port()
+    argv = [seldon_bin(), command, model] if command == "microservice" else [seldon_bin(command), model]
+    if service_type:
+        argv += ["--service-type", service_type]
+    argv += ["--http-port", str(http), "--grpc-port", str(grpc), "--host", "127.0.0.1"]
+    if workers != 1:
+        argv += ["--workers", str(workers)]
+    if log_level:
+        argv += ["--log-level", log_level]
+    argv += list(args)
+    ready = f"http://127.0.0.1:{http}/health/ping"
+    with running(argv, cwd=cwd, env=env, ready_url=ready, ready_port=grpc, timeout=timeout) as process:
+        yield Server(process, http, grpc)
+
+
+@contextlib.contextmanager
+def gateway(
+    *paths: str | Path,
+    state_dir: Path,
+    args: Sequence[str] = (),
+    workers: int = 1,
+    log_level: str | None = "WARNING",
+    env: dict[str, str] | None = None,
+    timeout: float = 60.0,
+) -> Iterator[Gateway]:
+    """`seldon serve PATHS... ARGS...` on free loopback ports, stopped at exit."""
+    http, grpc = free_port(), free_port()
+    argv = [seldon_bin(), "serve", *map(str, paths), "--http-port", str(http), "--grpc-port", str(grpc)]
+    argv += ["--host", "127.0.0.1", "--state-dir", str(state_dir)]
+    if workers != 1:
+        argv += ["--workers", str(workers)]
+    if log_level:
+        argv += ["--log-level", log_level]
+    argv += list(args)
+    ready = f"http://127.0.0.1:{http}/ping"
+    with running(argv, env=env, ready_url=ready, ready_port=grpc, timeout=timeout) as process:
+        yield Gateway(process, http, grpc, state_dir)

@@ -1,68 +1,21 @@
-"""Helpers for the tests that run `seldon serve`: manifests on disk and a gateway process."""
+"""Helpers for the tests that run `seldon serve`: manifests on disk (the gateway process
+itself is `tests.helpers.gateway`, re-exported here)."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import shutil
-import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from tests.helpers import ROOT, free_port, running, seldon_bin
+from tests.helpers import ROOT, Gateway, gateway
+
+__all__ = ["EXAMPLES", "USER_MODELS", "Gateway", "deployment", "example_model", "gateway", "unit", "write"]
 
 EXAMPLES = ROOT / "examples" / "manifests"
 USER_MODELS = ROOT / "tests" / "compat" / "models"
-
-
-class Gateway:
-    def __init__(self, http: int, grpc: int, state_dir: Path, process: subprocess.Popen[bytes]) -> None:
-        self.http_port = http
-        self.url = f"http://127.0.0.1:{http}"
-        self.grpc = f"127.0.0.1:{grpc}"
-        self.grpc_port = grpc
-        self.state_dir = state_dir
-        self.process = process
-
-    def cli(
-        self, *args: str, stdin: str | None = None, cwd: Path | None = None
-    ) -> subprocess.CompletedProcess[str]:
-        """Run `seldon <args> --server <this gateway>`."""
-        return subprocess.run(
-            [seldon_bin(), *args, "--server", self.url],
-            input=stdin,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            cwd=cwd,
-        )
-
-
-@contextlib.contextmanager
-def gateway(*paths: str | Path, state_dir: Path, workers: int = 1) -> Iterator[Gateway]:
-    http, grpc = free_port(), free_port()
-    args = [
-        seldon_bin(),
-        "serve",
-        *map(str, paths),
-        "--http-port",
-        str(http),
-        "--grpc-port",
-        str(grpc),
-        "--host",
-        "127.0.0.1",
-        "--workers",
-        str(workers),
-        "--state-dir",
-        str(state_dir),
-        "--log-level",
-        "WARNING",
-    ]
-    with running(args, ready_url=f"http://127.0.0.1:{http}/ping", ready_port=grpc) as process:
-        yield Gateway(http, grpc, state_dir, process)
 
 
 def unit(

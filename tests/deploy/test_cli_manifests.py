@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import yaml
 from click.testing import CliRunner
 
 from seldon_serving.cli.main import cli
-from tests.deploy.gateway import EXAMPLES, example_model, write
+from tests.deploy.gateway import EXAMPLES, deployment, example_model, unit, write
 
 
 def run(*args: str, stdin: str | None = None) -> tuple[int, str, str]:
@@ -78,3 +79,40 @@ def test_generate_refuses_missing_images_in_one_sentence() -> None:
     code, _, err = run("generate", "abtest", "ab", "--imageA", "a:1")
     assert code == 1
     assert err.strip() == "error: --imageB is required for abtest"
+
+
+def test_validate_finds_a_missing_class_before_apply_would_fail(tmp_path: Path) -> None:
+    doc = deployment("mine", unit("model", "MODEL"), {"model": "MyModel"})
+    path = write(tmp_path, "mine.yaml", doc)
+    code, _, err = run("validate", str(path))
+    assert code == 1
+    assert err.strip() == (
+        f"error: {path}: spec.predictors[0].graph: MODEL_NAME MyModel: "
+        f"no module named 'MyModel' (looked in {tmp_path.resolve()})"
+    )
+    (tmp_path / "MyModel.py").write_text("class Other:\n    pass\n")
+    code, _, err = run("validate", str(path))
+    assert code == 1 and "has no class 'MyModel'" in err
+    # the file is read, not run: a module that would fail at import time still validates
+    (tmp_path / "MyModel.py").write_text("import not_installed_anywhere\nclass MyModel:\n    pass\n")
+    code, out, _ = run("validate", str(path))
+    assert code == 0 and out.strip() == f"ok: {path}: seldondeployment/mine"
+
+
+def test_a_bug_is_one_line_and_debug_shows_where(monkeypatch: pytest.MonkeyPatch) -> None:
+    import seldon_serving.spec as spec
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("something of ours went wrong")
+
+    monkeypatch.setattr(spec, "generate", broken)
+    code, _, err = run("generate", "abtest", "ab", "--imageA", "a:1", "--imageB", "b:1")
+    assert code == 70
+    assert err.strip() == (
+        "error: unexpected RuntimeError: something of ours went wrong (a bug in Seldon Serving; "
+        "run again with --debug to see where it happened)"
+    )
+    code, _, err = run("--debug", "generate", "abtest", "ab", "--imageA", "a:1", "--imageB", "b:1")
+    assert code == 70
+    assert "Traceback (most recent call last)" in err and "RuntimeError: something of ours went wrong" in err
+    assert "in broken" in err

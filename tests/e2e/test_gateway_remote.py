@@ -4,6 +4,7 @@ and one over REST (manifest endpoints with service_host/service_port)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -67,3 +68,22 @@ def test_remote_nodes_over_grpc_and_rest(tmp_path: Path) -> None:
         assert "'doubler'" in r.json()["status"]["info"] and r.json()["status"]["status"] == "FAILURE"
         ready = httpx.get(gw.url + "/ready")
         assert ready.status_code == 503 and "doubler" in ready.text
+
+
+def test_a_raised_message_limit_reaches_a_remote_grpc_node(
+    start_microservice: Any, start_gateway: Any, tmp_path: Path
+) -> None:
+    # --max-message-size used to stop at the gateway's own edges: its channel to a remote
+    # gRPC node kept gRPC's 4 MiB limit, so a bigger message failed even when allowed.
+    limit = str(32 * 1024 * 1024)
+    doubler = start_microservice(
+        "Doubler", "--max-message-size", limit, cwd=USER_MODELS, service_type="TRANSFORMER"
+    )
+    graph = unit("doubler", "TRANSFORMER", endpoint=("GRPC", doubler.grpc_port))
+    manifest = write(tmp_path, "big.yaml", deployment("big", graph))
+    gw = start_gateway(manifest, args=["--max-message-size", limit])
+    row = [0.5] * 600_000  # ~2.4 MB of JSON, ~6.6 MB as a protobuf ListValue
+    r = httpx.post(gw.url + "/seldon/big/api/v0.1/predictions", json={"data": {"ndarray": [row]}}, timeout=60)
+    assert r.status_code == 200, r.text[:300]
+    answer = r.json()["data"]["ndarray"][0]
+    assert len(answer) == len(row) and answer[0] == answer[-1] == 1.0

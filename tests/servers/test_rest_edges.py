@@ -13,10 +13,10 @@ import pytest
 from seldon_serving.components.adapter import ComponentAdapter
 from seldon_serving.engine.plane import DataPlane
 from seldon_serving.servers.component_plane import ComponentPlane, metrics_sink
-from seldon_serving.servers.gateway_rest import GatewayApp, gateway_openapi
+from seldon_serving.servers.gateway_rest import GatewayApp
 from seldon_serving.servers.metrics import Metrics
 from seldon_serving.servers.microservice_rest import MicroserviceApp
-from seldon_serving.servers.openapi import microservice_openapi
+from seldon_serving.servers.openapi import gateway_openapi, microservice_openapi
 from tests.engine.build import build, manifest, node
 from tests.servers._asgi import assert_failure, request
 

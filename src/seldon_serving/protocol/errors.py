@@ -218,3 +218,16 @@ def answer_status(status: Status | None) -> int:
     if status.get("status") in ("FAILURE", 1):
         return code if valid and 400 <= code < 600 else 500
     return code if valid and 200 <= code < 600 else 200
+
+
+def answer_failure(status: Status | None) -> SeldonError | None:
+    """The error a transport without status codes in its body (gRPC) answers for an answer
+    whose status says it failed (`answer_status` >= 400); None for a successful answer."""
+    http_status = answer_status(status)
+    if http_status < 400 or not status:
+        return None
+    reason = str(
+        status.get("reason") or ("MICROSERVICE_BAD_DATA" if http_status < 500 else "Microservice error")
+    )
+    info = str(status.get("info") or f"the answer's status is {status.get('status')} {status.get('code')}")
+    return status_error(http_status, reason, info)

@@ -16,7 +16,7 @@ from seldon_serving.engine.plane import DataPlane
 from seldon_serving.protocol import proto_codec
 from seldon_serving.protocol._pb import prediction_pb2 as pb
 from seldon_serving.protocol.errors import BadMetadata, Unauthenticated
-from seldon_serving.servers.grpc_edge import service, unary
+from seldon_serving.servers.grpc_edge import answer_proto, service, unary
 from seldon_serving.servers.oauth import OAuthService
 
 
@@ -51,8 +51,7 @@ def gateway_handlers(plane: DataPlane, oauth: OAuthService | None = None) -> lis
 
     async def predict(request: pb.SeldonMessage, context: grpc.aio.ServicerContext) -> pb.SeldonMessage:
         name, namespace = target(context)
-        answer = await plane.predict(name, namespace, proto_codec.message_from_proto(request))
-        return proto_codec.message_to_proto(answer)
+        return answer_proto(await plane.predict(name, namespace, proto_codec.message_from_proto(request)))
 
     async def send_feedback(request: pb.Feedback, context: grpc.aio.ServicerContext) -> pb.SeldonMessage:
         name, namespace = target(context)

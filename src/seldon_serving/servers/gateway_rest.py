@@ -1,13 +1,15 @@
 """REST edge of the gateway: Seldon's external API for every deployment, engine health,
 Prometheus, and the admin API of the local control plane.
 
-Paths (raw ASGI, no framework on the hot path):
+The API paths take the raw fast path (`servers.rest`):
 - POST /seldon/<dep>/api/v0.1|v1.0/predictions|feedback (Ambassador, the seed)
 - POST /seldon/<namespace>/<dep>/api/v0.1|v1.0/predictions|feedback (SeldonClient with namespace)
 - POST /api/v0.1|v1.0/predictions|feedback: the deployment named by header `seldon`
   (+ `namespace`), or the only one running (SeldonClient gateway="seldon")
 - GET .../api/v1.0/metadata[/<model>]: graph (or one node's model) metadata
+The rest are Starlette routes:
 - GET /ping /ready /live /pause /unpause /metrics /prometheus /openapi.json
+- POST /oauth/token (with the OAuth front end on)
 - /admin/deployments[/<namespace>/<name>]: GET, PUT/POST (apply), DELETE
 Every error answers `{"status": {...FAILURE...}}` with the error table's HTTP status.
 """
@@ -15,24 +17,18 @@ Every error answers `{"status": {...FAILURE...}}` with the error table's HTTP st
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Protocol
+
+from starlette.requests import Request
+from starlette.responses import Response
 
 from seldon_serving.engine.plane import DataPlane
 from seldon_serving.protocol import json_codec
-from seldon_serving.protocol.errors import (
-    BadRequest,
-    MethodNotAllowed,
-    MethodNotFound,
-    SeldonError,
-    Unauthenticated,
-    UserCodeError,
-)
-from seldon_serving.protocol.message import SeldonMessage
-from seldon_serving.servers import http
+from seldon_serving.protocol.errors import MethodNotFound, Unauthenticated
+from seldon_serving.servers import http, rest
 from seldon_serving.servers.metrics import Metrics
 from seldon_serving.servers.oauth import OAuthService, bearer_token
-from seldon_serving.servers.openapi import ERRORS, document, get_operation, post_operation
+from seldon_serving.servers.openapi import gateway_openapi
 
 log = logging.getLogger("seldon_serving.gateway")
 
@@ -112,71 +108,61 @@ class GatewayApp:
         self.remote_admin = remote_admin
         self.max_body = max_body
         self._paths: dict[str, Target | None] = {}
-        self.get_routes: dict[str, Callable[[], Awaitable[tuple[int, bytes, list]]]] = {
-            "/": self._hello,
-            "/ping": self._ping,
-            "/live": self._live,
-            "/ready": self._ready,
-            "/pause": self._pause,
-            "/unpause": self._unpause,
-            "/metrics": self._metrics,
-            "/prometheus": self._metrics,
-            "/openapi.json": self._openapi,
-            "/seldon.json": self._openapi,
-        }
         self._openapi_body: bytes | None = None
         self._openapi_served: tuple[Any, ...] = ()
+        routes = [
+            rest.route("/", self._hello),
+            rest.route("/ping", self._text(b"pong")),
+            rest.route("/live", self._text(b"live")),
+            rest.route("/ready", self._ready),
+            rest.route("/pause", self._pause),
+            rest.route("/unpause", self._unpause),
+            rest.route("/metrics", self._metrics),
+            rest.route("/prometheus", self._metrics),
+            rest.route("/openapi.json", self._openapi),
+            rest.route("/seldon.json", self._openapi),
+        ]
+        if oauth is not None:
+            routes.append(rest.route("/oauth/token", self._token, methods=("POST",)))
+        if admin is not None:
+            routes += [
+                rest.route("/admin/deployments", self._admin_list, methods=("GET",)),
+                rest.route("/admin/deployments", self._admin_apply, methods=("PUT", "POST")),
+                rest.route(
+                    "/admin/deployments/{namespace}/{name}", self._admin_one, methods=("GET", "DELETE")
+                ),
+            ]
+        self.other = rest.other_paths(routes, log)
 
     async def __call__(self, scope: http.Scope, receive: http.Receive, send: http.Send) -> None:
-        if scope["type"] != "http":
-            if scope["type"] == "lifespan":
-                await http.lifespan(receive, send)
+        target = self._target(scope["path"]) if scope["type"] == "http" else None
+        if target is None:
+            await self.other(scope, receive, send)
             return
-        path: str = scope["path"]
-        try:
-            target = self._paths.get(path, False)
-            if target is False:
-                target = parse_api_path(path)
-                if len(self._paths) < _PATH_CACHE_LIMIT:
-                    self._paths[path] = target
-            if target is not None:
-                await self._api(scope, receive, send, target)  # type: ignore[arg-type]
-                return
-            getter = self.get_routes.get(path)
-            if getter is not None:
-                http.check_method(scope, http.READ_METHODS)
-                status, body, headers = await getter()
-                await http.send_bytes(send, status, body, headers)
-                return
-            if path == "/oauth/token" and self.oauth is not None:
-                await self._token(scope, receive, send)
-                return
-            if path == "/admin/deployments" or path.startswith("/admin/deployments/"):
-                await self._admin(scope, receive, send, path)
-                return
-            raise MethodNotFound(f"no such path: {path}")
-        except SeldonError as error:
-            if error.http_status >= 500:
-                log.error("%s %s: %s", scope["method"], path, error.info)
-            body = json_codec.dumps(error.body())
-            await http.send_bytes(send, error.http_status, body, http.error_headers(error, _API_HEADERS))
-        except Exception as exc:  # a bug of ours: answer in Seldon's shape, never leak a trace
-            log.exception("unexpected error on %s", path)
-            error = UserCodeError(f"{type(exc).__name__}: {exc}")
-            await http.send_bytes(send, 500, json_codec.dumps(error.body()), _API_HEADERS)
+
+        async def handle() -> rest.Raw:
+            return await self._api(scope, receive, target)
+
+        await rest.on_message_path(scope, send, handle, log, _API_HEADERS)
+
+    def _target(self, path: str) -> Target | None:
+        target = self._paths.get(path, False)
+        if target is False:
+            target = parse_api_path(path)
+            if len(self._paths) < _PATH_CACHE_LIMIT:
+                self._paths[path] = target
+        return target  # type: ignore[return-value]
 
     # --- the external API --------------------------------------------------------------------
 
-    async def _api(self, scope: http.Scope, receive: http.Receive, send: http.Send, target: Target) -> None:
+    async def _api(self, scope: http.Scope, receive: http.Receive, target: Target) -> rest.Raw:
         operation, namespace, name, model = target
-        method = scope["method"]
         if name is None:  # SeldonClient gateway="seldon": the headers name it, or the only one
             # latin-1 decodes any bytes: a garbled header finds no deployment (404), not a 500
             name = http.header(scope, b"seldon").decode("latin-1") or None
             namespace = http.header(scope, b"namespace").decode("latin-1") or None
-        if method == "OPTIONS":  # CORS preflight, as Seldon's engine allows any origin
-            await http.send_bytes(send, 204, b"", _preflight_headers())
-            return
+        if scope["method"] == "OPTIONS":  # CORS preflight, as Seldon's engine allows any origin
+            return 204, b"", _PREFLIGHT_HEADERS
         if self.oauth is not None:
             name, namespace = self._authorize(scope, target, name, namespace)
         if operation == "metadata":
@@ -185,18 +171,14 @@ class GatewayApp:
                 document = await self.plane.model_metadata(name, namespace, model)
             else:
                 document = await self.plane.graph_metadata(name, namespace)
-            await http.send_bytes(send, 200, json_codec.dumps(document), _API_HEADERS)
-            return
+            return 200, json_codec.dumps(document), _API_HEADERS
         http.check_method(scope, http.MESSAGE_METHODS)
-        body = await http.read_body(receive, self.max_body)
-        obj = http.request_json(scope, body)
+        obj = http.request_json(scope, await http.read_body(receive, self.max_body))
         if operation == "predictions":
             answer = await self.plane.predict(name, namespace, json_codec.decode_message(obj))
-            payload = json_codec.dumps(json_codec.encode_message(answer))
-            await http.send_bytes(send, _answer_status(answer), payload, _API_HEADERS)
-        else:
-            await self.plane.send_feedback(name, namespace, json_codec.decode_feedback(obj))
-            await http.send_bytes(send, 200, _EMPTY, _API_HEADERS)
+            return rest.answer_raw(answer, _API_HEADERS)
+        await self.plane.send_feedback(name, namespace, json_codec.decode_feedback(obj))
+        return 200, _EMPTY, _API_HEADERS
 
     def _authorize(
         self, scope: http.Scope, target: Target, name: str | None, namespace: str | None
@@ -209,38 +191,37 @@ class GatewayApp:
             raise Unauthenticated(f"this token does not open deployment '{name}'")
         return grant.deployment, grant.namespace
 
-    async def _token(self, scope: http.Scope, receive: http.Receive, send: http.Send) -> None:
+    async def _token(self, request: Request) -> Response:
         assert self.oauth is not None
-        if scope["method"] != "POST":
-            raise MethodNotAllowed("use POST /oauth/token", allow="POST")
-        body = await http.read_body(receive, self.max_body)
-        answer = self.oauth.issue(http.header(scope, b"authorization").decode("latin-1"), body)
-        await http.send_json(send, 200, answer)
+        body = await rest.read_body(request, self.max_body)
+        answer = self.oauth.issue(request.headers.get("authorization", ""), body)
+        return rest.json_response(answer)
 
     # --- engine health and metrics -------------------------------------------------------------
 
-    async def _hello(self) -> tuple[int, bytes, list]:
-        return 200, b"Hello World!!", http.TEXT_HEADERS
+    @staticmethod
+    def _text(text: bytes) -> rest.Endpoint:
+        async def answer(request: Request) -> Response:
+            return rest.text_response(text)
 
-    async def _ping(self) -> tuple[int, bytes, list]:
-        return 200, b"pong", http.TEXT_HEADERS
+        return answer
 
-    async def _live(self) -> tuple[int, bytes, list]:
-        return 200, b"live", http.TEXT_HEADERS
+    async def _hello(self, request: Request) -> Response:
+        return rest.text_response(b"Hello World!!")
 
-    async def _ready(self) -> tuple[int, bytes, list]:
+    async def _ready(self, request: Request) -> Response:
         why = await self.plane.not_ready()
         if why is None:
-            return 200, b"ready", http.TEXT_HEADERS
-        return 503, f"Service unavailable: {why}".encode(), http.TEXT_HEADERS
+            return rest.text_response(b"ready")
+        return rest.text_response(f"Service unavailable: {why}", 503)
 
-    async def _pause(self) -> tuple[int, bytes, list]:
+    async def _pause(self, request: Request) -> Response:
         await self._set_paused(True)
-        return 200, b"paused", http.TEXT_HEADERS
+        return rest.text_response(b"paused")
 
-    async def _unpause(self) -> tuple[int, bytes, list]:
+    async def _unpause(self, request: Request) -> Response:
         await self._set_paused(False)
-        return 200, b"unpaused", http.TEXT_HEADERS
+        return rest.text_response(b"unpaused")
 
     async def _set_paused(self, paused: bool) -> None:
         if self.admin is not None:
@@ -248,11 +229,11 @@ class GatewayApp:
         else:
             self.plane.paused = paused
 
-    async def _metrics(self) -> tuple[int, bytes, list]:
+    async def _metrics(self, request: Request) -> Response:
         body, content_type = self.metrics.render()
-        return 200, body, [(b"content-type", content_type.encode())]
+        return Response(body, media_type=content_type)
 
-    async def _openapi(self) -> tuple[int, bytes, list]:
+    async def _openapi(self, request: Request) -> Response:
         # The document names the running deployments: rebuilt only when that set changes.
         served = tuple(
             (d.namespace, d.name, tuple(n.name for n in d.primary.root.walk()))
@@ -261,34 +242,33 @@ class GatewayApp:
         if self._openapi_body is None or self._openapi_served != served:
             self._openapi_body = json_codec.dumps(gateway_openapi(served))
             self._openapi_served = served
-        return 200, self._openapi_body, http.JSON_HEADERS
+        return Response(self._openapi_body, media_type=rest.JSON)
 
     # --- admin API -----------------------------------------------------------------------------
 
-    async def _admin(self, scope: http.Scope, receive: http.Receive, send: http.Send, path: str) -> None:
+    def _admin_for(self, request: Request) -> Admin:
         if self.admin is None:
             raise MethodNotFound("this gateway has no control plane")
-        if not self.remote_admin and not _is_loopback(scope.get("client")):
+        if not self.remote_admin and not _is_loopback(request.client):
             raise Unauthenticated(
                 "the admin API answers only clients on this host; start `seldon serve --allow-remote-admin` "
                 "to manage deployments from elsewhere"
             )
-        method = scope["method"]
-        rest = [p for p in path.removeprefix("/admin/deployments").split("/") if p]
-        if method in ("PUT", "POST") and not rest:
-            body = await http.read_body(receive, self.max_body)
-            result = await self.admin.apply(json_codec.loads(body) if body else None)
-        elif method == "GET" and not rest:
-            result = await self.admin.list()
-        elif method in ("GET", "DELETE") and len(rest) == 2:
-            call = self.admin.get if method == "GET" else self.admin.delete
-            result = await call(rest[0], rest[1])
-        else:
-            raise BadRequest(
-                f"{method} {path} is not an admin operation: use GET|PUT /admin/deployments, "
-                "GET|DELETE /admin/deployments/<namespace>/<name>"
-            )
-        await http.send_json(send, 200, result)
+        return self.admin
+
+    async def _admin_list(self, request: Request) -> Response:
+        return rest.json_response(await self._admin_for(request).list())
+
+    async def _admin_apply(self, request: Request) -> Response:
+        admin = self._admin_for(request)
+        body = await rest.read_body(request, self.max_body)
+        return rest.json_response(await admin.apply(json_codec.loads(body) if body else None))
+
+    async def _admin_one(self, request: Request) -> Response:
+        admin = self._admin_for(request)
+        namespace, name = request.path_params["namespace"], request.path_params["name"]
+        call = admin.get if request.method == "GET" else admin.delete
+        return rest.json_response(await call(namespace, name))
 
 
 def _is_loopback(client: Any) -> bool:
@@ -298,112 +278,8 @@ def _is_loopback(client: Any) -> bool:
     return host == "::1" or host.startswith("127.") or host == "localhost" or host.startswith("::ffff:127.")
 
 
-def _answer_status(answer: SeldonMessage) -> int:
-    """A graph answer carrying a FAILURE status (a raw component said so) is not a 200."""
-    status = answer.status
-    if status and status.get("status") in ("FAILURE", 1):
-        code = status.get("code")
-        return code if isinstance(code, int) and 400 <= code < 600 else 500
-    return 200
-
-
-def _preflight_headers() -> list[tuple[bytes, bytes]]:
-    return [
-        _CORS,
-        (b"access-control-allow-methods", b"POST, GET, OPTIONS"),
-        (b"access-control-allow-headers", b"content-type, seldon, namespace, x-auth-token"),
-    ]
-
-
-def gateway_openapi(served: Iterable[tuple[str, str, Iterable[str]]] = ()) -> dict[str, Any]:
-    """The gateway's document; `served` is (namespace, name, node names) of each running
-    deployment, given as enums of the path parameters so a schema-driven client (or fuzzer)
-    reaches the data plane and not only 404s."""
-    served = list(served)
-    names = sorted({name for _, name, _ in served})
-    namespaces = sorted({namespace for namespace, _, _ in served})
-    nodes = sorted({node for _, _, graph in served for node in graph})
-
-    def param(name: str, where: str, values: list[str], description: str) -> dict[str, Any]:
-        schema: dict[str, Any] = {"type": "string", "minLength": 1}
-        if values:
-            schema["enum"] = values
-        return {
-            "name": name,
-            "in": where,
-            "required": where == "path",
-            "schema": schema,
-            "description": description,
-        }
-
-    deployment = param("deployment", "path", names, "a running SeldonDeployment")
-    namespace = param("namespace", "path", namespaces, "its namespace")
-    model = param("model", "path", nodes, "a node of the deployment's graph")
-    headers = [
-        param("seldon", "header", names, "the deployment (needed when several are running)"),
-        param("namespace", "header", namespaces, "its namespace"),
-    ]
-    errors = ("400", "401", "404", "405", "413", "500", "503", "504")
-    example = {"data": {"names": ["a", "b"], "ndarray": [[1.0, 2.0]]}}
-    paths: dict[str, Any] = {}
-    for prefix, params in (
-        ("/seldon/{deployment}", [deployment]),
-        ("/seldon/{namespace}/{deployment}", [namespace, deployment]),
-        ("", headers),
-    ):
-        for version in sorted(API_VERSIONS):
-            base = f"{prefix}/api/{version}"
-            paths[f"{base}/predictions"] = post_operation(
-                "Predict through the deployment's graph",
-                "SeldonMessage",
-                errors=errors,
-                parameters=params,
-                example=example,
-            )
-            paths[f"{base}/feedback"] = post_operation(
-                "Send feedback (answers {})",
-                "Feedback",
-                answer_schema="Empty",
-                errors=errors,
-                parameters=params,
-            )
-        get_errors = ("401", "404", "405", "503", "504")
-        paths[f"{prefix}/api/v1.0/metadata"] = get_operation(
-            "Graph metadata", schema="GraphMetadata", errors=get_errors, parameters=params
-        )
-        paths[f"{prefix}/api/v1.0/metadata/{{model}}"] = get_operation(
-            "Model metadata of one node",
-            schema="ModelMetadata",
-            errors=get_errors,
-            parameters=[*params, model],
-        )
-    for path, summary in (("/ping", "pong"), ("/live", "live")):
-        paths[path] = get_operation(summary, "text/plain", errors=("405",))
-    ready = get_operation("ready, or 503 with the reason", "text/plain", errors=("405",))
-    ready["get"]["responses"]["503"] = {"description": "not ready", "content": {"text/plain": {}}}
-    paths["/ready"] = ready
-    paths["/pause"] = get_operation("Take the gateway out of rotation", "text/plain", errors=("405",))
-    paths["/unpause"] = get_operation("Put the gateway back into rotation", "text/plain", errors=("405",))
-    paths["/metrics"] = paths["/prometheus"] = get_operation(
-        "Prometheus metrics", "text/plain", errors=("405",)
-    )
-    admin_errors = {code: ERRORS[code] for code in ("400", "401", "404")}
-    paths["/admin/deployments"] = {
-        **get_operation("List deployments", errors=("400", "401", "404")),
-        "put": {
-            "summary": "Apply a manifest",
-            "responses": {"200": {"description": "applied"}, **admin_errors},
-        },
-    }
-    paths["/admin/deployments/{namespace}/{name}"] = {
-        "parameters": [
-            {"name": "namespace", "in": "path", "required": True, "schema": {"type": "string"}},
-            {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}},
-        ],
-        **get_operation("One deployment with its status", errors=("400", "401", "404")),
-        "delete": {
-            "summary": "Delete a deployment",
-            "responses": {"200": {"description": "deleted"}, **admin_errors},
-        },
-    }
-    return document("Seldon Serving gateway", paths)
+_PREFLIGHT_HEADERS = [
+    _CORS,
+    (b"access-control-allow-methods", b"POST, GET, OPTIONS"),
+    (b"access-control-allow-headers", b"content-type, seldon, namespace, x-auth-token"),
+]

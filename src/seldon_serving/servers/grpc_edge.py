@@ -14,7 +14,9 @@ from google.protobuf.message import DecodeError
 
 from seldon_serving.protocol import proto_codec
 from seldon_serving.protocol._pb import prediction_pb2 as pb
-from seldon_serving.protocol.errors import BadRequest, SeldonError, UserCodeError
+from seldon_serving.protocol.errors import BadRequest, SeldonError, UserCodeError, answer_failure
+from seldon_serving.protocol.message import SeldonMessage
+from seldon_serving.servers.logs import log_failure
 
 log = logging.getLogger("seldon_serving.grpc")
 
@@ -32,8 +34,7 @@ def guarded(fn: Call) -> Call:
         try:
             return await fn(request, context)
         except SeldonError as error:
-            if error.http_status >= 500:
-                log.error("gRPC call failed: %s", error.info)
+            log_failure(log, "gRPC call failed", error)
             await abort(context, error)
         except grpc.aio.AbortError:
             raise
@@ -44,23 +45,32 @@ def guarded(fn: Call) -> Call:
     return call
 
 
+def answer_proto(answer: SeldonMessage) -> pb.SeldonMessage:
+    """The protobuf answer; an answer whose status says it failed is that error instead
+    (the same rule the REST edges answer with as an HTTP status)."""
+    failure = answer_failure(answer.status)
+    if failure is not None:
+        raise failure
+    return proto_codec.message_to_proto(answer)
+
+
 def message_call(fn: Callable[..., Awaitable[Any]]) -> Call:
     async def call(request: pb.SeldonMessage, context: grpc.aio.ServicerContext) -> pb.SeldonMessage:
-        return proto_codec.message_to_proto(await fn(proto_codec.message_from_proto(request)))
+        return answer_proto(await fn(proto_codec.message_from_proto(request)))
 
     return call
 
 
 def feedback_call(fn: Callable[..., Awaitable[Any]]) -> Call:
     async def call(request: pb.Feedback, context: grpc.aio.ServicerContext) -> pb.SeldonMessage:
-        return proto_codec.message_to_proto(await fn(proto_codec.feedback_from_proto(request)))
+        return answer_proto(await fn(proto_codec.feedback_from_proto(request)))
 
     return call
 
 
 def list_call(fn: Callable[..., Awaitable[Any]]) -> Call:
     async def call(request: pb.SeldonMessageList, context: grpc.aio.ServicerContext) -> pb.SeldonMessage:
-        return proto_codec.message_to_proto(await fn(proto_codec.message_list_from_proto(request)))
+        return answer_proto(await fn(proto_codec.message_list_from_proto(request)))
 
     return call
 

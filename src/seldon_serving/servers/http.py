@@ -7,6 +7,7 @@ edges only need a path table.
 from __future__ import annotations
 
 import base64
+import io
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 from urllib.parse import parse_qs
@@ -61,79 +62,48 @@ def _form_json(fields: dict[str, list[str]], where: str) -> Any:
 def _multipart_json(body: bytes, content_type: bytes) -> Any:
     """Seldon's multipart convention: each part is one top-level key of the message;
     file parts named binData are base64-encoded, other parts are JSON (strData is text)."""
-    # python-multipart, imported only for this rare path (as `python_multipart` since 0.0.13,
-    # whose old `multipart` name warns)
+    # python-multipart, imported only for this rare path
+    from python_multipart import parse_form
+    from python_multipart.exceptions import FormParserError
+
+    parts: list[tuple[str, bytes, bool]] = []  # (name, content, sent as a file)
+
+    def on_field(field: Any) -> None:
+        parts.append((_part_name(field.field_name), field.value or b"", False))
+
+    def on_file(file: Any) -> None:
+        file.file_object.seek(0)
+        parts.append((_part_name(file.field_name), file.file_object.read(), True))
+
+    headers = {"Content-Type": content_type, "Content-Length": str(len(body)).encode()}
     try:
-        from python_multipart.exceptions import FormParserError
-        from python_multipart.multipart import MultipartParser, parse_options_header
-    except ImportError:
-        from multipart.exceptions import FormParserError  # type: ignore[no-redef]
-        from multipart.multipart import MultipartParser, parse_options_header  # type: ignore[no-redef]
-
-    _, params = parse_options_header(content_type)
-    boundary = params.get(b"boundary")
-    if not boundary:
-        raise BadRequest("multipart body has no boundary")
-    parts: list[tuple[dict[bytes, bytes], bytearray]] = []
-    current_headers: dict[bytes, bytes] = {}
-    field: list[bytes] = [b"", b""]
-
-    def on_part_begin() -> None:
-        current_headers.clear()
-
-    def on_header_field(data: bytes, start: int, end: int) -> None:
-        field[0] += data[start:end]
-
-    def on_header_value(data: bytes, start: int, end: int) -> None:
-        field[1] += data[start:end]
-
-    def on_header_end() -> None:
-        current_headers[field[0].lower()] = field[1]
-        field[0], field[1] = b"", b""
-
-    def on_headers_finished() -> None:
-        parts.append((dict(current_headers), bytearray()))
-
-    def on_part_data(data: bytes, start: int, end: int) -> None:
-        parts[-1][1].extend(data[start:end])
-
-    parser = MultipartParser(
-        boundary,
-        {
-            "on_part_begin": on_part_begin,
-            "on_header_field": on_header_field,
-            "on_header_value": on_header_value,
-            "on_header_end": on_header_end,
-            "on_headers_finished": on_headers_finished,
-            "on_part_data": on_part_data,
-        },
-    )
-    try:
-        parser.write(body)
-        parser.finalize()
-    except FormParserError as exc:
+        parse_form(headers, io.BytesIO(body), on_field, on_file)  # type: ignore[arg-type]
+    except (FormParserError, ValueError) as exc:
         raise BadRequest(f"malformed multipart body: {exc}") from None
     message: dict[str, Any] = {}
-    for headers, data in parts:
-        _, disposition = parse_options_header(headers.get(b"content-disposition", b""))
-        # header bytes need not be UTF-8; latin-1 reads any (an unknown name is ignored)
-        name = disposition.get(b"name", b"").decode("latin-1")
+    for name, data, is_file in parts:
         if not name:
             continue
-        is_file = b"filename" in disposition
         if name == "binData":
             if is_file:
-                message[name] = base64.b64encode(bytes(data)).decode()
+                message[name] = base64.b64encode(data).decode()
             else:
                 try:
-                    message[name] = bytes(data).decode()  # base64 text, checked by the codec
+                    message[name] = data.decode()  # base64 text, checked by the codec
                 except UnicodeDecodeError:
                     raise BadRequest("multipart field binData must be base64 text or a file") from None
         elif name == "strData" or is_file:
-            message[name] = bytes(data).decode("utf-8", errors="replace")
+            message[name] = data.decode("utf-8", errors="replace")
         else:
-            message[name] = json_codec.loads(bytes(data))
+            message[name] = json_codec.loads(data)
     return message
+
+
+def _part_name(raw: bytes | str | None) -> str:
+    # Part names need not be UTF-8; latin-1 reads any bytes (an unknown name is then ignored).
+    if isinstance(raw, bytes):
+        return raw.decode("latin-1")
+    return raw or ""
 
 
 def request_json(scope: Scope, body: bytes) -> Any:

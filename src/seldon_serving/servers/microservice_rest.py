@@ -1,6 +1,6 @@
-"""REST edge of a component microservice: Seldon's internal API paths over the
-component data plane.  Decoding, dispatch and error mapping happen here once for
-every path; the plane does the work.
+"""REST edge of a component microservice: Seldon's internal API paths over the component
+data plane.  The message paths take the raw fast path (`servers.rest`); health, metadata,
+metrics and OpenAPI are Starlette routes.
 """
 
 from __future__ import annotations
@@ -9,10 +9,12 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from starlette.requests import Request
+from starlette.responses import Response
+
 from seldon_serving.protocol import json_codec
-from seldon_serving.protocol.errors import MethodNotFound, SeldonError, UserCodeError
 from seldon_serving.protocol.message import SeldonMessage
-from seldon_serving.servers import http
+from seldon_serving.servers import http, rest
 from seldon_serving.servers.component_plane import ComponentPlane
 from seldon_serving.servers.openapi import microservice_openapi
 
@@ -47,76 +49,50 @@ class MicroserviceApp:
             "/api/v1.0/feedback": feedback,
             "/api/v0.1/feedback": feedback,
         }
-        self.get_routes: dict[str, Callable[[], Awaitable[tuple[int, bytes, list]]]] = {
-            "/health/ping": self._ping,
-            "/health/status": self._health_status,
-            "/api/v1.0/health/status": self._health_status,
-            "/metadata": self._metadata,
-            "/api/v1.0/metadata": self._metadata,
-            "/metrics": self._metrics,
-            "/prometheus": self._metrics,
-            "/seldon.json": self._openapi,
-            "/openapi.json": self._openapi,
-        }
         self._openapi_body: bytes | None = None
+        self.other = rest.other_paths(
+            [
+                rest.route("/health/ping", self._ping),
+                rest.route("/health/status", self._health_status),
+                rest.route("/api/v1.0/health/status", self._health_status),
+                rest.route("/metadata", self._metadata),
+                rest.route("/api/v1.0/metadata", self._metadata),
+                rest.route("/metrics", self._metrics),
+                rest.route("/prometheus", self._metrics),
+                rest.route("/seldon.json", self._openapi),
+                rest.route("/openapi.json", self._openapi),
+            ],
+            log,
+        )
 
     async def __call__(self, scope: http.Scope, receive: http.Receive, send: http.Send) -> None:
-        if scope["type"] != "http":
-            if scope["type"] == "lifespan":
-                await http.lifespan(receive, send)
+        handler = self.message_routes.get(scope["path"]) if scope["type"] == "http" else None
+        if handler is None:
+            await self.other(scope, receive, send)
             return
-        path = scope["path"]
-        try:
-            handler = self.message_routes.get(path)
-            if handler is not None:
-                http.check_method(scope, http.MESSAGE_METHODS)
-                body = await http.read_body(receive, self.max_body)
-                response = await handler(http.request_json(scope, body))
-                payload = json_codec.encode_message(response)
-                status = _status_override(response)
-                await http.send_bytes(send, status, json_codec.dumps(payload), http.JSON_HEADERS)
-                return
-            getter = self.get_routes.get(path)
-            if getter is None:
-                raise MethodNotFound(f"no such path: {path}")
-            http.check_method(scope, http.READ_METHODS)
-            status, body, headers = await getter()
-            await http.send_bytes(send, status, body, headers)
-        except SeldonError as error:
-            if error.http_status >= 500:
-                log.error("%s %s: %s", scope["method"], path, error.info)
-            await http.send_error(send, error)
-        except Exception as exc:  # a bug of ours: answer like a user error, never leak a trace
-            log.exception("unexpected error on %s", path)
-            await http.send_error(send, UserCodeError(f"{type(exc).__name__}: {exc}"))
 
-    async def _ping(self) -> tuple[int, bytes, list]:
-        return 200, b"pong", http.TEXT_HEADERS
+        async def handle() -> rest.Raw:
+            http.check_method(scope, http.MESSAGE_METHODS)
+            body = await http.read_body(receive, self.max_body)
+            return rest.answer_raw(await handler(http.request_json(scope, body)))
 
-    async def _health_status(self) -> tuple[int, bytes, list]:
+        await rest.on_message_path(scope, send, handle, log)
+
+    async def _ping(self, request: Request) -> Response:
+        return rest.text_response(b"pong")
+
+    async def _health_status(self, request: Request) -> Response:
         response = await self.plane.health_status()
-        return 200, json_codec.dumps(json_codec.encode_message(response)), http.JSON_HEADERS
+        return rest.json_response(json_codec.encode_message(response))
 
-    async def _metadata(self) -> tuple[int, bytes, list]:
-        return 200, json_codec.dumps(self.plane.metadata()), http.JSON_HEADERS
+    async def _metadata(self, request: Request) -> Response:
+        return rest.json_response(self.plane.metadata())
 
-    async def _metrics(self) -> tuple[int, bytes, list]:
+    async def _metrics(self, request: Request) -> Response:
         body, content_type = self.plane.metrics.render()
-        return 200, body, [(b"content-type", content_type.encode())]
+        return Response(body, media_type=content_type)
 
-    async def _openapi(self) -> tuple[int, bytes, list]:
+    async def _openapi(self, request: Request) -> Response:
         if self._openapi_body is None:
             self._openapi_body = json_codec.dumps(microservice_openapi())
-        return 200, self._openapi_body, http.JSON_HEADERS
-
-
-def _status_override(response: SeldonMessage) -> int:
-    """Seldon lets a component pick the HTTP status through status.code (raw answers)."""
-    status = response.status
-    if status:
-        code = status.get("code")
-        if isinstance(code, int) and 200 <= code < 600:
-            return code
-        if status.get("status") in ("FAILURE", 1):
-            return 500
-    return 200
+        return Response(self._openapi_body, media_type=rest.JSON)

@@ -335,3 +335,100 @@ def microservice_openapi() -> dict[str, Any]:
     paths["/metadata"] = get_operation("Model metadata", schema="ModelMetadata")
     paths["/metrics"] = get_operation("Prometheus metrics", "text/plain")
     return document("Seldon Serving component microservice", paths)
+
+
+GATEWAY_API_VERSIONS = ("v0.1", "v1.0")
+
+
+def gateway_openapi(served: Iterable[tuple[str, str, Iterable[str]]] = ()) -> dict[str, Any]:
+    """The gateway's document; `served` is (namespace, name, node names) of each running
+    deployment, given as enums of the path parameters so a schema-driven client (or fuzzer)
+    reaches the data plane and not only 404s."""
+    served = list(served)
+    names = sorted({name for _, name, _ in served})
+    namespaces = sorted({namespace for namespace, _, _ in served})
+    nodes = sorted({node for _, _, graph in served for node in graph})
+
+    def param(name: str, where: str, values: list[str], description: str) -> dict[str, Any]:
+        schema: dict[str, Any] = {"type": "string", "minLength": 1}
+        if values:
+            schema["enum"] = values
+        return {
+            "name": name,
+            "in": where,
+            "required": where == "path",
+            "schema": schema,
+            "description": description,
+        }
+
+    deployment = param("deployment", "path", names, "a running SeldonDeployment")
+    namespace = param("namespace", "path", namespaces, "its namespace")
+    model = param("model", "path", nodes, "a node of the deployment's graph")
+    headers = [
+        param("seldon", "header", names, "the deployment (needed when several are running)"),
+        param("namespace", "header", namespaces, "its namespace"),
+    ]
+    errors = ("400", "401", "404", "405", "413", "500", "503", "504")
+    example = {"data": {"names": ["a", "b"], "ndarray": [[1.0, 2.0]]}}
+    paths: dict[str, Any] = {}
+    for prefix, params in (
+        ("/seldon/{deployment}", [deployment]),
+        ("/seldon/{namespace}/{deployment}", [namespace, deployment]),
+        ("", headers),
+    ):
+        for version in GATEWAY_API_VERSIONS:
+            base = f"{prefix}/api/{version}"
+            paths[f"{base}/predictions"] = post_operation(
+                "Predict through the deployment's graph",
+                "SeldonMessage",
+                errors=errors,
+                parameters=params,
+                example=example,
+            )
+            paths[f"{base}/feedback"] = post_operation(
+                "Send feedback (answers {})",
+                "Feedback",
+                answer_schema="Empty",
+                errors=errors,
+                parameters=params,
+            )
+        get_errors = ("401", "404", "405", "503", "504")
+        paths[f"{prefix}/api/v1.0/metadata"] = get_operation(
+            "Graph metadata", schema="GraphMetadata", errors=get_errors, parameters=params
+        )
+        paths[f"{prefix}/api/v1.0/metadata/{{model}}"] = get_operation(
+            "Model metadata of one node",
+            schema="ModelMetadata",
+            errors=get_errors,
+            parameters=[*params, model],
+        )
+    for path, summary in (("/ping", "pong"), ("/live", "live")):
+        paths[path] = get_operation(summary, "text/plain", errors=("405",))
+    ready = get_operation("ready, or 503 with the reason", "text/plain", errors=("405",))
+    ready["get"]["responses"]["503"] = {"description": "not ready", "content": {"text/plain": {}}}
+    paths["/ready"] = ready
+    paths["/pause"] = get_operation("Take the gateway out of rotation", "text/plain", errors=("405",))
+    paths["/unpause"] = get_operation("Put the gateway back into rotation", "text/plain", errors=("405",))
+    paths["/metrics"] = paths["/prometheus"] = get_operation(
+        "Prometheus metrics", "text/plain", errors=("405",)
+    )
+    admin_errors = {code: ERRORS[code] for code in ("400", "401", "404")}
+    paths["/admin/deployments"] = {
+        **get_operation("List deployments", errors=("400", "401", "404")),
+        "put": {
+            "summary": "Apply a manifest",
+            "responses": {"200": {"description": "applied"}, **admin_errors},
+        },
+    }
+    paths["/admin/deployments/{namespace}/{name}"] = {
+        "parameters": [
+            {"name": "namespace", "in": "path", "required": True, "schema": {"type": "string"}},
+            {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}},
+        ],
+        **get_operation("One deployment with its status", errors=("400", "401", "404")),
+        "delete": {
+            "summary": "Delete a deployment",
+            "responses": {"200": {"description": "deleted"}, **admin_errors},
+        },
+    }
+    return document("Seldon Serving gateway", paths)
