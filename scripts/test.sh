@@ -12,4 +12,5 @@ if ! command -v redis-server >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-
     || echo "note: could not install redis-server; Redis store tests will be skipped"
 fi
 .venv/bin/ruff check src tests bench scripts
+.venv/bin/mypy  # strict on src/ (pyproject.toml [tool.mypy])
 .venv/bin/python -m pytest "$@"

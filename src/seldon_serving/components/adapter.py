@@ -152,7 +152,7 @@ class ComponentAdapter:
             raw_name = next((r for r in kind.raw_names if r in found), None)
             if raw_name is not None:
                 self._raw[kind.name] = (raw_name, make_invoker(found[raw_name], executor))
-        self._data_calls = {
+        self._data_calls: dict[str, DataCall] = {
             name: DataCall.of(found[name], executor)
             for name in ("predict", "transform_input", "transform_output", "route", "aggregate")
             if name in found

@@ -43,7 +43,7 @@ _NOT_IMPLEMENTED_NAMES = frozenset({"SeldonNotImplementedError"})
 
 def find_method(obj: Any, name: str) -> Callable[..., Any] | None:
     """The bound method `name` of `obj`, or None if absent, not callable, or a SeldonComponent stub."""
-    method = getattr(obj, name, None)
+    method: Callable[..., Any] | None = getattr(obj, name, None)
     if method is None or not callable(method):
         return None
     func = getattr(method, "__func__", method)
@@ -213,7 +213,8 @@ class DataCall:
         pass_meta = takes_keyword(method, "meta") and "meta" not in filled
         return cls(make_invoker(method, executor), pass_names, pass_meta)
 
-    async def __call__(self, features: Any, names: list[str], meta: Any) -> Any:
+    async def __call__(self, features: Any, names: list[str] | list[list[str]], meta: Any) -> Any:
+        # names: one list per message for aggregate, one list for the other methods
         args = (features, names) if self.pass_names else (features,)
         if self.pass_meta:
             return await self.invoke(*args, meta=meta)

@@ -20,7 +20,7 @@ import importlib.util
 import inspect
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -39,7 +39,7 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-def _search_dirs(search_dirs: list[str | Path] | None) -> list[Path]:
+def _search_dirs(search_dirs: Sequence[str | Path] | None) -> list[Path]:
     return [Path.cwd()] if search_dirs is None else [Path(d).resolve() for d in search_dirs]
 
 
@@ -186,7 +186,7 @@ def _class_in(module: ModuleType, class_name: str, shown_as: str) -> type:
     return found
 
 
-def load_user_class(interface_name: str, search_dirs: list[str | Path] | None = None) -> type:
+def load_user_class(interface_name: str, search_dirs: Sequence[str | Path] | None = None) -> type:
     """The class named by `interface_name`; `search_dirs` (default: the working directory) go on sys.path.
 
     Raises ComponentLoadError with a one-sentence reason (the module's own exception message,
@@ -263,7 +263,7 @@ def _module_file(module_name: str, dirs: list[Path]) -> tuple[bool, Path | None]
     return True, Path(origin) if origin and origin.endswith(".py") else None
 
 
-def find_user_class(interface_name: str, search_dirs: list[str | Path] | None = None) -> str | None:
+def find_user_class(interface_name: str, search_dirs: Sequence[str | Path] | None = None) -> str | None:
     """Why `interface_name` cannot be loaded, found by reading files only (no user code runs),
     or None when its module is there and appears to define the class."""
     try:

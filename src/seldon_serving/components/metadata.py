@@ -6,7 +6,7 @@ tensor metadata for inputs/outputs), checked by hand so no jsonschema dependency
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from seldon_serving.protocol.errors import BadMetadata
@@ -95,7 +95,7 @@ def validate_metadata(document: Mapping[str, Any]) -> dict[str, Any]:
     extra = set(document) - _TOP_KEYS
     if extra:
         raise BadMetadata(f"Model metadata has unknown field(s): {', '.join(sorted(map(str, extra)))}")
-    checks = (
+    checks: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
         ("name", lambda v: isinstance(v, str), "a string"),
         ("platform", lambda v: isinstance(v, str), "a string"),
         ("versions", _str_list, "a list of strings"),

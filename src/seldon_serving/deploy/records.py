@@ -100,7 +100,9 @@ def _stored_manifest(manifest: dict[str, Any]) -> dict[str, Any]:
 
 
 def _oauth_credentials(manifest: dict[str, Any]) -> tuple[str, str]:
-    spec = manifest.get("spec") if isinstance(manifest.get("spec"), dict) else {}
+    spec = manifest.get("spec")
+    if not isinstance(spec, dict):
+        return "", ""
     return str(spec.get("oauth_key") or ""), str(spec.get("oauth_secret") or "")
 
 

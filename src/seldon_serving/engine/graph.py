@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from seldon_serving.engine.runners import NodeRunner
 from seldon_serving.protocol.errors import (
@@ -24,6 +24,8 @@ from seldon_serving.protocol.errors import (
     SeldonError,
 )
 from seldon_serving.protocol.message import Feedback, SeldonMessage
+
+T = TypeVar("T")
 
 
 @dataclass(slots=True, eq=False)
@@ -78,7 +80,7 @@ def new_puid() -> str:
     return format(secrets.randbits(130), "x")
 
 
-async def _call(node: GraphNode, step: str, coro: Any) -> Any:
+async def _call(node: GraphNode, step: str, coro: Awaitable[T]) -> T:
     """Run one node step with its timeout; failures name the node."""
     try:
         if node.timeout is None:

@@ -294,7 +294,7 @@ async def _first_unreachable(deployments: Iterable[Deployment]) -> str | None:
     if not targets:
         return None
     results = await asyncio.gather(*(_reachable(*address) for _, _, address in targets))
-    for (deployment, node, (host, port)), ok in zip(targets, results, strict=True):
+    for (deployment_name, node_name, (host, port)), ok in zip(targets, results, strict=True):
         if not ok:
-            return f"node '{node}' of deployment '{deployment}' at {host}:{port} is unreachable"
+            return f"node '{node_name}' of deployment '{deployment_name}' at {host}:{port} is unreachable"
     return None

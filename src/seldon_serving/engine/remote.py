@@ -21,6 +21,7 @@ from typing import Any
 
 import grpc
 from google.protobuf import empty_pb2, json_format
+from google.protobuf.message import Message
 
 from seldon_serving.components.response import branch_of
 from seldon_serving.protocol import json_codec, proto_codec
@@ -201,7 +202,11 @@ class GrpcRunner:
         self._methods: dict[str, Any] = {}
 
     def _method(
-        self, service: str, name: str, request_type: type, response_type: type = pb.SeldonMessage
+        self,
+        service: str,
+        name: str,
+        request_type: type[Message],
+        response_type: type[Message] = pb.SeldonMessage,
     ) -> Any:
         key = f"{service}/{name}"
         method = self._methods.get(key)

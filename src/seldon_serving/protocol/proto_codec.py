@@ -18,7 +18,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterable, Sequence
 from itertools import chain
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from google.protobuf import (
@@ -33,6 +33,7 @@ from google.protobuf import (
 
 from seldon_serving.protocol import arrays
 from seldon_serving.protocol._pb import prediction_pb2 as pb
+from seldon_serving.protocol._pb.tensorflow.core.framework import types_pb2
 from seldon_serving.protocol.errors import BadMetadata, BadRequest
 from seldon_serving.protocol.json_codec import METRIC_TYPES, STATUS_FLAGS, b64decode, b64encode
 from seldon_serving.protocol.message import (
@@ -267,7 +268,8 @@ def list_value_to_numeric(lv: struct_pb2.ListValue) -> np.ndarray | None:
     buf = np.frombuffer(raw, dtype=np.uint8)
     if not np.array_equal(np.where(mask, 0, buf), template):
         return None
-    return buf[mask].view("<f8").astype(np.float64).reshape(dims)
+    values: np.ndarray = buf[mask].view("<f8").astype(np.float64).reshape(dims)
+    return values
 
 
 def _numeric_array(payload: Any) -> np.ndarray | None:
@@ -519,7 +521,7 @@ def _fill_tftensor(data: pb.DefaultData, payload: Any, tf_dtype: str | None) -> 
         return
     tensor = data.tftensor
     tensor.SetInParent()
-    tensor.dtype = arrays.TF_TYPES[fields.dtype].code
+    tensor.dtype = cast(types_pb2.DataType, arrays.TF_TYPES[fields.dtype].code)
     tensor.tensor_shape.SetInParent()
     add_dim = tensor.tensor_shape.dim.add
     for size in fields.shape:
@@ -536,7 +538,7 @@ def _fill_status(status: Status, out: pb.Status) -> None:
     out.info = status.get("info", "")
     out.reason = status.get("reason", "")
     flag = status.get("status", 0)
-    out.status = STATUS_FLAGS.index(flag) if isinstance(flag, str) else flag
+    out.status = cast(pb.Status.StatusFlag, STATUS_FLAGS.index(flag) if isinstance(flag, str) else flag)
 
 
 def _fill_meta(meta: Meta, out: pb.Meta) -> None:

@@ -16,11 +16,11 @@ from seldon_serving.engine.plane import DataPlane
 from seldon_serving.protocol import proto_codec
 from seldon_serving.protocol._pb import prediction_pb2 as pb
 from seldon_serving.protocol.errors import BadMetadata, Unauthenticated
-from seldon_serving.servers.grpc_edge import answer_proto, service, unary
+from seldon_serving.servers.grpc_edge import Context, answer_proto, service, unary
 from seldon_serving.servers.oauth import OAuthService
 
 
-def call_target(context: grpc.aio.ServicerContext) -> tuple[str | None, str | None]:
+def call_target(context: Context) -> tuple[str | None, str | None]:
     """(deployment, namespace) named by the call's metadata."""
     name = namespace = None
     for key, value in context.invocation_metadata() or ():
@@ -31,7 +31,7 @@ def call_target(context: grpc.aio.ServicerContext) -> tuple[str | None, str | No
     return name or None, namespace or None
 
 
-def _metadata_value(context: grpc.aio.ServicerContext, wanted: str) -> str | None:
+def _metadata_value(context: Context, wanted: str) -> str | None:
     for key, value in context.invocation_metadata() or ():
         if key == wanted:
             return value if isinstance(value, str) else value.decode()
@@ -39,7 +39,7 @@ def _metadata_value(context: grpc.aio.ServicerContext, wanted: str) -> str | Non
 
 
 def gateway_handlers(plane: DataPlane, oauth: OAuthService | None = None) -> list[grpc.GenericRpcHandler]:
-    def target(context: grpc.aio.ServicerContext) -> tuple[str | None, str | None]:
+    def target(context: Context) -> tuple[str | None, str | None]:
         name, namespace = call_target(context)
         if oauth is None:
             return name, namespace
@@ -49,23 +49,23 @@ def gateway_handlers(plane: DataPlane, oauth: OAuthService | None = None) -> lis
             raise Unauthenticated(f"this token does not open deployment '{name}'")
         return grant.deployment, grant.namespace
 
-    async def predict(request: pb.SeldonMessage, context: grpc.aio.ServicerContext) -> pb.SeldonMessage:
+    async def predict(request: pb.SeldonMessage, context: Context) -> pb.SeldonMessage:
         name, namespace = target(context)
         return answer_proto(await plane.predict(name, namespace, proto_codec.message_from_proto(request)))
 
-    async def send_feedback(request: pb.Feedback, context: grpc.aio.ServicerContext) -> pb.SeldonMessage:
+    async def send_feedback(request: pb.Feedback, context: Context) -> pb.SeldonMessage:
         name, namespace = target(context)
         await plane.send_feedback(name, namespace, proto_codec.feedback_from_proto(request))
         return pb.SeldonMessage()
 
     async def model_metadata(
-        request: pb.SeldonModelMetadataRequest, context: grpc.aio.ServicerContext
+        request: pb.SeldonModelMetadataRequest, context: Context
     ) -> pb.SeldonModelMetadata:
         name, namespace = target(context)
         document = await plane.model_metadata(name, namespace, request.name)
         return proto_codec.model_metadata_to_proto(document)
 
-    async def graph_metadata(request: Any, context: grpc.aio.ServicerContext) -> pb.SeldonGraphMetadata:
+    async def graph_metadata(request: Any, context: Context) -> pb.SeldonGraphMetadata:
         name, namespace = target(context)
         document = await plane.graph_metadata(name, namespace)
         try:

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
-from google.protobuf.message import DecodeError
+from google.protobuf.message import DecodeError, Message
 
 from seldon_serving.protocol import proto_codec
 from seldon_serving.protocol._pb import prediction_pb2 as pb
@@ -20,17 +20,22 @@ from seldon_serving.servers.logs import log_failure
 
 log = logging.getLogger("seldon_serving.grpc")
 
-Call = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
+if TYPE_CHECKING:
+    Context = grpc.aio.ServicerContext[Any, Any]
+else:  # not subscriptable at run time
+    Context = grpc.aio.ServicerContext
+
+Call = Callable[[Any, Context], Awaitable[Any]]
 
 
-async def abort(context: grpc.aio.ServicerContext, error: SeldonError) -> None:
+async def abort(context: Context, error: SeldonError) -> None:
     await context.abort(grpc.StatusCode[error.grpc_code], error.info)
 
 
 def guarded(fn: Call) -> Call:
     """Map every failure to a gRPC status with a one-sentence detail, never a trace."""
 
-    async def call(request: Any, context: grpc.aio.ServicerContext) -> Any:
+    async def call(request: Any, context: Context) -> Any:
         try:
             return await fn(request, context)
         except SeldonError as error:
@@ -55,21 +60,21 @@ def answer_proto(answer: SeldonMessage) -> pb.SeldonMessage:
 
 
 def message_call(fn: Callable[..., Awaitable[Any]]) -> Call:
-    async def call(request: pb.SeldonMessage, context: grpc.aio.ServicerContext) -> pb.SeldonMessage:
+    async def call(request: pb.SeldonMessage, context: Context) -> pb.SeldonMessage:
         return answer_proto(await fn(proto_codec.message_from_proto(request)))
 
     return call
 
 
 def feedback_call(fn: Callable[..., Awaitable[Any]]) -> Call:
-    async def call(request: pb.Feedback, context: grpc.aio.ServicerContext) -> pb.SeldonMessage:
+    async def call(request: pb.Feedback, context: Context) -> pb.SeldonMessage:
         return answer_proto(await fn(proto_codec.feedback_from_proto(request)))
 
     return call
 
 
 def list_call(fn: Callable[..., Awaitable[Any]]) -> Call:
-    async def call(request: pb.SeldonMessageList, context: grpc.aio.ServicerContext) -> pb.SeldonMessage:
+    async def call(request: pb.SeldonMessageList, context: Context) -> pb.SeldonMessage:
         return answer_proto(await fn(proto_codec.message_list_from_proto(request)))
 
     return call
@@ -82,13 +87,13 @@ _REQUEST_TYPES = {
 }
 
 
-def unary(call: Call, request_type: type) -> grpc.RpcMethodHandler:
+def unary(call: Call, request_type: type[Message]) -> grpc.RpcMethodHandler[Any, Any]:
     parse = request_type.FromString
     name = request_type.DESCRIPTOR.full_name
 
     # Parsed here rather than by grpc's request_deserializer: bytes that are not a valid
     # message are the caller's fault (INVALID_ARGUMENT), where grpc would answer UNKNOWN.
-    async def parsed(raw: bytes, context: grpc.aio.ServicerContext) -> Any:
+    async def parsed(raw: bytes, context: Context) -> Any:
         try:
             request = parse(raw)
         except DecodeError:
@@ -101,7 +106,7 @@ def unary(call: Call, request_type: type) -> grpc.RpcMethodHandler:
     )
 
 
-def service(name: str, methods: dict[str, grpc.RpcMethodHandler]) -> grpc.GenericRpcHandler:
+def service(name: str, methods: dict[str, grpc.RpcMethodHandler[Any, Any]]) -> grpc.GenericRpcHandler:
     return grpc.method_handlers_generic_handler(f"seldon.protos.{name}", methods)
 
 

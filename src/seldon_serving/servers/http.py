@@ -48,7 +48,7 @@ async def read_body(receive: Receive, limit: int) -> bytes:
 def header(scope: Scope, name: bytes) -> bytes:
     for key, value in scope["headers"]:
         if key == name:
-            return value
+            return bytes(value)
     return b""
 
 
@@ -77,7 +77,7 @@ def _multipart_json(body: bytes, content_type: bytes) -> Any:
 
     headers = {"Content-Type": content_type, "Content-Length": str(len(body)).encode()}
     try:
-        parse_form(headers, io.BytesIO(body), on_field, on_file)  # type: ignore[arg-type]
+        parse_form(headers, io.BytesIO(body), on_field, on_file)
     except (FormParserError, ValueError) as exc:
         raise BadRequest(f"malformed multipart body: {exc}") from None
     message: dict[str, Any] = {}

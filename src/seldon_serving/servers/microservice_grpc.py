@@ -11,7 +11,7 @@ from google.protobuf import empty_pb2
 from seldon_serving.protocol import proto_codec
 from seldon_serving.protocol._pb import prediction_pb2 as pb
 from seldon_serving.servers.component_plane import ComponentPlane
-from seldon_serving.servers.grpc_edge import feedback_call, list_call, message_call, service, unary
+from seldon_serving.servers.grpc_edge import Context, feedback_call, list_call, message_call, service, unary
 
 
 def microservice_handlers(plane: ComponentPlane) -> list[grpc.GenericRpcHandler]:
@@ -22,7 +22,7 @@ def microservice_handlers(plane: ComponentPlane) -> list[grpc.GenericRpcHandler]
     route = unary(message_call(plane.route), pb.SeldonMessage)
     aggregate = unary(list_call(plane.aggregate), pb.SeldonMessageList)
 
-    async def metadata(request: object, context: grpc.aio.ServicerContext) -> pb.SeldonModelMetadata:
+    async def metadata(request: object, context: Context) -> pb.SeldonModelMetadata:
         return proto_codec.model_metadata_to_proto(plane.metadata())
 
     metadata_handler = unary(metadata, empty_pb2.Empty)

@@ -62,7 +62,7 @@ def route(path: str, endpoint: Endpoint, methods: Sequence[str] = ("GET",)) -> R
     return Route(path, endpoint, methods=list(methods))
 
 
-def other_paths(routes: list[BaseRoute], log: logging.Logger) -> Starlette:
+def other_paths(routes: Sequence[BaseRoute], log: logging.Logger) -> Starlette:
     """The Starlette app behind everything that is not a Seldon message."""
 
     async def seldon_error(request: Request, exc: Exception) -> Response:
@@ -89,7 +89,7 @@ def other_paths(routes: list[BaseRoute], log: logging.Logger) -> Starlette:
         return failure_response(UserCodeError(f"{type(exc).__name__}: {exc}"))
 
     return Starlette(
-        routes=routes,
+        routes=list(routes),
         exception_handlers={SeldonError: seldon_error, HTTPException: http_error, Exception: bug},
     )
 
@@ -121,6 +121,6 @@ async def on_message_path(
             answer_headers = [*headers, (b"allow", error.allow.encode())]
     except Exception as exc:  # a bug of ours: answer in Seldon's shape, log where it came from
         log.exception("unexpected error on %s", scope["path"])
-        error = UserCodeError(f"{type(exc).__name__}: {exc}")
-        status, body, answer_headers = 500, json_codec.dumps(error.body()), headers
+        bug = UserCodeError(f"{type(exc).__name__}: {exc}")
+        status, body, answer_headers = 500, json_codec.dumps(bug.body()), headers
     await http.send_bytes(send, status, body, answer_headers)

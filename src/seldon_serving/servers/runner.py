@@ -171,7 +171,7 @@ async def _serve_worker(factory: EdgesFactory, settings: ServerSettings) -> None
                 timeout_keep_alive=settings.keep_alive,
                 # No X-Forwarded-* rewriting by default: it wraps every request in a middleware.
                 proxy_headers=settings.proxy_headers,
-                timeout_graceful_shutdown=settings.graceful_timeout,
+                timeout_graceful_shutdown=round(settings.graceful_timeout),
             )
             http_server = _Uvicorn(config)
             tasks.append(asyncio.create_task(http_server.serve(sockets=[sock])))
@@ -211,7 +211,7 @@ def _enable_multiprocess_metrics() -> str | None:
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
     from prometheus_client import values
 
-    values.ValueClass = values.MultiProcessValue()
+    values.ValueClass = values.MultiProcessValue()  # type: ignore[no-untyped-call]
     return directory
 
 
@@ -278,8 +278,8 @@ def _supervise(factory: EdgesFactory, settings: ServerSettings) -> int:
                 break
             except InterruptedError:
                 continue
-            index = children.pop(pid, None)
-            if index is None or stopping:
+            index = children.pop(pid, -1)
+            if index < 0 or stopping:
                 continue
             now = time.monotonic()
             recent_deaths = [t for t in recent_deaths if now - t < 10] + [now]

@@ -122,7 +122,7 @@ def _convert_deployment(doc: dict[str, Any], new: str, split: bool) -> dict[str,
     out["apiVersion"] = API_VERSIONS[new]
     spec = out.get("spec")
     predictors = spec.get("predictors") if isinstance(spec, dict) else None
-    if isinstance(predictors, list):
+    if isinstance(spec, dict) and isinstance(predictors, list):
         spec["predictors"] = [_convert_predictor(p, i, old, new, split) for i, p in enumerate(predictors)]
     return out
 

@@ -41,9 +41,9 @@ class _Converter:
             options = [s for s in schema["anyOf"] if s.get("type") != "null"]
             if len(options) != 1:
                 return dict(_OPAQUE)
-            out = self.convert(options[0])
-            out["nullable"] = True
-            return out
+            single = self.convert(options[0])
+            single["nullable"] = True
+            return single
         out: dict[str, Any] = {}
         for key, value in schema.items():
             if key in _DROP:

@@ -126,7 +126,8 @@ class RedisStore:
         return 0 if found is None else int(found)
 
     def items(self, namespace: str) -> dict[str, JSON]:
-        keys = sorted(k.decode() for k in self._client.smembers(self._keys(namespace)))
+        members = self._client.smembers(self._keys(namespace))
+        keys = sorted(k.decode() if isinstance(k, bytes) else str(k) for k in members)
         pipe = self._client.pipeline(transaction=False)
         for key in keys:
             pipe.hget(self._kv(namespace, key), "d")

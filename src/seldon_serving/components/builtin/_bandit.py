@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeGuard
 
 import numpy as np
 
@@ -109,8 +109,9 @@ class BanditRouter:
         if not self._usable(value):
             value = self.handle.update(self._fresh_unless_usable)
             version = -1
-        self._cache = (version, value)
-        return value
+        state: State = value
+        self._cache = (version, state)
+        return state
 
     def send_feedback(
         self,
@@ -164,7 +165,7 @@ class BanditRouter:
         self, branch: int, successes: float, trials: int, tie_break: float
     ) -> Callable[[JSON | None], JSON]:
         def update(current: JSON | None) -> JSON:
-            state = current if self._usable(current) else self.initial_state()
+            state: State = current if self._usable(current) else self.initial_state()
             tries = list(state["tries"])
             wins = list(state["successes"])
             tries[branch] += trials
@@ -177,7 +178,7 @@ class BanditRouter:
         # Another worker may have initialised the key first: keep its state.
         return current if self._usable(current) else self.initial_state()
 
-    def _usable(self, value: JSON | None) -> bool:
+    def _usable(self, value: JSON | None) -> TypeGuard[State]:
         # State left by a differently configured node (other router kind or branch
         # count) cannot be reused: start afresh rather than index out of range.
         return (

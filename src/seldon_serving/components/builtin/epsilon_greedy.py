@@ -10,7 +10,7 @@ branch is the argmax of successes/tries, ties broken at random.
 from __future__ import annotations
 
 import random
-from typing import Any
+from typing import Any, TypeGuard
 
 from seldon_serving.state.base import StateHandle
 
@@ -87,7 +87,7 @@ class EpsilonGreedy(BanditRouter):
     def _uniform(self) -> float:
         return self._rng.random()
 
-    def _usable(self, value: Any) -> bool:
+    def _usable(self, value: Any) -> TypeGuard[State]:
         return (
             super()._usable(value)
             and isinstance(value.get("best"), int)

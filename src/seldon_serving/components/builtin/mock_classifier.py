@@ -42,4 +42,5 @@ class MockClassifier:
         z = rows.mean(axis=1, keepdims=True) - self.threshold
         # The image's exact formula; exp overflow for very negative z is a correct 0.
         with np.errstate(over="ignore"):
-            return 1.0 / (1.0 + np.exp(-z))
+            probabilities: np.ndarray = 1.0 / (1.0 + np.exp(-z))
+        return probabilities
