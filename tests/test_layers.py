@@ -1,5 +1,6 @@
-"""The layer order (protocol <- spec <- state <- components <- engine <- servers <- deploy <- cli)
-holds: no module imports from a layer above its own."""
+"""The layer order (settings <- protocol <- spec <- state <- components <- engine <- servers <-
+deploy <- cli) holds: no module imports from a layer above its own.  `settings` is one module
+at the bottom (every layer may read its run's settings); the others are packages."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import ast
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "src" / "seldon_serving"
-LAYERS = ["protocol", "spec", "state", "components", "engine", "servers", "deploy", "cli"]
+LAYERS = ["settings", "protocol", "spec", "state", "components", "engine", "servers", "deploy", "cli"]
 
 
 def _layer(module: str) -> int | None:
@@ -43,4 +44,9 @@ def test_every_import_points_down_the_layers() -> None:
 
 
 def test_every_layer_exists() -> None:
-    assert all((PACKAGE / layer / "__init__.py").exists() for layer in LAYERS)
+    assert (PACKAGE / "settings.py").exists()
+    assert all((PACKAGE / layer / "__init__.py").exists() for layer in LAYERS[1:])
+
+
+def test_settings_import_nothing_of_the_package() -> None:
+    assert not [m for m in _imports(PACKAGE / "settings.py") if m.startswith("seldon_serving")]
