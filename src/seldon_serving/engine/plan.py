@@ -134,71 +134,50 @@ def _plan_unit(
     over_grpc = (
         remote and endpoint is not None and endpoint.type is not None and endpoint.type.value == "GRPC"
     )
-    common: dict[str, Any] = {
-        "name": unit.name,
-        "path": path,
-        "parameters": parameters,
-        "timeout_ms": _timeout_ms(sdep, predictor, base, over_grpc),
-        "image": image,
-    }
     implementation = unit.implementation
     if implementation == "UNKNOWN_IMPLEMENTATION":
         implementation = None
 
-    builtin = builtin_for_implementation(implementation) if implementation else None
-    if builtin is not None:
-        _builtin_problem(builtin, unit, path, parameters)
-        kind = declared or builtin.service_type
+    def plan(how: str, kind: str, request_path: str, label: str, **extra: Any) -> NodePlan:
         return NodePlan(
-            **common,
-            how=BUILTIN,
+            name=unit.name,
+            path=path,
+            how=how,
             service_type=kind,
             methods=_methods(unit, kind),
-            request_path=implementation or "",
-            label=f"{builtin.cls.__name__} (built-in {implementation})",
-            builtin=builtin,
+            parameters=parameters,
+            request_path=request_path,
+            timeout_ms=_timeout_ms(sdep, predictor, base, over_grpc),
+            label=label,
+            image=image,
+            **extra,
         )
+
+    builtin = builtin_for_implementation(implementation) if implementation else None
+    if builtin is not None and implementation is not None:
+        _builtin_problem(builtin, unit, path, parameters)
+        label = f"{builtin.cls.__name__} (built-in {implementation})"
+        return plan(BUILTIN, declared or builtin.service_type, implementation, label, builtin=builtin)
     if remote:
         assert endpoint is not None and endpoint.service_host and endpoint.service_port
-        kind = declared or "MODEL"
-        return NodePlan(
-            **common,
-            how=REMOTE,
-            service_type=kind,
-            methods=_methods(unit, kind),
-            request_path=image or env.get("MODEL_NAME", ""),
-            label=f"{'gRPC' if over_grpc else 'REST'} {endpoint.service_host}:{endpoint.service_port}",
-            transport="GRPC" if over_grpc else "REST",
-            host=endpoint.service_host,
-            port=endpoint.service_port,
+        host, port = endpoint.service_host, endpoint.service_port
+        transport = "GRPC" if over_grpc else "REST"
+        label = f"{'gRPC' if over_grpc else 'REST'} {host}:{port}"
+        request_path = image or env.get("MODEL_NAME", "")
+        return plan(
+            REMOTE, declared or "MODEL", request_path, label, transport=transport, host=host, port=port
         )
     found = builtin_for_image(image) if image and "MODEL_NAME" not in env else None
     if found is not None:
         _builtin_problem(found, unit, path, parameters)
-        kind = declared or found.service_type
-        return NodePlan(
-            **common,
-            how=BUILTIN,
-            service_type=kind,
-            methods=_methods(unit, kind),
-            request_path=image,
-            label=f"{found.cls.__name__} (built-in for {image})",
-            builtin=found,
-        )
+        label = f"{found.cls.__name__} (built-in for {image})"
+        return plan(BUILTIN, declared or found.service_type, image, label, builtin=found)
     model_name = env.get("MODEL_NAME")
     if model_name:
         kind = declared or env.get("SERVICE_TYPE", "MODEL").upper()
         if kind == "OUTLIER_DETECTOR":  # Seldon 0.2's detector wrapper served /transform-input
             kind = "TRANSFORMER"
-        return NodePlan(
-            **common,
-            how=USER_CLASS,
-            service_type=kind,
-            methods=_methods(unit, kind),
-            request_path=image or model_name,
-            label=model_name,
-            model_name=model_name,
-        )
+        return plan(USER_CLASS, kind, image or model_name, model_name, model_name=model_name)
     if implementation in PREPACKAGED_SERVERS:
         if not unit.model_uri:
             raise ManifestError(
@@ -223,15 +202,8 @@ def _plan_unit(
             "manifest's directory), an endpoint with service_host and service_port, or a built-in "
             "implementation"
         )
-    kind = declared or "MODEL"
-    return NodePlan(
-        **common,
-        how=UNAVAILABLE,
-        service_type=kind,
-        methods=_methods(unit, kind),
-        request_path=image or implementation or "",
-        label="not runnable here",
-        problem=problem,
+    return plan(
+        UNAVAILABLE, declared or "MODEL", image or implementation or "", "not runnable here", problem=problem
     )
 
 
