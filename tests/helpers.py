@@ -107,6 +107,18 @@ def stop(process: subprocess.Popen[bytes], timeout: float = 10.0) -> int | None:
     return process.returncode
 
 
+def compat_python(oauth: bool = False) -> Path:
+    """The python of the reference venv with the real seldon-core (1.18.2, or 1.4.0 for the
+    OAuth SeldonClient), made by scripts/compat-venv.sh; SELDON_COMPAT_VENV /
+    SELDON_COMPAT_OAUTH_VENV point elsewhere."""
+    variable, default = (
+        ("SELDON_COMPAT_OAUTH_VENV", ".venv-compat-oauth")
+        if oauth
+        else ("SELDON_COMPAT_VENV", ".venv-compat")
+    )
+    return Path(os.environ.get(variable) or ROOT / default) / "bin" / "python"
+
+
 def seldon_bin(name: str = "seldon") -> str:
     return str(VENV_BIN / name)
 

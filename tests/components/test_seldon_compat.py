@@ -17,18 +17,14 @@ import pytest
 from seldon_serving.components.adapter import ComponentAdapter
 from seldon_serving.protocol.json_codec import decode_feedback, decode_message, decode_message_list
 from tests.components._util import as_json, run
+from tests.helpers import compat_python
 
 HERE = Path(__file__).parent
-CANDIDATES = [os.environ.get("SELDON_COMPAT_VENV", ""), "/tmp/scvenv", str(HERE.parents[1] / ".venv-compat")]
-SELDON_PYTHON = next(
-    (Path(c) / "bin" / "python" for c in CANDIDATES if c and (Path(c) / "bin" / "python").exists()), None
-)
+SELDON_PYTHON = compat_python()
 
 pytestmark = [
     pytest.mark.compat,
-    pytest.mark.skipif(
-        SELDON_PYTHON is None, reason="no seldon-core venv (/tmp/scvenv or SELDON_COMPAT_VENV)"
-    ),
+    pytest.mark.skipif(not SELDON_PYTHON.exists(), reason=f"no seldon-core venv at {SELDON_PYTHON}"),
 ]
 
 SOURCE = """

@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import json
 import subprocess
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,13 +19,14 @@ from seldon_serving.protocol import json_codec as jc
 from seldon_serving.protocol import proto_codec as pc
 from seldon_serving.protocol._pb import prediction_pb2 as pb
 from seldon_serving.protocol.message import Feedback, SeldonMessage
+from tests.helpers import compat_python
 from tests.protocol._helpers import assert_same_feedback, assert_same_message
 
-SELDON_PYTHON = Path("/tmp/scvenv/bin/python")
+SELDON_PYTHON = compat_python()
 
 pytestmark = [
     pytest.mark.compat,
-    pytest.mark.skipif(not SELDON_PYTHON.exists(), reason="no seldon-core venv at /tmp/scvenv"),
+    pytest.mark.skipif(not SELDON_PYTHON.exists(), reason=f"no seldon-core venv at {SELDON_PYTHON}"),
 ]
 
 # Runs inside the seldon-core venv.  Reads [{"type", "proto", "json"}], writes one result each.

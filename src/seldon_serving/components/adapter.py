@@ -269,7 +269,7 @@ class ComponentAdapter:
                 return answer
         call = self._data_calls.get("route")
         if call is None:
-            raise NotImplementedByComponent(f"route is not implemented by {self._class_name}")
+            raise NotImplementedByComponent("Route not defined")  # Seldon's words: clients match them
         result = await call(_features(msg), msg.names, msg.copy_meta() if call.pass_meta else None)
         data, tags, metrics, _ = unwrap_response(result)
         branch = np.array([[_branch(data)]])
@@ -298,7 +298,7 @@ class ComponentAdapter:
                 return answer
         call = self._data_calls.get("aggregate")
         if call is None:
-            raise NotImplementedByComponent(f"aggregate is not implemented by {self._class_name}")
+            raise NotImplementedByComponent("Aggregate not defined")
         features = [_features(m) for m in msgs]
         names = [list(m.names) for m in msgs]
         metas = [m.copy_meta() for m in msgs] if call.pass_meta else None

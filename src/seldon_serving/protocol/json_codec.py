@@ -44,6 +44,9 @@ _DATA_ONEOF = (TENSOR, NDARRAY, TFTENSOR)
 _METRIC_KEYS = ("key", "type", "value", "tags", "bins")
 _INT32 = (-(2**31), 2**31 - 1)
 _DUMPS_OPTIONS = orjson.OPT_SERIALIZE_NUMPY
+# Seldon's Python wrapper answers through Flask's jsonify: keys sorted, a newline at the end.
+_WRAPPER_OPTIONS = _DUMPS_OPTIONS | orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE
+_DATA_KEYS = frozenset(("names", *_DATA_ONEOF))
 
 
 # --- bytes <-> JSON values ---------------------------------------------------------------
@@ -72,10 +75,15 @@ def _default(obj: Any) -> Any:
     raise TypeError(f"{type(obj).__name__} cannot be written as JSON")
 
 
-def dumps(obj: Any) -> bytes:
-    """Serialize a JSON value; numpy arrays and scalars of any layout or dtype are fine."""
+def dumps(obj: Any, *, wrapper_style: bool = False) -> bytes:
+    """Serialize a JSON value; numpy arrays and scalars of any layout or dtype are fine.
+
+    `wrapper_style`: as Seldon's Python wrapper writes it (sorted keys, trailing newline).
+    """
     try:
-        return orjson.dumps(obj, default=_default, option=_DUMPS_OPTIONS)
+        return orjson.dumps(
+            obj, default=_default, option=_WRAPPER_OPTIONS if wrapper_style else _DUMPS_OPTIONS
+        )
     except orjson.JSONEncodeError as exc:
         if exc.__cause__ is not None:  # _default refused an object: nothing can write it
             raise
@@ -207,7 +215,17 @@ def b64encode(raw: bytes | bytearray | memoryview) -> str:
 
 
 def decode_message(obj: Any) -> SeldonMessage:
-    """A SeldonMessage from its JSON dict.  Unknown keys are ignored, as Seldon's engine does."""
+    """A SeldonMessage from its JSON dict.  Unknown top-level keys are ignored, as Seldon's
+    engine does; unknown keys inside `data` (a typo such as `ndarry`) are refused."""
+    return _decode_message(obj, "")
+
+
+def decode_request(obj: Any) -> SeldonMessage:
+    """A component's input: a message that carries data (or names).  Seldon's wrapper refuses
+    anything else with this sentence (a typo such as `{"dta": ...}` would otherwise reach the
+    model as an empty array)."""
+    if type(obj) is dict and not any(key in obj for key in _MESSAGE_ONEOF):
+        raise BadRequest(f"Invalid request data type: {obj}")
     return _decode_message(obj, "")
 
 
@@ -250,6 +268,9 @@ def _json_type(value: Any) -> str:
 
 def _decode_data(msg: SeldonMessage, data: Any, where: str) -> None:
     data = _as_dict(data, where)
+    for key in data:
+        if key not in _DATA_KEYS:
+            raise BadRequest(f"{where}.{key} is not a field of data (names, ndarray, tensor, tftensor)")
     names = data.get("names")
     if names is not None:
         if type(names) is not list or not all(type(n) is str for n in names):
@@ -432,9 +453,12 @@ def decode_feedback(obj: Any) -> Feedback:
 
 
 def decode_message_list(obj: Any) -> list[SeldonMessage]:
-    """The messages of a SeldonMessageList dict (`{"seldonMessages": [...]}`)."""
+    """The messages of a SeldonMessageList dict (`{"seldonMessages": [...]}`), or of a bare
+    JSON list of messages (which Seldon's wrapper also takes)."""
+    if type(obj) is list:
+        return [_decode_message(m, f"[{i}].") for i, m in enumerate(obj)]
     if type(obj) is not dict:
-        raise BadRequest(f"a SeldonMessageList must be a JSON object, not {_json_type(obj)}")
+        raise BadRequest(f"a SeldonMessageList must be a JSON object or a list, not {_json_type(obj)}")
     items = obj.get("seldonMessages")
     if items is None:
         return []

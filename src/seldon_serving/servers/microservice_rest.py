@@ -1,6 +1,10 @@
 """REST edge of a component microservice: Seldon's internal API paths over the component
 data plane.  The message paths take the raw fast path (`servers.rest`); health, metadata,
 metrics and OpenAPI are Starlette routes.
+
+Answers are written as Seldon's Python wrapper writes them (Flask's jsonify: keys sorted, a
+trailing newline, `"meta": {}` even when empty); a feedback answer is, as there, the JSON of
+a protobuf message (empty fields left out).
 """
 
 from __future__ import annotations
@@ -9,10 +13,12 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from google.protobuf import json_format
 from starlette.requests import Request
 from starlette.responses import Response
 
-from seldon_serving.protocol import json_codec
+from seldon_serving.protocol import json_codec, proto_codec
+from seldon_serving.protocol.errors import answer_status
 from seldon_serving.protocol.message import SeldonMessage
 from seldon_serving.servers import http, rest
 from seldon_serving.servers.component_plane import ComponentPlane
@@ -20,7 +26,23 @@ from seldon_serving.servers.openapi import microservice_openapi
 
 log = logging.getLogger("seldon_serving.microservice")
 
-Handler = Callable[[Any], Awaitable[SeldonMessage]]
+Handler = Callable[[Any], Awaitable[rest.Raw]]
+
+
+def _wrapper_json(obj: Any) -> bytes:
+    return json_codec.dumps(obj, wrapper_style=True)
+
+
+def _answer(answer: SeldonMessage) -> rest.Raw:
+    payload = json_codec.encode_message(answer)
+    payload.setdefault("meta", {})
+    return answer_status(answer.status), _wrapper_json(payload), http.JSON_HEADERS
+
+
+def _feedback_answer(answer: SeldonMessage) -> rest.Raw:
+    payload = json_format.MessageToDict(proto_codec.message_to_proto(answer))
+    payload.setdefault("meta", {})
+    return answer_status(answer.status), _wrapper_json(payload), http.JSON_HEADERS
 
 
 class MicroserviceApp:
@@ -31,11 +53,18 @@ class MicroserviceApp:
         self.max_body = max_body
 
         def message_op(fn: Callable[[SeldonMessage], Awaitable[SeldonMessage]]) -> Handler:
-            return lambda obj: fn(json_codec.decode_message(obj))
+            async def handle(obj: Any) -> rest.Raw:
+                return _answer(await fn(json_codec.decode_request(obj)))
+
+            return handle
+
+        async def feedback(obj: Any) -> rest.Raw:
+            return _feedback_answer(await plane.send_feedback(json_codec.decode_feedback(obj)))
+
+        async def aggregate(obj: Any) -> rest.Raw:
+            return _answer(await plane.aggregate(json_codec.decode_message_list(obj)))
 
         predict = message_op(plane.predict)
-        feedback: Handler = lambda obj: plane.send_feedback(json_codec.decode_feedback(obj))  # noqa: E731
-        aggregate: Handler = lambda obj: plane.aggregate(json_codec.decode_message_list(obj))  # noqa: E731
         self.message_routes: dict[str, Handler] = {
             "/predict": predict,
             "/api/v1.0/predictions": predict,
@@ -74,19 +103,19 @@ class MicroserviceApp:
         async def handle() -> rest.Raw:
             http.check_method(scope, http.MESSAGE_METHODS)
             body = await http.read_body(receive, self.max_body)
-            return rest.answer_raw(await handler(http.request_json(scope, body)))
+            return await handler(http.request_json(scope, body))
 
-        await rest.on_message_path(scope, send, handle, log)
+        await rest.on_message_path(scope, send, handle, log, dumps=_wrapper_json)
 
     async def _ping(self, request: Request) -> Response:
         return rest.text_response(b"pong")
 
     async def _health_status(self, request: Request) -> Response:
-        response = await self.plane.health_status()
-        return rest.json_response(json_codec.encode_message(response))
+        status, body, _ = _answer(await self.plane.health_status())
+        return Response(body, status, media_type=rest.JSON)
 
     async def _metadata(self, request: Request) -> Response:
-        return rest.json_response(self.plane.metadata())
+        return Response(_wrapper_json(self.plane.metadata()), media_type=rest.JSON)
 
     async def _metrics(self, request: Request) -> Response:
         body, content_type = self.plane.metrics.render()

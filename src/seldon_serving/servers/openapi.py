@@ -172,7 +172,8 @@ def _schemas() -> dict[str, Any]:
         "MetaOut": meta("Metric"),
         "TensorOut": {
             "type": "object",
-            "required": ["shape", "values"],
+            # a feedback answer is a protobuf message's JSON, which leaves empty fields out
+            "required": ["shape"],
             "properties": {"shape": {"type": "array", "items": {"type": "integer"}}, "values": _FLOAT_LIST},
             "additionalProperties": False,
         },

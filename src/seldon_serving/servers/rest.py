@@ -109,18 +109,19 @@ async def on_message_path(
     handle: Callable[[], Awaitable[Raw]],
     log: logging.Logger,
     headers: list[tuple[bytes, bytes]] = http.JSON_HEADERS,
+    dumps: Callable[[Any], bytes] = json_codec.dumps,
 ) -> None:
-    """Run the handler of a message path; its errors answer FAILURE bodies (with `headers`),
-    never a trace."""
+    """Run the handler of a message path; its errors answer FAILURE bodies (with `headers`,
+    written by `dumps`), never a trace."""
     try:
         status, body, answer_headers = await handle()
     except SeldonError as error:
         log_failure(log, f"{scope['method']} {scope['path']}", error)
-        status, body, answer_headers = error.http_status, json_codec.dumps(error.body()), headers
+        status, body, answer_headers = error.http_status, dumps(error.body()), headers
         if isinstance(error, MethodNotAllowed) and error.allow:
             answer_headers = [*headers, (b"allow", error.allow.encode())]
     except Exception as exc:  # a bug of ours: answer in Seldon's shape, log where it came from
         log.exception("unexpected error on %s", scope["path"])
         bug = UserCodeError(f"{type(exc).__name__}: {exc}")
-        status, body, answer_headers = 500, json_codec.dumps(bug.body()), headers
+        status, body, answer_headers = 500, dumps(bug.body()), headers
     await http.send_bytes(send, status, body, answer_headers)
