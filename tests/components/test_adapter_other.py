@@ -60,7 +60,7 @@ def test_aggregate_missing_or_empty() -> None:
         pass
 
     adapter = ComponentAdapter(Model())
-    with pytest.raises(NotImplementedByComponent, match="^Aggregate not defined$"):  # Seldon's words
+    with pytest.raises(NotImplementedByComponent, match=r"^Aggregate not defined$"):  # Seldon's words
         run(adapter.aggregate([decode_message(CHILD_A)]))
     with pytest.raises(BadRequest, match="at least one message"):
         run(ComponentAdapter(Mean()).aggregate([]))

@@ -64,7 +64,7 @@ def test_route_missing_is_not_implemented() -> None:
 
     adapter = ComponentAdapter(Model())
     assert not adapter.implements("route")
-    with pytest.raises(NotImplementedByComponent, match="^Route not defined$"):  # Seldon's words
+    with pytest.raises(NotImplementedByComponent, match=r"^Route not defined$"):  # Seldon's words
         run(adapter.route(decode_message(NDARRAY_REQ)))
 
 
