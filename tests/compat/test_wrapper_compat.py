@@ -99,3 +99,33 @@ def test_a_typo_inside_data_is_refused_where_the_wrapper_answers_nothing(echo: t
         assert (
             answer.status_code == 400 and "ndarry is not a field of data" in answer.json()["status"]["info"]
         )
+
+
+def test_a_class_written_against_seldon_cores_api_runs_unchanged(servers_for: Any) -> None:
+    # Under the wrapper `seldon_core` is the real package; under ours, our stand-in (the real
+    # one is not installed beside us).
+    sides = servers_for("UsesSeldonApi", "MODEL")
+    body = {"data": {"ndarray": [[1.0, 2.0]]}}
+    ours, theirs = (post(side, "/predict", body) for side in sides)
+    assert ours.status_code == theirs.status_code == 200
+    assert ours.content == theirs.content
+    assert ours.json()["meta"]["tags"] == {"doubled": True}
+    ours, theirs = (post(side, "/predict", {"data": {"ndarray": [[-1.0]]}}) for side in sides)
+    assert ours.status_code == theirs.status_code == 422
+    assert ours.content == theirs.content
+    ours, theirs = (post(side, "/route", body) for side in sides)
+    same_failure(ours, theirs)
+    assert ours.json()["status"]["info"] == "no routing here"
+
+
+def test_a_custom_application_error_keeps_its_status_and_body(servers_for: Any) -> None:
+    sides = servers_for("CustomError", "MODEL")
+    ours, theirs = (post(side, "/predict", {"data": {"ndarray": [[1.0]]}}) for side in sides)
+    assert ours.status_code == theirs.status_code == 402
+    assert ours.content == theirs.content
+    assert ours.json()["status"] == {
+        "status": 1,
+        "info": "Test-Error-Msg",
+        "code": 1402,
+        "reason": "Application Error",
+    }

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
+import json
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
@@ -118,17 +119,37 @@ def user_error(exc: Exception) -> SeldonError:
     if is_not_implemented(exc):
         return NotImplementedByComponent(info)
     status_code = getattr(exc, "status_code", None)
+    body = _own_body(exc)
     if (
         isinstance(status_code, int)
         and not isinstance(status_code, bool)
-        and (hasattr(exc, "message") or hasattr(exc, "reason"))
+        and (hasattr(exc, "message") or hasattr(exc, "reason") or body is not None)
     ):
-        # Shaped like seldon-core's SeldonMicroserviceException: keep its HTTP status and reason.
+        # Shaped like seldon-core's SeldonMicroserviceException, or the application error Seldon
+        # documents for `model_error_handler` (status_code and to_dict()): keep its HTTP status,
+        # its reason and the body its to_dict() gives.
         http_status = status_code if 400 <= status_code <= 599 else 500
         default_reason = "MICROSERVICE_BAD_DATA" if http_status < 500 else "MICROSERVICE_INTERNAL_ERROR"
         reason = getattr(exc, "reason", None) or default_reason
-        return status_error(http_status, str(reason), info)
+        if body is not None:
+            status = body.get("status")
+            if isinstance(status, dict) and isinstance(status.get("info"), str):
+                info = status["info"]
+        return status_error(http_status, str(reason), info, body)
     return UserCodeError(str(exc) or type(exc).__name__)
+
+
+def _own_body(exc: Exception) -> dict[str, Any] | None:
+    """The JSON body an exception gives for itself (`to_dict()`), if it is a JSON object."""
+    to_dict = getattr(exc, "to_dict", None)
+    if not callable(to_dict):
+        return None
+    try:
+        body = to_dict()
+        json.dumps(body)
+    except Exception:  # a broken to_dict() must not hide the error it describes
+        return None
+    return body if isinstance(body, dict) else None
 
 
 def call_sync(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:

@@ -25,6 +25,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from seldon_serving.components import seldon_core_api
 from seldon_serving.protocol.errors import ServingError
 
 __all__ = ["ComponentLoadError", "find_user_class", "instantiate", "load_user_class", "takes_state"]
@@ -195,6 +196,7 @@ def load_user_class(interface_name: str, search_dirs: Sequence[str | Path] | Non
     name = _split(interface_name)
     dirs = _search_dirs(search_dirs)
     _add_to_path(dirs)
+    seldon_core_api.install()  # classes written against seldon-core import its API
     importlib.invalidate_caches()  # files written after start-up (tests, notebooks) must be seen
     looked_in = ", ".join(str(d) for d in dirs)
 

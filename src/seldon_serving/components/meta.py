@@ -65,7 +65,11 @@ def validate_metrics(metrics: Any, source: str) -> list[dict[str, Any]]:
         problem = _metric_problem(metric)
         if problem is not None:
             raise BadMetric(f"Bad metric created during request: {metric!r} from {source}: {problem}")
-        item: dict[str, Any] = {"key": metric["key"], "type": metric["type"], "value": float(metric["value"])}
+        value = metric["value"]
+        # Kept as the user wrote it (an int stays an int, as Seldon's wrapper echoes it); numpy
+        # scalars become Python numbers.
+        value = value if type(value) in (int, float) else float(value)
+        item: dict[str, Any] = {"key": metric["key"], "type": metric["type"], "value": value}
         if metric.get("tags"):
             item["tags"] = dict(metric["tags"])
         if metric.get("bins"):

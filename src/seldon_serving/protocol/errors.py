@@ -33,17 +33,19 @@ class SeldonError(ServingError):
     reason: ClassVar[str] = "MICROSERVICE_INTERNAL_ERROR"
     code: ClassVar[int] = -1
 
-    def __init__(self, info: str, *, node: str | None = None) -> None:
+    def __init__(self, info: str, *, node: str | None = None, body: dict[str, Any] | None = None) -> None:
         super().__init__(info)
         self.info = info
         self.node = node
+        self._body = body  # a body the user's own exception chose (its to_dict())
 
     def status(self) -> Status:
         return failure_status(self.code, self.info, self.reason)
 
-    def body(self) -> dict[str, Status]:
-        """The JSON body a client gets: a SeldonMessage holding only a FAILURE status."""
-        return {"status": self.status()}
+    def body(self) -> dict[str, Any]:
+        """The JSON body a client gets: a SeldonMessage holding only a FAILURE status (or the
+        body a user's exception chose, as Seldon's wrapper answers it)."""
+        return self._body if self._body is not None else {"status": self.status()}
 
 
 # --- component (microservice) errors: Seldon's wrapper reasons, code -1 -----------------
@@ -201,10 +203,10 @@ def _status_error_class(http_status: int, reason: str) -> type[SeldonError]:
     return type("StatusError", (base,), attributes)
 
 
-def status_error(http_status: int, reason: str, info: str) -> SeldonError:
+def status_error(http_status: int, reason: str, info: str, body: dict[str, Any] | None = None) -> SeldonError:
     """An error answering with a status picked at run time (e.g. a user's
-    SeldonMicroserviceException(status_code=422, reason=...))."""
-    return _status_error_class(http_status, reason)(info)
+    SeldonMicroserviceException(status_code=422, reason=...)), and its own `body` if given."""
+    return _status_error_class(http_status, reason)(info, body=body)
 
 
 def answer_status(status: Status | None) -> int:
