@@ -67,5 +67,6 @@ class ComponentSettings:
     image: str | None = None  # PREDICTIVE_UNIT_IMAGE
     threads: int = 0  # 0: call sync user methods inline; N: in a pool of N threads
     state_dir: Path | None = None  # where a stateful component keeps its state across restarts
+    model_metadata: str | None = None  # MODEL_METADATA: the /metadata document, JSON or YAML
     # Prometheus labels the operator's environment gives (deployment, predictor, model, image).
     labels: dict[str, str] = field(default_factory=dict)

@@ -9,6 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.compat.conftest import run_seldon_client
+
 pytestmark = [pytest.mark.compat, pytest.mark.slow]
 
 FAILURE_FLAGS = (1, "FAILURE")  # proto3 JSON writes the enum by number (Flask) or by name (ours)
@@ -129,3 +131,44 @@ def test_a_custom_application_error_keeps_its_status_and_body(servers_for: Any) 
         "code": 1402,
         "reason": "Application Error",
     }
+
+
+def test_grpc_hooks_and_raw_methods_get_protobuf_over_grpc(servers_for: Any, compat_python: Any) -> None:
+    hooks = servers_for("GrpcHooks", "MODEL")
+    raw = servers_for("RawBoth", "MODEL")
+    calls = []
+    for sides, method in ((hooks, "predict"), (hooks, "transform-input"), (hooks, "route"), (raw, "predict")):
+        for side in sides:
+            calls.append(
+                {
+                    "call": "microservice",
+                    "client": {"transport": "grpc", "microservice_endpoint": side.grpc_endpoint()},
+                    "kwargs": {"method": method, "data": [[1.0, 2.0]]},
+                }
+            )
+    for side in hooks:
+        calls.append(
+            {
+                "call": "microservice_feedback",
+                "client": {"transport": "grpc", "microservice_endpoint": side.grpc_endpoint()},
+                "kwargs": {
+                    "prediction_request": {"data": {"ndarray": [[1.0]]}},
+                    "prediction_response": {"data": {"ndarray": [[3.0]]}},
+                    "reward": 0.5,
+                },
+            }
+        )
+    results = run_seldon_client(compat_python, calls)
+    for ours, theirs in zip(results[::2], results[1::2], strict=True):
+        assert ours["success"] and theirs["success"], (ours, theirs)
+        assert ours["response"] == theirs["response"]
+    answers = [r["response"] for r in results[::2]]
+    assert answers[0]["data"] == {"names": ["tripled"], "ndarray": [[3.0, 6.0]]}
+    assert answers[1] == {"strData": "transform_input_grpc"}
+    assert answers[3] == {"strData": "SeldonMessage"}
+    assert answers[4] == {"strData": "feedback 0.5"}
+    # over REST the same classes take their plain / dict paths, as under the wrapper
+    for sides, body in ((hooks, {"data": {"ndarray": [[1.0]]}}), (raw, {"data": {"ndarray": [[1.0]]}})):
+        ours, theirs = (post(side, "/predict", body) for side in sides)
+        assert ours.status_code == theirs.status_code == 200
+        assert ours.content == theirs.content

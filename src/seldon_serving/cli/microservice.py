@@ -51,6 +51,7 @@ def start_microservice(
     max_message_size: int,
     log_level: str,
     state_dir: Path | None,
+    model_metadata: str | None = None,
 ) -> int:
     """Build the settings from the options and serve the class."""
     from seldon_serving.servers import logs
@@ -65,24 +66,23 @@ def start_microservice(
     http: int | None = http_port
     grpc: int | None = grpc_port
     if api_type is not None:
-        # Seldon 0.2 served ONE protocol on PREDICTIVE_UNIT_SERVICE_PORT; keep that for old images.
-        if api_type.upper() == "REST":
-            http, grpc = (
-                (http_port if _given("http_port") else legacy_port),
-                (grpc_port if _given("grpc_port") else None),
-            )
-        elif api_type.upper() == "GRPC":
-            http, grpc = (
-                (http_port if _given("http_port") else None),
-                (grpc_port if _given("grpc_port") else legacy_port),
-            )
-        else:
+        # The legacy `MyModel REST|GRPC` form: Seldon 1.18 ignores the API type and serves both
+        # protocols on their own ports; Seldon 0.2 served the one it named on
+        # PREDICTIVE_UNIT_SERVICE_PORT, which still sets that protocol's port when its own
+        # variable (or flag) is not given.
+        kind = api_type.upper()
+        if kind not in ("REST", "GRPC"):
             raise CliError(f"API type {api_type!r} is not supported (use REST or GRPC)")
+        if _given("legacy_port") and kind == "REST" and not _given("http_port"):
+            http = legacy_port
+        if _given("legacy_port") and kind == "GRPC" and not _given("grpc_port"):
+            grpc = legacy_port
     component = ComponentSettings(
         interface_name=interface_name,
         parameters=parameters,
         threads=threads,
         state_dir=state_dir,
+        model_metadata=model_metadata,
         **_seldon_environment(service_type),
     )
     server = server_settings(host, http, grpc, workers, max_message_size, log_level)
@@ -120,6 +120,13 @@ def microservice_options(fn: click.decorators.FC) -> click.decorators.FC:
             default=0,
             show_default=True,
             help="Run sync user methods in a pool of N threads (0: inline).",
+        ),
+        click.option(
+            "--model-metadata",
+            default=None,
+            envvar="MODEL_METADATA",
+            help="The /metadata document (JSON or YAML), laid over what init_metadata() says "
+            "[$MODEL_METADATA].",
         ),
         click.option(
             "--state-dir",

@@ -51,6 +51,7 @@ MetricsSink = Callable[[list[dict[str, Any]], str], None]
 ("predict", "inputtransform", "outputtransform", "router", "aggregate", "feedback", "health")."""
 
 _MISSING = object()
+_NO_ARGUMENT = object()  # health_status_raw() takes none
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,22 +59,38 @@ class _Kind:
     """One operation: its plain method, raw variants (first found wins) and metrics method tag."""
 
     name: str
-    raw_names: tuple[str, ...]
+    raw_names: tuple[str, ...]  # for a JSON request (REST, in-process), first found wins
+    grpc_names: tuple[str, ...]  # for a protobuf request (gRPC)
     tag: str
 
 
-# `*_rest` are seldon-core's deprecated raw hooks (request dict in, dict out), checked first as
-# seldon-core does.  `send_feedback_rest` (JSON text in) and `*_grpc` (protobuf) are not supported.
+# As seldon-core: over REST the deprecated `*_rest` hook (dict in, dict out) comes first, over
+# gRPC the deprecated `*_grpc` hook (protobuf in, protobuf out); then `*_raw`, which gets the
+# request as it came: a dict over REST, a protobuf message over gRPC.
 _KINDS = {
     kind.name: kind
     for kind in (
-        _Kind("predict", ("predict_rest", "predict_raw"), "predict"),
-        _Kind("transform_input", ("transform_input_rest", "transform_input_raw"), "inputtransform"),
-        _Kind("transform_output", ("transform_output_rest", "transform_output_raw"), "outputtransform"),
-        _Kind("route", ("route_rest", "route_raw"), "router"),
-        _Kind("aggregate", ("aggregate_rest", "aggregate_raw"), "aggregate"),
-        _Kind("send_feedback", ("send_feedback_raw",), "feedback"),
-        _Kind("health_status", ("health_status_raw",), "health"),
+        _Kind("predict", ("predict_rest", "predict_raw"), ("predict_grpc", "predict_raw"), "predict"),
+        _Kind(
+            "transform_input",
+            ("transform_input_rest", "transform_input_raw"),
+            ("transform_input_grpc", "transform_input_raw"),
+            "inputtransform",
+        ),
+        _Kind(
+            "transform_output",
+            ("transform_output_rest", "transform_output_raw"),
+            ("transform_output_grpc", "transform_output_raw"),
+            "outputtransform",
+        ),
+        _Kind("route", ("route_rest", "route_raw"), ("route_grpc", "route_raw"), "router"),
+        _Kind(
+            "aggregate", ("aggregate_rest", "aggregate_raw"), ("aggregate_grpc", "aggregate_raw"), "aggregate"
+        ),
+        _Kind(
+            "send_feedback", ("send_feedback_raw",), ("send_feedback_grpc", "send_feedback_raw"), "feedback"
+        ),
+        _Kind("health_status", ("health_status_raw",), (), "health"),
     )
 }
 _HOOKS = ("tags", "metrics", "class_names", "init_metadata", "load")
@@ -124,7 +141,7 @@ class ComponentAdapter:
         executor: Executor | None = None,
         on_metrics: MetricsSink | None = None,
         include_metrics_in_response: bool = True,
-        model_metadata: Mapping[str, Any] | None = None,
+        model_metadata: Any = None,
     ) -> None:
         self.user_object = user_object
         self.unit_id = unit_id
@@ -133,13 +150,18 @@ class ComponentAdapter:
         self._executor = executor
         self._on_metrics = on_metrics
         self._include_metrics = include_metrics_in_response
-        self._model_metadata = dict(model_metadata or {})
+        # Seldon's MODEL_METADATA (parsed): laid over what init_metadata() says.
+        self._model_metadata = {} if model_metadata is None else model_metadata
         self._own_path: dict[str, str] = {unit_id: image or ""} if unit_id else {}
         self._class_name = type(user_object).__name__
 
         found = {
             name: method
-            for name in (*_KINDS, *(r for k in _KINDS.values() for r in k.raw_names), *_HOOKS)
+            for name in (
+                *_KINDS,
+                *(r for k in _KINDS.values() for r in (*k.raw_names, *k.grpc_names)),
+                *_HOOKS,
+            )
             if (method := find_method(user_object, name)) is not None
         }
         self._found = found
@@ -147,11 +169,8 @@ class ComponentAdapter:
         self.awaits_anything = executor is not None or any(
             inspect.iscoroutinefunction(method) for method in found.values()
         )
-        self._raw: dict[str, tuple[str, AsyncCall]] = {}
-        for kind in _KINDS.values():
-            raw_name = next((r for r in kind.raw_names if r in found), None)
-            if raw_name is not None:
-                self._raw[kind.name] = (raw_name, make_invoker(found[raw_name], executor))
+        self._raw = self._first_found(found, executor, lambda kind: kind.raw_names)
+        self._grpc_raw = self._first_found(found, executor, lambda kind: kind.grpc_names)
         self._data_calls: dict[str, DataCall] = {
             name: DataCall.of(found[name], executor)
             for name in ("predict", "transform_input", "transform_output", "route", "aggregate")
@@ -182,7 +201,21 @@ class ComponentAdapter:
         """Whether the class has its own `kind` ("predict", "route", "send_feedback", ...; a raw
         variant counts, an inherited SeldonComponent stub does not), or hook ("init_metadata",
         "load", "tags", ...)."""
-        return kind in self._found or kind in self._raw
+        return kind in self._found or kind in self._raw or kind in self._grpc_raw
+
+    @staticmethod
+    def _first_found(
+        found: dict[str, Callable[..., Any]],
+        executor: Executor | None,
+        names: Callable[[_Kind], tuple[str, ...]],
+    ) -> dict[str, tuple[str, AsyncCall]]:
+        """kind -> (the first of its hook names the class has, its invoker)."""
+        chosen: dict[str, tuple[str, AsyncCall]] = {}
+        for kind in _KINDS.values():
+            name = next((n for n in names(kind) if n in found), None)
+            if name is not None:
+                chosen[kind.name] = (name, make_invoker(found[name], executor))
+        return chosen
 
     # --- start-up ----------------------------------------------------------------------------
 
@@ -225,21 +258,23 @@ class ComponentAdapter:
 
     # --- prediction path ---------------------------------------------------------------------
 
-    async def predict(self, msg: SeldonMessage) -> SeldonMessage:
-        return await self._data_method("predict", msg, default=lambda: [])
+    # `raw=False`: the request came over gRPC and `grpc_raw` already offered it to the hooks.
 
-    async def transform_input(self, msg: SeldonMessage) -> SeldonMessage:
-        return await self._data_method("transform_input", msg, default=None)
+    async def predict(self, msg: SeldonMessage, *, raw: bool = True) -> SeldonMessage:
+        return await self._data_method("predict", msg, default=lambda: [], raw=raw)
 
-    async def transform_output(self, msg: SeldonMessage) -> SeldonMessage:
-        return await self._data_method("transform_output", msg, default=None)
+    async def transform_input(self, msg: SeldonMessage, *, raw: bool = True) -> SeldonMessage:
+        return await self._data_method("transform_input", msg, default=None, raw=raw)
+
+    async def transform_output(self, msg: SeldonMessage, *, raw: bool = True) -> SeldonMessage:
+        return await self._data_method("transform_output", msg, default=None, raw=raw)
 
     async def _data_method(
-        self, name: str, msg: SeldonMessage, default: Callable[[], Any] | None
+        self, name: str, msg: SeldonMessage, default: Callable[[], Any] | None, raw: bool
     ) -> SeldonMessage:
         kind = _KINDS[name]
-        if name in self._raw:
-            answer = await self._run_raw(kind, encode_message_json, msg)
+        if raw and name in self._raw:
+            answer = await self._run_raw(kind, self._raw[name], encode_message_json(msg))
             if answer is not None:
                 return answer
         call = self._data_calls.get(name)
@@ -260,11 +295,11 @@ class ComponentAdapter:
             result = default()
         return await self._answer(result, msg, msg.meta, kind.tag)
 
-    async def route(self, msg: SeldonMessage) -> SeldonMessage:
+    async def route(self, msg: SeldonMessage, *, raw: bool = True) -> SeldonMessage:
         """The branch the user's `route()` picked, as `[[branch]]` in the request's array form."""
         kind = _KINDS["route"]
-        if "route" in self._raw:
-            answer = await self._run_raw(kind, encode_message_json, msg)
+        if raw and "route" in self._raw:
+            answer = await self._run_raw(kind, self._raw["route"], encode_message_json(msg))
             if answer is not None:
                 return answer
         call = self._data_calls.get("route")
@@ -287,13 +322,13 @@ class ComponentAdapter:
         result = await call(_features(msg), msg.names, msg.copy_meta() if call.pass_meta else None)
         return _branch(unwrap_response(result).data)
 
-    async def aggregate(self, msgs: list[SeldonMessage]) -> SeldonMessage:
+    async def aggregate(self, msgs: list[SeldonMessage], *, raw: bool = True) -> SeldonMessage:
         """One answer from the children's answers; tags/routing/requestPath merged, metrics concatenated."""
         if not msgs:
             raise BadRequest("aggregate needs at least one message")
         kind = _KINDS["aggregate"]
-        if "aggregate" in self._raw:
-            answer = await self._run_raw(kind, encode_message_list_json, msgs)
+        if raw and "aggregate" in self._raw:
+            answer = await self._run_raw(kind, self._raw["aggregate"], encode_message_list_json(msgs))
             if answer is not None:
                 return answer
         call = self._data_calls.get("aggregate")
@@ -307,11 +342,11 @@ class ComponentAdapter:
 
     # --- feedback and health -----------------------------------------------------------------
 
-    async def send_feedback(self, fb: Feedback) -> SeldonMessage:
+    async def send_feedback(self, fb: Feedback, *, raw: bool = True) -> SeldonMessage:
         """Hand a Feedback to the user's `send_feedback`; its return value (None: empty) is the answer."""
         kind = _KINDS["send_feedback"]
-        if "send_feedback" in self._raw:
-            answer = await self._run_raw(kind, encode_feedback_json, fb)
+        if raw and "send_feedback" in self._raw:
+            answer = await self._run_raw(kind, self._raw["send_feedback"], encode_feedback_json(fb))
             if answer is not None:
                 return answer
         request = fb.request if fb.request is not None else SeldonMessage()
@@ -338,7 +373,7 @@ class ComponentAdapter:
         """The user's `health_status()` answer, default strData "healthy"."""
         kind = _KINDS["health_status"]
         if "health_status" in self._raw:
-            answer = await self._run_raw(kind, None, None)
+            answer = await self._run_raw(kind, self._raw["health_status"], _NO_ARGUMENT)
             if answer is not None:
                 return answer
         result: Any = "healthy"
@@ -380,6 +415,9 @@ class ComponentAdapter:
                 user = {}
             if not isinstance(user, Mapping):
                 raise BadMetadata(f"init_metadata() must return a dict, got {type(user).__name__}")
+        if not isinstance(self._model_metadata, Mapping):
+            kind = type(self._model_metadata).__name__
+            raise BadMetadata(f"MODEL_METADATA must be a mapping of metadata fields, got {kind}")
         return validate_metadata({**default_metadata(self.image), **user, **self._model_metadata})
 
     # --- building answers --------------------------------------------------------------------
@@ -446,13 +484,20 @@ class ComponentAdapter:
             own_path=self._own_path,
         )
 
-    async def _run_raw(
-        self, kind: _Kind, encode: Callable[[Any], Any] | None, value: Any
-    ) -> SeldonMessage | None:
-        """The raw method's answer, or None when it raised seldon-core's not-implemented error."""
-        raw_name, invoke = self._raw[kind.name]
+    async def grpc_raw(self, name: str, request: Any) -> SeldonMessage | None:
+        """A gRPC request (a protobuf message) handed to the class's protobuf-level hook for `name`
+        (`predict_grpc`, else `predict_raw`, ...): its answer, or None when the class has none
+        (or its raw method says not implemented), and the request goes the usual way."""
+        found = self._grpc_raw.get(name)
+        if found is None:
+            return None
+        return await self._run_raw(_KINDS[name], found, request)
+
+    async def _run_raw(self, kind: _Kind, hook: tuple[str, AsyncCall], argument: Any) -> SeldonMessage | None:
+        """The raw hook's answer, or None when it raised seldon-core's not-implemented error."""
+        raw_name, invoke = hook
         try:
-            result = await (invoke() if encode is None else invoke(encode(value)))
+            result = await (invoke() if argument is _NO_ARGUMENT else invoke(argument))
         except NotImplementedByComponent:
             return None
         answer = raw_answer(result, raw_name)
@@ -465,6 +510,9 @@ class ComponentAdapter:
                 answer.meta = {**answer.meta, "metrics": clean}
             else:
                 answer.meta = {k: v for k, v in answer.meta.items() if k != "metrics"}
+                if answer.verbatim is not None:  # what the microservice answers as it is
+                    meta = {k: v for k, v in answer.verbatim.get("meta", {}).items() if k != "metrics"}
+                    answer.verbatim = {**answer.verbatim, "meta": meta}
         return answer
 
 

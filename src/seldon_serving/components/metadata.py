@@ -6,12 +6,30 @@ tensor metadata for inputs/outputs), checked by hand so no jsonschema dependency
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import yaml
+
 from seldon_serving.protocol.errors import BadMetadata
 
-__all__ = ["default_metadata", "split_image", "validate_metadata"]
+__all__ = ["default_metadata", "parse_model_metadata", "split_image", "validate_metadata"]
+
+log = logging.getLogger("seldon_serving.metadata")
+
+
+def parse_model_metadata(text: str | None) -> Any:
+    """The MODEL_METADATA environment variable (JSON or YAML), as Seldon's wrapper reads it:
+    unreadable text is logged and ignored; what it holds is checked when /metadata is built."""
+    if not text:
+        return None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        log.error("MODEL_METADATA is not valid JSON or YAML, ignored: %s", exc)
+        return None
+
 
 _ARRAY_TYPES = frozenset({"tensor", "ndarray", "tftensor"})
 _OTHER_TYPES = frozenset({"jsonData", "strData", "binData"})

@@ -43,7 +43,8 @@ def raw_answer(result: Any, raw_name: str) -> SeldonMessage:
     """A raw method's return value (a SeldonMessage dict, or a protobuf message) as a SeldonMessage."""
     if isinstance(result, SeldonMessage):
         return result
-    if hasattr(result, "DESCRIPTOR") and hasattr(result, "SerializeToString"):
+    from_proto = hasattr(result, "DESCRIPTOR") and hasattr(result, "SerializeToString")
+    if from_proto:
         from google.protobuf import json_format
 
         result = json_format.MessageToDict(result)
@@ -52,6 +53,9 @@ def raw_answer(result: Any, raw_name: str) -> SeldonMessage:
     from seldon_serving.protocol.json_codec import decode_message
 
     try:
-        return decode_message(result)
+        answer = decode_message(result)
     except SeldonError as exc:
         raise UserCodeError(f"{raw_name}() returned an invalid SeldonMessage: {exc.info}") from exc
+    if not from_proto:
+        answer.verbatim = result
+    return answer

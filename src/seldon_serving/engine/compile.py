@@ -10,6 +10,7 @@ from pathlib import Path
 
 from seldon_serving.components.adapter import ComponentAdapter
 from seldon_serving.components.loader import instantiate, load_user_class
+from seldon_serving.components.metadata import parse_model_metadata
 from seldon_serving.engine.graph import GraphNode
 from seldon_serving.engine.plan import BUILTIN, REMOTE, UNAVAILABLE, NodePlan
 from seldon_serving.engine.remote import GrpcRunner, RestRunner
@@ -50,6 +51,7 @@ def _local_runner(plan: NodePlan, ctx: CompileContext) -> LocalRunner:
         unit_id=plan.name,
         image=plan.image or None,
         service_type=plan.service_type,
+        model_metadata=parse_model_metadata(plan.model_metadata),
     )
     adapter.load()
     return LocalRunner(adapter, plan.name, plan.service_type, plan.label)

@@ -70,6 +70,7 @@ class NodePlan:
     host: str = ""
     port: int = 0
     problem: str = ""  # why an UNAVAILABLE node cannot run here
+    model_metadata: str | None = None  # its container's MODEL_METADATA (JSON or YAML)
     children: tuple[NodePlan, ...] = ()
 
     def walk(self) -> list[NodePlan]:
@@ -150,6 +151,7 @@ def _plan_unit(
             timeout_ms=_timeout_ms(sdep, predictor, base, over_grpc),
             label=label,
             image=image,
+            model_metadata=env.get("MODEL_METADATA"),
             **extra,
         )
 

@@ -56,6 +56,9 @@ class SeldonMessage:
     # tftensor keeps the TensorFlow dtype name it came with (e.g. "DT_FLOAT"),
     # so an answer can echo it.
     tf_dtype: str | None = None
+    # The JSON dict a component's raw method returned, which a microservice answers as it is
+    # (as Seldon's wrapper does); None for every other message.
+    verbatim: dict[str, Any] | None = None
 
     @property
     def is_array(self) -> bool:

@@ -36,25 +36,31 @@ class ComponentPlane:
         self.metrics = metrics
         self._feedback_labels = dict(labels, method="feedback")
 
-    async def predict(self, msg: SeldonMessage) -> SeldonMessage:
-        return await self.adapter.predict(msg)
+    # `raw=False`: a gRPC request that `grpc_raw` already offered to the class's raw hooks.
 
-    async def transform_input(self, msg: SeldonMessage) -> SeldonMessage:
-        return await self.adapter.transform_input(msg)
+    async def predict(self, msg: SeldonMessage, *, raw: bool = True) -> SeldonMessage:
+        return await self.adapter.predict(msg, raw=raw)
 
-    async def transform_output(self, msg: SeldonMessage) -> SeldonMessage:
-        return await self.adapter.transform_output(msg)
+    async def transform_input(self, msg: SeldonMessage, *, raw: bool = True) -> SeldonMessage:
+        return await self.adapter.transform_input(msg, raw=raw)
 
-    async def route(self, msg: SeldonMessage) -> SeldonMessage:
-        return await self.adapter.route(msg)
+    async def transform_output(self, msg: SeldonMessage, *, raw: bool = True) -> SeldonMessage:
+        return await self.adapter.transform_output(msg, raw=raw)
 
-    async def aggregate(self, msgs: list[SeldonMessage]) -> SeldonMessage:
-        return await self.adapter.aggregate(msgs)
+    async def route(self, msg: SeldonMessage, *, raw: bool = True) -> SeldonMessage:
+        return await self.adapter.route(msg, raw=raw)
 
-    async def send_feedback(self, feedback: Feedback) -> SeldonMessage:
-        response = await self.adapter.send_feedback(feedback)
+    async def aggregate(self, msgs: list[SeldonMessage], *, raw: bool = True) -> SeldonMessage:
+        return await self.adapter.aggregate(msgs, raw=raw)
+
+    async def send_feedback(self, feedback: Feedback, *, raw: bool = True) -> SeldonMessage:
+        response = await self.adapter.send_feedback(feedback, raw=raw)
         self.metrics.record_feedback(feedback.reward, self._feedback_labels)
         return response
+
+    async def grpc_raw(self, name: str, request: Any) -> SeldonMessage | None:
+        """The answer of the class's protobuf-level hook for a gRPC request, if it has one."""
+        return await self.adapter.grpc_raw(name, request)
 
     async def health_status(self) -> SeldonMessage:
         return await self.adapter.health_status()

@@ -59,34 +59,6 @@ def answer_proto(answer: SeldonMessage) -> pb.SeldonMessage:
     return proto_codec.message_to_proto(answer)
 
 
-def message_call(fn: Callable[..., Awaitable[Any]]) -> Call:
-    async def call(request: pb.SeldonMessage, context: Context) -> pb.SeldonMessage:
-        return answer_proto(await fn(proto_codec.message_from_proto(request)))
-
-    return call
-
-
-def feedback_call(fn: Callable[..., Awaitable[Any]]) -> Call:
-    async def call(request: pb.Feedback, context: Context) -> pb.SeldonMessage:
-        return answer_proto(await fn(proto_codec.feedback_from_proto(request)))
-
-    return call
-
-
-def list_call(fn: Callable[..., Awaitable[Any]]) -> Call:
-    async def call(request: pb.SeldonMessageList, context: Context) -> pb.SeldonMessage:
-        return answer_proto(await fn(proto_codec.message_list_from_proto(request)))
-
-    return call
-
-
-_REQUEST_TYPES = {
-    "message": pb.SeldonMessage,
-    "feedback": pb.Feedback,
-    "list": pb.SeldonMessageList,
-}
-
-
 def unary(call: Call, request_type: type[Message]) -> grpc.RpcMethodHandler[Any, Any]:
     parse = request_type.FromString
     name = request_type.DESCRIPTOR.full_name

@@ -10,6 +10,7 @@ from typing import Any
 
 from seldon_serving.components.adapter import ComponentAdapter
 from seldon_serving.components.loader import instantiate, load_user_class, takes_state
+from seldon_serving.components.metadata import parse_model_metadata
 from seldon_serving.components.parameters import parse_parameters
 from seldon_serving.servers.component_plane import ComponentPlane, metrics_sink
 from seldon_serving.servers.metrics import Metrics
@@ -29,7 +30,9 @@ def component_state(user_class: type, unit: str, state_dir: Path | None) -> Stat
     return StateHandle(SqliteStore(state_dir / "state.db"), "components", f"microservice/{unit}")
 
 
-def microservice_edges(user_object: Any, component: ComponentSettings, server: ServerSettings) -> Edges:
+def microservice_edges(
+    user_object: Any, component: ComponentSettings, server: ServerSettings, model_metadata: Any = None
+) -> Edges:
     """Build the edges of one worker (called after fork, so `load()` runs per worker)."""
     executor = ThreadPoolExecutor(component.threads) if component.threads > 0 else None
     metrics = Metrics()
@@ -40,6 +43,7 @@ def microservice_edges(user_object: Any, component: ComponentSettings, server: S
         service_type=component.service_type,
         executor=executor,
         on_metrics=metrics_sink(metrics, component.labels),
+        model_metadata=model_metadata,
     )
     adapter.load()
     plane = ComponentPlane(adapter, metrics, component.labels)
@@ -59,6 +63,7 @@ def run_microservice(component: ComponentSettings, server: ServerSettings) -> in
     """
     user_class = load_user_class(component.interface_name, [Path.cwd()])
     parameters = parse_parameters(component.parameters)
+    model_metadata = parse_model_metadata(component.model_metadata)
     temporary = None
     state_dir = component.state_dir
     if state_dir is None and server.workers > 1 and takes_state(user_class):
@@ -70,7 +75,8 @@ def run_microservice(component: ComponentSettings, server: ServerSettings) -> in
             f"seldon microservice {user_class.__name__} ({component.service_type}): "
             f"{server.addresses()}, {server.workers} worker(s)"
         )
-        return serve(lambda: microservice_edges(user_object, component, server), server, announce=announce)
+        factory = lambda: microservice_edges(user_object, component, server, model_metadata)  # noqa: E731
+        return serve(factory, server, announce=announce)
     finally:
         if temporary is not None:
             shutil.rmtree(temporary, ignore_errors=True)

@@ -5,22 +5,51 @@ clients that call a component directly) over the same component data plane.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import grpc
 from google.protobuf import empty_pb2
+from google.protobuf.message import Message
 
 from seldon_serving.protocol import proto_codec
 from seldon_serving.protocol._pb import prediction_pb2 as pb
+from seldon_serving.protocol.errors import BadRequest
+from seldon_serving.protocol.message import SeldonMessage
 from seldon_serving.servers.component_plane import ComponentPlane
-from seldon_serving.servers.grpc_edge import Context, feedback_call, list_call, message_call, service, unary
+from seldon_serving.servers.grpc_edge import Call, Context, answer_proto, service, unary
+
+
+def _request(request: pb.SeldonMessage) -> SeldonMessage:
+    # As seldon-core's wrapper: a message without data reaches no user method.
+    if request.WhichOneof("data_oneof") is None:
+        raise BadRequest("Unknown data in SeldonMessage")
+    return proto_codec.message_from_proto(request)
+
+
+def _call(plane: ComponentPlane, name: str, decode: Callable[[Any], Any], method: Callable[..., Any]) -> Call:
+    """One component method over gRPC: the class's protobuf-level hook if it has one (seldon-core
+    hands `predict_grpc` and `predict_raw` the protobuf request), else the usual way."""
+
+    async def call(request: Any, context: Context) -> pb.SeldonMessage:
+        answer = await plane.grpc_raw(name, request)
+        if answer is None:
+            answer = await method(decode(request), raw=False)
+        return answer_proto(answer)
+
+    return call
 
 
 def microservice_handlers(plane: ComponentPlane) -> list[grpc.GenericRpcHandler]:
-    predict = unary(message_call(plane.predict), pb.SeldonMessage)
-    feedback = unary(feedback_call(plane.send_feedback), pb.Feedback)
-    transform_input = unary(message_call(plane.transform_input), pb.SeldonMessage)
-    transform_output = unary(message_call(plane.transform_output), pb.SeldonMessage)
-    route = unary(message_call(plane.route), pb.SeldonMessage)
-    aggregate = unary(list_call(plane.aggregate), pb.SeldonMessageList)
+    def handler(name: str, request_type: type[Message], decode: Callable[[Any], Any]) -> Any:
+        return unary(_call(plane, name, decode, getattr(plane, name)), request_type)
+
+    predict = handler("predict", pb.SeldonMessage, _request)
+    feedback = handler("send_feedback", pb.Feedback, proto_codec.feedback_from_proto)
+    transform_input = handler("transform_input", pb.SeldonMessage, _request)
+    transform_output = handler("transform_output", pb.SeldonMessage, _request)
+    route = handler("route", pb.SeldonMessage, _request)
+    aggregate = handler("aggregate", pb.SeldonMessageList, proto_codec.message_list_from_proto)
 
     async def metadata(request: object, context: Context) -> pb.SeldonModelMetadata:
         return proto_codec.model_metadata_to_proto(plane.metadata())

@@ -34,6 +34,8 @@ def _wrapper_json(obj: Any) -> bytes:
 
 
 def _answer(answer: SeldonMessage) -> rest.Raw:
+    if answer.verbatim is not None:  # a raw method's own dict, as the wrapper answers it
+        return answer_status(answer.status), _wrapper_json(answer.verbatim), http.JSON_HEADERS
     payload = json_codec.encode_message(answer)
     payload.setdefault("meta", {})
     return answer_status(answer.status), _wrapper_json(payload), http.JSON_HEADERS
