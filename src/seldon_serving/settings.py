@@ -30,6 +30,9 @@ class ServerSettings:
     keep_alive: int = 30  # seconds an idle REST connection is kept
     proxy_headers: bool = False  # trust X-Forwarded-* (only behind a proxy that sets them)
     log_level: str = "INFO"
+    # Prometheus on a port of its own, as Seldon's wrapper serves it (None: only on the REST port).
+    metrics_port: int | None = None
+    metrics_path: str = "/metrics"
 
     def addresses(self) -> str:
         """`REST on host:port, gRPC on host:port` for the start-up line."""
@@ -38,6 +41,8 @@ class ServerSettings:
             parts.append(f"REST on {self.host}:{self.http_port}")
         if self.grpc_port is not None:
             parts.append(f"gRPC on {self.host}:{self.grpc_port}")
+        if self.metrics_port is not None:
+            parts.append(f"metrics on {self.host}:{self.metrics_port}{self.metrics_path}")
         return ", ".join(parts)
 
 
@@ -68,5 +73,8 @@ class ComponentSettings:
     threads: int = 0  # 0: call sync user methods inline; N: in a pool of N threads
     state_dir: Path | None = None  # where a stateful component keeps its state across restarts
     model_metadata: str | None = None  # MODEL_METADATA: the /metadata document, JSON or YAML
-    # Prometheus labels the operator's environment gives (deployment, predictor, model, image).
+    # Seldon's default Prometheus labels, from the operator's environment (deployment, predictor,
+    # model, image and their versions).
     labels: dict[str, str] = field(default_factory=dict)
+    # INCLUDE_METRICS_IN_CLIENT_RESPONSE: custom metrics also go back in the answer's meta.
+    include_metrics: bool = True

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import click
 from click.core import ParameterSource
+from click.decorators import FC
 
 from seldon_serving.cli.errors import CliError, one_sentence
 from seldon_serving.cli.options import PORT, server_options, server_settings
@@ -26,15 +30,30 @@ def _given(name: str) -> bool:
 
 def _seldon_environment(service_type: str) -> dict[str, Any]:
     """What Seldon's operator tells a graph container through its environment."""
+    from seldon_serving.servers.metrics import seldon_labels
+
     unit_id = os.environ.get("PREDICTIVE_UNIT_ID") or None
     image = os.environ.get("PREDICTIVE_UNIT_IMAGE") or None
-    labels = {
-        "deployment_name": os.environ.get("SELDON_DEPLOYMENT_ID", ""),
-        "predictor_name": os.environ.get("PREDICTOR_ID", ""),
-        "model_name": unit_id or "",
-        "model_image": image or "",
+    try:
+        predictor_labels = json.loads(os.environ.get("PREDICTOR_LABELS") or "{}")
+    except ValueError:
+        predictor_labels = {}
+    version = predictor_labels.get("version", "") if isinstance(predictor_labels, dict) else ""
+    labels = seldon_labels(
+        deployment=os.environ.get("SELDON_DEPLOYMENT_ID", ""),
+        predictor=os.environ.get("PREDICTOR_ID", ""),
+        model=unit_id or "",
+        image=image or "",
+        predictor_version=str(version),
+    )
+    include_metrics = os.environ.get("INCLUDE_METRICS_IN_CLIENT_RESPONSE", "true").lower() == "true"
+    return {
+        "service_type": service_type,
+        "unit_id": unit_id,
+        "image": image,
+        "labels": labels,
+        "include_metrics": include_metrics,
     }
-    return {"service_type": service_type, "unit_id": unit_id, "image": image, "labels": labels}
 
 
 def start_microservice(
@@ -51,6 +70,8 @@ def start_microservice(
     max_message_size: int,
     log_level: str,
     state_dir: Path | None,
+    metrics_port: int | None,
+    metrics_path: str,
     model_metadata: str | None = None,
 ) -> int:
     """Build the settings from the options and serve the class."""
@@ -86,10 +107,19 @@ def start_microservice(
         **_seldon_environment(service_type),
     )
     server = server_settings(host, http, grpc, workers, max_message_size, log_level)
+    if metrics_port is not None:
+        path = metrics_path if metrics_path.startswith("/") else "/" + metrics_path
+        server = replace(server, metrics_port=metrics_port, metrics_path=path)
     return run_microservice(component, server)
 
 
-def microservice_options(fn: click.decorators.FC) -> click.decorators.FC:
+def microservice_options(metrics_port: int | None) -> Callable[[FC], FC]:
+    """The options of both commands; they differ only in whether metrics get a port of their own
+    by default (Seldon's wrapper: 6000)."""
+    return lambda fn: _with_options(fn, metrics_port)
+
+
+def _with_options(fn: FC, metrics_port: int | None) -> FC:
     options = [
         click.argument("interface_name"),
         click.argument("api_type", required=False, type=click.Choice(LEGACY_API_TYPES, case_sensitive=False)),
@@ -105,6 +135,22 @@ def microservice_options(fn: click.decorators.FC) -> click.decorators.FC:
             grpc_port=5000,
             http_env="PREDICTIVE_UNIT_HTTP_SERVICE_PORT",
             grpc_env="PREDICTIVE_UNIT_GRPC_SERVICE_PORT",
+        ),
+        click.option(
+            "--metrics-port",
+            type=PORT,
+            default=metrics_port,
+            envvar="PREDICTIVE_UNIT_METRICS_SERVICE_PORT",
+            show_default=True,
+            help="Serve Prometheus on this port too (it is always at /metrics of the REST port) "
+            "[$PREDICTIVE_UNIT_METRICS_SERVICE_PORT].",
+        ),
+        click.option(
+            "--metrics-path",
+            default="/metrics",
+            envvar="PREDICTIVE_UNIT_METRICS_ENDPOINT",
+            show_default=True,
+            help="Path of the metrics port [$PREDICTIVE_UNIT_METRICS_ENDPOINT].",
         ),
         click.option(
             "--legacy-port",
@@ -143,7 +189,7 @@ def microservice_options(fn: click.decorators.FC) -> click.decorators.FC:
 
 
 @click.command("microservice")
-@microservice_options
+@microservice_options(metrics_port=None)
 @one_sentence
 def microservice_command(interface_name: str, api_type: str | None, **kwargs: Any) -> None:
     """Serve a Python class as a Seldon component (REST and gRPC).
@@ -155,8 +201,7 @@ def microservice_command(interface_name: str, api_type: str | None, **kwargs: An
 
 
 @click.command("seldon-core-microservice", context_settings={"ignore_unknown_options": False})
-@microservice_options
-@click.option("--metrics-port", type=int, default=None, hidden=True)
+@microservice_options(metrics_port=6000)
 @click.option("--debug", is_flag=True, hidden=True, help="Show the traceback of an unexpected error.")
 @click.option("--tracing", is_flag=True, hidden=True)
 @click.option("--persistence", type=int, default=0, hidden=True)
@@ -172,7 +217,6 @@ def microservice_command(interface_name: str, api_type: str | None, **kwargs: An
 def seldon_core_microservice_command(
     interface_name: str,
     api_type: str | None,
-    metrics_port: int | None,
     debug: bool,
     tracing: bool,
     persistence: int,
@@ -189,7 +233,8 @@ def seldon_core_microservice_command(
     """Drop-in for Seldon's `seldon-core-microservice`: same arguments, same API, faster.
 
     Flags that only tuned Seldon's gunicorn/Flask server are accepted and ignored;
-    Prometheus metrics are served on the REST port at /metrics.
+    Prometheus metrics are served on --metrics-port (6000) as by Seldon's wrapper, and on the
+    REST port at /metrics.
     """
     if grpc_workers == 0:
         kwargs["grpc_port"] = None

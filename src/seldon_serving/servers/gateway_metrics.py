@@ -8,7 +8,7 @@ from typing import Any
 from prometheus_client import Histogram
 
 from seldon_serving.engine.graph import GraphNode
-from seldon_serving.servers.metrics import Metrics
+from seldon_serving.servers.metrics import Metrics, seldon_labels
 
 REQUEST_LABELS = ("deployment_name", "predictor_name", "method", "code")
 _BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -42,10 +42,7 @@ class GatewayMetrics:
         labels = self._node_labels.get(key)
         if labels is None:
             labels = self._node_labels[key] = {
-                "deployment_name": deployment,
-                "predictor_name": predictor,
-                "model_name": node.name,
-                "model_image": node.image,
+                **seldon_labels(deployment, predictor, node.name, node.image),
                 "method": method,
             }
         return labels

@@ -1,9 +1,18 @@
-"""Prometheus metrics shared by every edge: Seldon's feedback counters and the custom
-metrics components return in `meta.metrics`.
+"""Prometheus metrics shared by every edge: the custom metrics components return in
+`meta.metrics` and Seldon's feedback counters, exported exactly as Seldon's Python wrapper
+exports them, so existing dashboards and alerts keep working:
 
-With several worker processes, prometheus-client's multiprocess mode aggregates
-the workers' values (PROMETHEUS_MULTIPROC_DIR is set by the runner before any
-worker imports prometheus_client), so one scrape sees the whole server.
+- the metric is named by its key (a TIMER is the histogram `<key>`, in seconds, over Seldon's
+  50 buckets from 1 ms to 30 s);
+- its labels are the metric's tags, `method` (predict, inputtransform, outputtransform, router,
+  aggregate, feedback, health), Seldon's default labels (deployment, predictor, model and
+  image names and versions, plus the pre-1.3 aliases) and `worker_id`;
+- feedback counts `seldon_api_model_feedback` and sums `seldon_api_model_feedback_reward`
+  the same way, with method `feedback`.
+
+With several worker processes, prometheus-client's multiprocess mode gathers the workers'
+values (PROMETHEUS_MULTIPROC_DIR is set by the runner before any worker creates a metric);
+each worker's samples keep their own `worker_id`, as with Seldon.
 """
 
 from __future__ import annotations
@@ -13,122 +22,153 @@ import math
 import os
 import re
 import threading
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
+import numpy as np
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
     Gauge,
     Histogram,
+    disable_created_metrics,
     generate_latest,
 )
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
 
-BASE_LABELS = ("deployment_name", "predictor_name", "model_name", "model_image", "method")
+# Seldon's exposition has no `_created` series.
+disable_created_metrics()  # type: ignore[no-untyped-call]
 
-_MISSING = object()
+FEEDBACK_KEY = "seldon_api_model_feedback"
+FEEDBACK_REWARD_KEY = "seldon_api_model_feedback_reward"
+NOT_IMPLEMENTED = "NOT_IMPLEMENTED"  # Seldon's value for a label its environment does not give
+# Seldon's TIMER buckets: 50 spread logarithmically from 1 ms to 30 s (seconds).
+SELDON_BUCKETS = tuple(float(b) for b in np.logspace(-3, np.log10(30), 50))
+
 _NOT_NAME = re.compile(r"[^a-zA-Z0-9_]")
 log = logging.getLogger("seldon_serving.metrics")
 
 
+def seldon_labels(
+    deployment: str = "",
+    predictor: str = "",
+    model: str = "",
+    image: str = "",
+    predictor_version: str = "",
+) -> dict[str, str]:
+    """Seldon's default labels of a component's metrics (what its operator's environment says)."""
+    image = image or f"{NOT_IMPLEMENTED}:{NOT_IMPLEMENTED}"
+    *name_parts, version = image.split(":")
+    model_image = ":".join(name_parts)
+    labels = {
+        "deployment_name": deployment or NOT_IMPLEMENTED,
+        "model_name": model or NOT_IMPLEMENTED,
+        "model_image": model_image,
+        "model_version": version,
+        "predictor_name": predictor or NOT_IMPLEMENTED,
+        "predictor_version": predictor_version or NOT_IMPLEMENTED,
+    }
+    # the label names before Seldon Core 1.3, still exported
+    labels["seldon_deployment_name"] = labels["deployment_name"]
+    labels["image_name"] = labels["model_image"]
+    labels["image_version"] = labels["model_version"]
+    return labels
+
+
 def _prometheus_name(key: str) -> str:
     """A valid Prometheus metric or label name for a Seldon metric key or tag ("my-metric.x" ->
-    "my_metric_x")."""
+    "my_metric_x"); a valid one is kept as it is."""
     name = _NOT_NAME.sub("_", key)
     return name if name[:1].isalpha() or (name[:1] == "_" and name[:2] != "__") else "m_" + name
 
 
-# Seldon's TIMER values are milliseconds; histograms are kept in seconds.
-_TIMER_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+class _Custom(Collector):
+    """The custom metric objects of this process: a key may come with several sets of tags, so
+    one name may have several objects, which no registry would take."""
+
+    def __init__(self) -> None:
+        self.objects: list[Any] = []
+
+    def collect(self) -> Iterator[Metric]:
+        for obj in list(self.objects):
+            yield from obj.collect()
 
 
 class Metrics:
-    """One per process.  Custom metric objects are created on first use; a metric
-    name keeps the tag keys it was first seen with (Prometheus needs a fixed label set)."""
+    """One per process.  A metric object is created on first use for each (key, type, label
+    names), since Prometheus needs a fixed label set per object."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        self._custom = _Custom()
+        self.registry.register(self._custom)
         self._lock = threading.Lock()
-        self._custom: dict[tuple[str, str], tuple[Any, tuple[str, ...]] | None] = {}
-        self.feedback_total = Counter(
-            "seldon_api_model_feedback",
-            "Feedback calls received",
-            BASE_LABELS,
-            registry=self.registry,
-        )
-        self.feedback_reward = Counter(
-            "seldon_api_model_feedback_reward",
-            "Sum of the rewards received as feedback",
-            BASE_LABELS,
-            registry=self.registry,
-        )
+        self._objects: dict[tuple[str, str, tuple[str, ...]], Any] = {}
+        self._types: dict[str, str] = {}  # exported name -> the type it was first seen with
+        self._warned: set[tuple[str, str]] = set()
 
-    def record_feedback(self, reward: float, labels: dict[str, str]) -> None:
-        values = [labels.get(name, "") for name in BASE_LABELS]
-        self.feedback_total.labels(*values).inc()
+    def record_feedback(self, reward: float, labels: Mapping[str, str]) -> None:
+        """Seldon's feedback counters; `labels` are Seldon's default labels and `method`."""
+        self.record_custom([{"key": FEEDBACK_KEY, "type": "COUNTER", "value": 1.0}], labels)
         # A Prometheus counter only grows: a negative reward (legitimate for a bandit) would
         # raise in inc(), and NaN or infinity would spoil the sum for good.  They are counted
-        # in feedback_total but not added to the reward sum.
+        # in the feedback total but not added to the reward sum.
         if 0.0 <= reward < math.inf:
-            self.feedback_reward.labels(*values).inc(reward)
+            self.record_custom([{"key": FEEDBACK_REWARD_KEY, "type": "COUNTER", "value": reward}], labels)
 
-    def record_custom(self, metrics: list[dict[str, Any]], labels: dict[str, str]) -> None:
-        """Export a component's custom metrics.  A metric Prometheus cannot take (a key that
-        names another metric of a different type, a tag that clashes with our labels) is
-        skipped with one warning: exporting must never fail the request that carried it."""
+    def record_custom(self, metrics: Iterable[Mapping[str, Any]], labels: Mapping[str, str]) -> None:
+        """Export a component's custom metrics; `labels` are Seldon's default labels and `method`.
+
+        A metric Prometheus cannot take (a key already exported with another type) is skipped
+        with one warning: exporting must never fail the request that carried it."""
         for metric in metrics:
             key = metric.get("key")
             if not isinstance(key, str) or not key:
                 continue
             kind = str(metric.get("type", "COUNTER"))
-            tags = metric.get("tags") or {}
-            found = self._custom_metric(key, kind, tuple(sorted(tags)))
-            if found is None:
+            # As Seldon: the tags, then the method and the default labels over them.
+            tags = {_prometheus_name(str(k)): str(v) for k, v in (metric.get("tags") or {}).items()}
+            merged = {**tags, **labels, "worker_id": str(os.getpid())}
+            obj = self._object(key, kind, tuple(merged))
+            if obj is None:
                 continue
-            obj, tag_names = found
-            values = [labels.get(name, "") for name in BASE_LABELS] + [
-                str(tags.get(t, "")) for t in tag_names
-            ]
             value = float(metric.get("value", 0.0))
-            child = obj.labels(*values)
+            child = obj.labels(*merged.values())
             if kind == "GAUGE":
                 child.set(value)
             elif kind in ("TIMER", "HISTOGRAM"):
                 if not math.isnan(value):  # NaN falls in no bucket but would spoil the sum
-                    child.observe(value / 1000.0 if kind == "TIMER" else value)
+                    child.observe(value / 1000.0 if kind == "TIMER" else value)  # TIMERs are in ms
             elif 0.0 <= value < math.inf:  # counters only grow, and by finite amounts
                 child.inc(value)
 
-    def _custom_metric(
-        self, key: str, kind: str, tag_names: tuple[str, ...]
-    ) -> tuple[Any, tuple[str, ...]] | None:
-        found = self._custom.get((key, kind), _MISSING)
-        if found is not _MISSING:
-            return found  # type: ignore[return-value]
+    def _object(self, key: str, kind: str, labelnames: tuple[str, ...]) -> Any:
+        found = self._objects.get((key, kind, labelnames))
+        if found is not None:
+            return found
+        name = _prometheus_name(key)
         with self._lock:
-            found = self._custom.get((key, kind), _MISSING)
-            if found is not _MISSING:
-                return found  # type: ignore[return-value]
-            # label names made valid; values are still looked up by the tags' own keys
-            labelnames = BASE_LABELS + tuple(_prometheus_name(t) for t in tag_names)
-            name = _prometheus_name(key)
-            try:
-                if kind == "GAUGE":
-                    obj: Any = Gauge(
-                        name, key, labelnames, registry=self.registry, multiprocess_mode="mostrecent"
-                    )
-                elif kind in ("TIMER", "HISTOGRAM"):
-                    suffix = "_seconds" if kind == "TIMER" and not name.endswith("_seconds") else ""
-                    buckets = _TIMER_BUCKETS if kind == "TIMER" else Histogram.DEFAULT_BUCKETS
-                    obj = Histogram(name + suffix, key, labelnames, registry=self.registry, buckets=buckets)
-                else:
-                    obj = Counter(name, key, labelnames, registry=self.registry)
-            except ValueError as exc:  # a name taken by another metric, or a reserved label
-                log.warning("custom metric %r (%s) is not exported: %s", key, kind, exc)
-                self._custom[(key, kind)] = None
+            found = self._objects.get((key, kind, labelnames))
+            if found is not None:
+                return found
+            if self._types.setdefault(name, kind) != kind:
+                if (key, kind) not in self._warned:
+                    self._warned.add((key, kind))
+                    first = self._types[name]
+                    log.warning("custom metric %r (%s) is not exported: it is already a %s", key, kind, first)
                 return None
-            self._custom[(key, kind)] = (obj, tag_names)
-            return obj, tag_names
+            if kind == "GAUGE":
+                obj: Any = Gauge(name, key, labelnames, registry=None, multiprocess_mode="mostrecent")
+            elif kind in ("TIMER", "HISTOGRAM"):
+                buckets = SELDON_BUCKETS if kind == "TIMER" else Histogram.DEFAULT_BUCKETS
+                obj = Histogram(name, key, labelnames, registry=None, buckets=buckets)
+            else:
+                obj = Counter(name, key, labelnames, registry=None)
+            self._objects[(key, kind, labelnames)] = obj
+            self._custom.objects.append(obj)
+            return obj
 
     def render(self) -> tuple[bytes, str]:
         """The scrape body: this process's registry, or all workers' when multiprocess."""

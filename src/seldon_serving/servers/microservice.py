@@ -15,7 +15,7 @@ from seldon_serving.components.parameters import parse_parameters
 from seldon_serving.servers.component_plane import ComponentPlane, metrics_sink
 from seldon_serving.servers.metrics import Metrics
 from seldon_serving.servers.microservice_grpc import microservice_handlers
-from seldon_serving.servers.microservice_rest import MicroserviceApp
+from seldon_serving.servers.microservice_rest import MicroserviceApp, metrics_app
 from seldon_serving.servers.runner import Edges, serve
 from seldon_serving.settings import ComponentSettings, ServerSettings
 from seldon_serving.state.base import StateHandle
@@ -43,6 +43,7 @@ def microservice_edges(
         service_type=component.service_type,
         executor=executor,
         on_metrics=metrics_sink(metrics, component.labels),
+        include_metrics_in_response=component.include_metrics,
         model_metadata=model_metadata,
     )
     adapter.load()
@@ -50,6 +51,7 @@ def microservice_edges(
     return Edges(
         asgi_app=MicroserviceApp(plane, max_body=server.max_message),
         grpc_handlers=microservice_handlers(plane),
+        metrics_app=metrics_app(metrics, server.metrics_path) if server.metrics_port is not None else None,
     )
 
 

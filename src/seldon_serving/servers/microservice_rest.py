@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from google.protobuf import json_format
+from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -22,6 +23,7 @@ from seldon_serving.protocol.errors import answer_status
 from seldon_serving.protocol.message import SeldonMessage
 from seldon_serving.servers import http, rest
 from seldon_serving.servers.component_plane import ComponentPlane
+from seldon_serving.servers.metrics import Metrics
 from seldon_serving.servers.openapi import microservice_openapi
 
 log = logging.getLogger("seldon_serving.microservice")
@@ -127,3 +129,14 @@ class MicroserviceApp:
         if self._openapi_body is None:
             self._openapi_body = json_codec.dumps(microservice_openapi())
         return Response(self._openapi_body, media_type=rest.JSON)
+
+
+def metrics_app(metrics: Metrics, path: str) -> Starlette:
+    """What Seldon's wrapper serves on its metrics port: Prometheus at `path` (its operator
+    sets /prometheus), nothing else."""
+
+    async def scrape(request: Request) -> Response:
+        body, content_type = metrics.render()
+        return Response(body, media_type=content_type)
+
+    return rest.other_paths([rest.route(path, scrape)], log)

@@ -48,6 +48,7 @@ class Edges:
 
     asgi_app: Any = None
     grpc_handlers: list[grpc.GenericRpcHandler] | None = None
+    metrics_app: Any = None  # an ASGI app for the metrics port, if the settings name one
     on_start: Callable[[], Any] | None = None  # awaitable factory, run inside the worker loop
     on_stop: Callable[[], Any] | None = None
 
@@ -106,7 +107,12 @@ def claim_ports(settings: ServerSettings) -> list[Any]:
     """The locks of every port `settings` serves (keep them until the server stops)."""
     claims: list[Any] = []
     try:
-        for kind, port in (("REST", settings.http_port), ("gRPC", settings.grpc_port)):
+        ports = (
+            ("REST", settings.http_port),
+            ("gRPC", settings.grpc_port),
+            ("metrics", settings.metrics_port),
+        )
+        for kind, port in ports:
             if port:  # port 0: the system picks a free one, nothing to claim
                 claims.append(_claim(kind, settings.host, port))
     except PortInUse:
@@ -131,17 +137,19 @@ async def _serve_worker(factory: EdgesFactory, settings: ServerSettings) -> None
     edges = factory()
     loop = asyncio.get_running_loop()
     stopping = asyncio.Event()
-    http_server: _Uvicorn | None = None
     grpc_server: grpc.aio.Server | None = None
-    # The REST socket is bound before anything starts, so a failure leaves nothing half-running.
-    sock = None
+    # The REST sockets are bound before anything starts, so a failure leaves nothing half-running.
+    apps: list[tuple[Any, socket.socket]] = []
     if edges.asgi_app is not None and settings.http_port is not None:
-        sock = _listen_socket(settings.host, settings.http_port)
+        apps.append((edges.asgi_app, _listen_socket(settings.host, settings.http_port)))
+    if edges.metrics_app is not None and settings.metrics_port is not None:
+        apps.append((edges.metrics_app, _listen_socket(settings.host, settings.metrics_port)))
+    http_servers: list[_Uvicorn] = []
 
     def request_stop() -> None:
         stopping.set()
-        if http_server is not None:
-            http_server.should_exit = True
+        for server in http_servers:
+            server.should_exit = True
 
     tasks: list[asyncio.Task[Any]] = []
     try:
@@ -160,9 +168,9 @@ async def _serve_worker(factory: EdgesFactory, settings: ServerSettings) -> None
             await grpc_server.start()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, request_stop)
-        if sock is not None:
+        for app, sock in apps:
             config = uvicorn.Config(
-                edges.asgi_app,
+                app,
                 http="httptools",
                 loop="none",
                 lifespan="off",
@@ -173,8 +181,8 @@ async def _serve_worker(factory: EdgesFactory, settings: ServerSettings) -> None
                 proxy_headers=settings.proxy_headers,
                 timeout_graceful_shutdown=round(settings.graceful_timeout),
             )
-            http_server = _Uvicorn(config)
-            tasks.append(asyncio.create_task(http_server.serve(sockets=[sock])))
+            http_servers.append(_Uvicorn(config))
+            tasks.append(asyncio.create_task(http_servers[-1].serve(sockets=[sock])))
         tasks.append(asyncio.create_task(stopping.wait()))
         await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     finally:
@@ -186,7 +194,7 @@ async def _serve_worker(factory: EdgesFactory, settings: ServerSettings) -> None
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        if sock is not None:
+        for _, sock in apps:
             sock.close()
         if edges.on_stop is not None:
             await edges.on_stop()

@@ -21,4 +21,3 @@ class GrpcHooks:
 
     def predict(self, X, features_names=None):
         return X  # over REST (no *_rest hook): the plain method
-
