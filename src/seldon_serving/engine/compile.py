@@ -52,7 +52,6 @@ def _local_runner(plan: NodePlan, ctx: CompileContext) -> LocalRunner:
         image=plan.image or None,
         service_type=plan.service_type,
         model_metadata=parse_model_metadata(plan.model_metadata),
-        include_metrics_in_response=plan.include_metrics,
     )
     adapter.load()
     return LocalRunner(adapter, plan.name, plan.service_type, plan.label)

@@ -71,7 +71,6 @@ class NodePlan:
     port: int = 0
     problem: str = ""  # why an UNAVAILABLE node cannot run here
     model_metadata: str | None = None  # its container's MODEL_METADATA (JSON or YAML)
-    include_metrics: bool = True  # its container's INCLUDE_METRICS_IN_CLIENT_RESPONSE
     children: tuple[NodePlan, ...] = ()
 
     def walk(self) -> list[NodePlan]:
@@ -153,7 +152,6 @@ def _plan_unit(
             label=label,
             image=image,
             model_metadata=env.get("MODEL_METADATA"),
-            include_metrics=env.get("INCLUDE_METRICS_IN_CLIENT_RESPONSE", "true").lower() == "true",
             **extra,
         )
 
