@@ -11,13 +11,18 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
+
+T = TypeVar("T")
 
 
 def free_port() -> int:
@@ -43,6 +48,17 @@ def wait_for_http(url: str, process: subprocess.Popen[bytes] | None = None, time
                 return
         time.sleep(0.05)
     raise TimeoutError(f"{url} did not answer within {timeout} s")
+
+
+def wait_until(
+    condition: Callable[[], object], what: str, timeout: float = 10.0, every: float = 0.02
+) -> None:
+    """Poll `condition` until it is true; fail naming `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: still not so after {timeout} s")
+        time.sleep(every)
 
 
 def wait_for_port(port: int, process: subprocess.Popen[bytes] | None = None, timeout: float = 30.0) -> None:
@@ -174,15 +190,26 @@ def microservice(
     workers: int = 1,
     env: dict[str, str] | None = None,
     log_level: str | None = None,
-    command: str = "microservice",
+    command: str | Path = "microservice",
+    host: str | None = "127.0.0.1",
+    http_port: int | None = None,
+    grpc_port: int | None = None,
     timeout: float = 30.0,
 ) -> Iterator[Server]:
-    """`seldon microservice MODEL ARGS...` on free loopback ports, stopped at exit."""
-    http, grpc = free_port(), free_port()
-    argv = [seldon_bin(), command, model] if command == "microservice" else [seldon_bin(command), model]
+    """`seldon microservice MODEL ARGS...` on free loopback ports (or the ones given, to start a
+    server again where it was), stopped at exit.  `command` may name another wrapper with
+    Seldon's command line: a script of this venv or a path (seldon-core's own, which has no
+    `--host`: pass `host=None`)."""
+    http, grpc = http_port or free_port(), grpc_port or free_port()
+    if command == "microservice":
+        argv = [seldon_bin(), "microservice", model]
+    else:
+        argv = [str(command) if os.sep in str(command) else seldon_bin(str(command)), model]
     if service_type:
         argv += ["--service-type", service_type]
-    argv += ["--http-port", str(http), "--grpc-port", str(grpc), "--host", "127.0.0.1"]
+    argv += ["--http-port", str(http), "--grpc-port", str(grpc)]
+    if host:
+        argv += ["--host", host]
     if workers != 1:
         argv += ["--workers", str(workers)]
     if log_level:
@@ -201,10 +228,13 @@ def gateway(
     workers: int = 1,
     log_level: str | None = "WARNING",
     env: dict[str, str] | None = None,
+    http_port: int | None = None,
+    grpc_port: int | None = None,
     timeout: float = 60.0,
 ) -> Iterator[Gateway]:
-    """`seldon serve PATHS... ARGS...` on free loopback ports, stopped at exit."""
-    http, grpc = free_port(), free_port()
+    """`seldon serve PATHS... ARGS...` on free loopback ports (or the ones given, to start a
+    gateway again where it was), stopped at exit."""
+    http, grpc = http_port or free_port(), grpc_port or free_port()
     argv = [seldon_bin(), "serve", *map(str, paths), "--http-port", str(http), "--grpc-port", str(grpc)]
     argv += ["--host", "127.0.0.1", "--state-dir", str(state_dir)]
     if workers != 1:
@@ -215,3 +245,28 @@ def gateway(
     ready = f"http://127.0.0.1:{http}/ping"
     with running(argv, env=env, ready_url=ready, ready_port=grpc, timeout=timeout) as process:
         yield Gateway(process, http, grpc, state_dir)
+
+
+def enter_all(stack: contextlib.ExitStack, contexts: Sequence[AbstractContextManager[T]]) -> list[T]:
+    """Enter several server contexts side by side (each starts and waits for its server in a
+    thread of its own) and have `stack` leave them side by side too.  Every context that was
+    entered is left when the stack closes, even if another one failed to start (whose error
+    is raised here)."""
+    entered: list[AbstractContextManager[T]] = []
+    stack.callback(_exit_all, entered)  # before anything starts: nothing started is ever left running
+
+    def enter(context: AbstractContextManager[T]) -> T:
+        value = context.__enter__()
+        entered.append(context)
+        return value
+
+    with ThreadPoolExecutor(max_workers=max(1, len(contexts))) as pool:
+        futures = [pool.submit(enter, context) for context in contexts]
+    return [future.result() for future in futures]
+
+
+def _exit_all(contexts: list[AbstractContextManager[T]]) -> None:
+    with ThreadPoolExecutor(max_workers=max(1, len(contexts))) as pool:
+        futures = [pool.submit(context.__exit__, None, None, None) for context in contexts]
+    for future in futures:
+        future.result()

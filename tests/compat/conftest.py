@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.helpers import ROOT, free_port, running, seldon_bin
+from tests.helpers import ROOT, Server, enter_all, free_port, microservice, stop
 
 MODELS = Path(__file__).parent / "models"
 
@@ -53,9 +55,9 @@ def run_seldon_client(python: Path, calls: list[dict[str, Any]]) -> list[dict[st
 
 
 class Endpoints:
-    def __init__(self, http: int, grpc: int) -> None:
-        self.http = http
-        self.grpc = grpc
+    def __init__(self, server: Server) -> None:
+        self.http = server.http_port
+        self.grpc = server.grpc_port
 
     def rest(self) -> str:
         return f"127.0.0.1:{self.http}"
@@ -64,69 +66,50 @@ class Endpoints:
         return f"127.0.0.1:{self.grpc}"
 
 
-def start_ours(model: str, service_type: str, extra_env: dict[str, str] | None = None) -> Any:
-    http, grpc = free_port(), free_port()
-    args = [
-        seldon_bin(),
-        "microservice",
-        model,
-        "--service-type",
-        service_type,
-        "--http-port",
-        str(http),
-        "--grpc-port",
-        str(grpc),
-        "--host",
-        "127.0.0.1",
-    ]
-    ctx = running(
-        args, cwd=MODELS, env=extra_env, ready_url=f"http://127.0.0.1:{http}/health/ping", ready_port=grpc
-    )
-    return ctx, Endpoints(http, grpc)
+def ours(model: str, service_type: str, timeout: float = 30.0) -> AbstractContextManager[Server]:
+    """`seldon microservice` serving a class of tests/compat/models (not started yet)."""
+    return microservice(model, cwd=MODELS, service_type=service_type, timeout=timeout)
 
 
-def start_seldons(
-    python: Path, model: str, service_type: str, extra_env: dict[str, str] | None = None
-) -> Any:
-    http, grpc, metrics = free_port(), free_port(), free_port()
-    exe = python.parent / "seldon-core-microservice"
-    args = [
-        str(exe),
+@contextlib.contextmanager
+def seldons(python: Path, model: str, service_type: str, timeout: float = 60.0) -> Iterator[Server]:
+    """seldon-core's own `seldon-core-microservice` wrapping the same class."""
+    with microservice(
         model,
-        "--service-type",
-        service_type,
-        "--http-port",
-        str(http),
-        "--grpc-port",
-        str(grpc),
         "--metrics-port",
-        str(metrics),
-    ]
-    env = {"TF_CPP_MIN_LOG_LEVEL": "3", **(extra_env or {})}
-    ctx = running(
-        args,
+        str(free_port()),
         cwd=MODELS,
-        env=env,
-        ready_url=f"http://127.0.0.1:{http}/health/ping",
-        ready_port=grpc,
-        timeout=60,
-    )
-    return ctx, Endpoints(http, grpc)
+        service_type=service_type,
+        command=python.parent / "seldon-core-microservice",
+        host=None,  # seldon-core's wrapper has no --host
+        env={"TF_CPP_MIN_LOG_LEVEL": "3"},
+        timeout=timeout,
+    ) as server:
+        try:
+            yield server
+        finally:
+            # Killed, not drained: its graceful exit spends seconds of CPU (TensorFlow's) on
+            # nothing a test looks at.
+            stop(server.process, timeout=0)
 
 
 @pytest.fixture(scope="module")
 def servers_for(compat_python: Path) -> Iterator[Any]:
-    """servers_for(model, service_type) -> (ours, seldon's) Endpoints, stopped at module end."""
-    contexts: list[Any] = []
+    """servers_for({name: (model, service_type)}) -> {name: (ours, seldon's) Endpoints}: every
+    server started side by side, all stopped at module end."""
+    with contextlib.ExitStack() as stack:
 
-    def start(model: str, service_type: str = "MODEL") -> tuple[Endpoints, Endpoints]:
-        ours_ctx, ours = start_ours(model, service_type)
-        theirs_ctx, theirs = start_seldons(compat_python, model, service_type)
-        for ctx in (ours_ctx, theirs_ctx):
-            ctx.__enter__()
-            contexts.append(ctx)
-        return ours, theirs
+        def start(wanted: dict[str, tuple[str, str]]) -> dict[str, tuple[Endpoints, Endpoints]]:
+            # Ten servers at once on a small machine: each gets longer to answer than alone.
+            contexts = [
+                context
+                for model, service_type in wanted.values()
+                for context in (
+                    ours(model, service_type, timeout=120),
+                    seldons(compat_python, model, service_type, timeout=120),
+                )
+            ]
+            servers = iter(enter_all(stack, contexts))
+            return {name: (Endpoints(next(servers)), Endpoints(next(servers))) for name in wanted}
 
-    yield start
-    for ctx in reversed(contexts):
-        ctx.__exit__(None, None, None)
+        yield start

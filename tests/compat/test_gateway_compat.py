@@ -7,6 +7,7 @@ schema and it reports response=None, so every test asserts on the parsed respons
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +18,7 @@ import pytest
 
 from tests.compat.conftest import run_seldon_client
 from tests.deploy.gateway import USER_MODELS, Gateway, deployment, gateway, unit, write
+from tests.helpers import enter_all
 
 pytestmark = [pytest.mark.compat, pytest.mark.slow]
 
@@ -68,10 +70,14 @@ def gateways(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Gateway
     for name, (graph, classes) in DEPLOYMENTS.items():
         write(root / "all", f"{name}.yaml", deployment(name, graph, classes), *set(classes.values()))
     write(root / "solo", "single.yaml", deployment("single", *DEPLOYMENTS["single"]), "LinearSoftmax")
-    with (
-        gateway(root / "all", state_dir=root / "state-all") as everything,
-        gateway(root / "solo", state_dir=root / "state-solo") as solo,
-    ):
+    with contextlib.ExitStack() as stack:
+        everything, solo = enter_all(
+            stack,
+            [
+                gateway(root / "all", state_dir=root / "state-all"),
+                gateway(root / "solo", state_dir=root / "state-solo"),
+            ],
+        )
         yield everything, solo
 
 

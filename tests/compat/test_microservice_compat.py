@@ -53,13 +53,15 @@ def _call(endpoint: str, transport: str, payload: str, **kwargs: Any) -> dict[st
 @pytest.fixture(scope="module")
 def answers(servers_for: Any, compat_python: Path) -> dict[str, tuple[dict, dict]]:
     """Run every call against both servers in ONE SeldonClient process."""
-    servers = {
-        "model": servers_for("LinearSoftmax", "MODEL"),
-        "transformer": servers_for("Doubler", "TRANSFORMER"),
-        "router": servers_for("RowRouter", "ROUTER"),
-        "combiner": servers_for("MeanCombiner", "COMBINER"),
-        "failing": servers_for("Failing", "MODEL"),
-    }
+    servers = servers_for(
+        {
+            "model": ("LinearSoftmax", "MODEL"),
+            "transformer": ("Doubler", "TRANSFORMER"),
+            "router": ("RowRouter", "ROUTER"),
+            "combiner": ("MeanCombiner", "COMBINER"),
+            "failing": ("Failing", "MODEL"),
+        }
+    )
     names: list[str] = []
     calls: list[dict[str, Any]] = []
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.compat.conftest import run_seldon_client, start_ours
+from tests.compat.conftest import Endpoints, ours, run_seldon_client
 
 pytestmark = [pytest.mark.compat, pytest.mark.slow]
 
@@ -16,8 +16,8 @@ ROW = [[math.nan, math.inf, -math.inf, 1.0]]  # LinearSoftmax answers NaN for ev
 
 
 def test_seldon_client_sends_and_reads_non_finite_values(compat_python: Path) -> None:
-    context, ours = start_ours("LinearSoftmax", "MODEL")
-    with context:
+    with ours("LinearSoftmax", "MODEL") as server:
+        endpoints = Endpoints(server)
         calls = [
             {
                 "call": "microservice",
@@ -28,7 +28,7 @@ def test_seldon_client_sends_and_reads_non_finite_values(compat_python: Path) ->
                 },
                 "kwargs": {"method": "predict", "data": ROW},
             }
-            for transport, endpoint in (("rest", ours.rest()), ("grpc", ours.grpc_endpoint()))
+            for transport, endpoint in (("rest", endpoints.rest()), ("grpc", endpoints.grpc_endpoint()))
             for payload in ("tensor", "ndarray", "tftensor")
         ]
         results = run_seldon_client(compat_python, calls)

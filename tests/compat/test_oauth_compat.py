@@ -11,7 +11,7 @@ import pytest
 
 from tests.compat.conftest import run_seldon_client
 from tests.e2e.test_seed_examples import MOCK, generate
-from tests.helpers import free_port, running, seldon_bin
+from tests.helpers import gateway
 
 pytestmark = [pytest.mark.compat, pytest.mark.slow]
 
@@ -23,23 +23,8 @@ def endpoints(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, s
         generate(
             directory, ["serve-simple", "--image", MOCK], name, "--oauth-key", key, "--oauth-secret", "s3cret"
         )
-    http, grpc_port = free_port(), free_port()
-    args = [
-        seldon_bin(),
-        "serve",
-        str(directory),
-        "--oauth",
-        "--http-port",
-        str(http),
-        "--grpc-port",
-        str(grpc_port),
-        "--host",
-        "127.0.0.1",
-        "--state-dir",
-        str(directory / "state"),
-    ]
-    with running(args, ready_url=f"http://127.0.0.1:{http}/ping", ready_port=grpc_port, timeout=60):
-        yield f"127.0.0.1:{http}", f"127.0.0.1:{grpc_port}"
+    with gateway(directory, state_dir=directory / "state", args=["--oauth"]) as server:
+        yield f"127.0.0.1:{server.http_port}", server.grpc
 
 
 def client(endpoints: tuple[str, str], transport: str, key: str, secret: str = "s3cret") -> dict[str, Any]:

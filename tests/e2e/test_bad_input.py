@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from typing import Any
 
 import grpc
@@ -14,8 +15,9 @@ import pytest
 
 from seldon_serving.protocol._pb import prediction_pb2 as pb
 from seldon_serving.protocol._pb import prediction_pb2_grpc as pb_grpc
+from tests import helpers
 from tests.deploy.gateway import EXAMPLES, deployment, unit, write
-from tests.helpers import ROOT, free_port, running, seldon_bin
+from tests.helpers import ROOT
 
 pytestmark = pytest.mark.slow
 
@@ -26,9 +28,11 @@ ROW2 = {"data": {"ndarray": [[1.0, 2.0]]}}
 
 
 class Server:
-    def __init__(self, http: int, grpc_port: int) -> None:
-        self.url = f"http://127.0.0.1:{http}"
-        self.grpc = f"127.0.0.1:{grpc_port}"
+    """A running server with one keep-alive client."""
+
+    def __init__(self, server: helpers.Server) -> None:
+        self.url = server.url
+        self.grpc = server.grpc
         self.client = httpx.Client(base_url=self.url, timeout=30)
 
     def post(self, path: str, body: bytes | dict[str, Any], **headers: str) -> httpx.Response:
@@ -38,14 +42,15 @@ class Server:
         )
 
 
-def microservice(model: str, *extra: str) -> Iterator[Server]:
-    http, grpc_port = free_port(), free_port()
-    args = [seldon_bin(), "microservice", model, "--http-port", str(http), "--grpc-port", str(grpc_port)]
-    args += ["--host", "127.0.0.1", "--log-level", "CRITICAL", *extra]
-    with running(args, cwd=MODELS, ready_url=f"http://127.0.0.1:{http}/health/ping", ready_port=grpc_port):
-        server = Server(http, grpc_port)
+def serving(context: AbstractContextManager[helpers.Server]) -> Iterator[Server]:
+    with context as running:
+        server = Server(running)
         yield server
         server.client.close()
+
+
+def microservice(model: str, *extra: str) -> Iterator[Server]:
+    yield from serving(helpers.microservice(model, *extra, cwd=MODELS, log_level="CRITICAL"))
 
 
 @pytest.fixture(scope="module")
@@ -68,14 +73,15 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """The seed's examples plus `boom`, a user class that raises, with a small message limit."""
     manifests = tmp_path_factory.mktemp("manifests")
     write(manifests, "boom.yaml", deployment("boom", unit("boom", "MODEL"), {"boom": "Failing"}), "Failing")
-    http, grpc_port = free_port(), free_port()
-    args = [seldon_bin(), "serve", str(EXAMPLES), str(manifests), "--http-port", str(http)]
-    args += ["--grpc-port", str(grpc_port), "--host", "127.0.0.1", "--log-level", "CRITICAL"]
-    args += ["--state-dir", str(tmp_path_factory.mktemp("state")), "--max-message-size", str(SMALL_LIMIT)]
-    with running(args, ready_url=f"http://127.0.0.1:{http}/ping", ready_port=grpc_port):
-        server = Server(http, grpc_port)
-        yield server
-        server.client.close()
+    yield from serving(
+        helpers.gateway(
+            EXAMPLES,
+            manifests,
+            state_dir=tmp_path_factory.mktemp("state"),
+            args=["--max-message-size", str(SMALL_LIMIT)],
+            log_level="CRITICAL",
+        )
+    )
 
 
 def failure(response: httpx.Response, status: int, *info: str) -> dict[str, Any]:

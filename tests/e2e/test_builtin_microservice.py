@@ -4,12 +4,13 @@ workers and, with --state-dir, survives a restart."""
 from __future__ import annotations
 
 import json
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.helpers import free_port, running, seldon_bin
+from tests.helpers import Server, free_port, microservice
 
 pytestmark = pytest.mark.slow
 
@@ -22,31 +23,18 @@ PARAMETERS = json.dumps(
 )
 
 
-def _start(state_dir: Path, http: int, grpc_port: int) -> running:  # type: ignore[valid-type]
-    args = [
-        seldon_bin(),
-        "microservice",
+def _start(state_dir: Path, http: int, grpc_port: int) -> AbstractContextManager[Server]:
+    return microservice(
         "seldon_serving.components.builtin.EpsilonGreedy",
-        "--service-type",
-        "ROUTER",
         "--parameters",
         PARAMETERS,
-        "--workers",
-        "2",
-        "--http-port",
-        str(http),
-        "--grpc-port",
-        str(grpc_port),
-        "--host",
-        "127.0.0.1",
         "--state-dir",
         str(state_dir),
-    ]
-    return running(
-        args,
+        service_type="ROUTER",
+        workers=2,
         env={"PREDICTIVE_UNIT_ID": "eg-router"},
-        ready_url=f"http://127.0.0.1:{http}/health/ping",
-        ready_port=grpc_port,
+        http_port=http,
+        grpc_port=grpc_port,
     )
 
 

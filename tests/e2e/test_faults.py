@@ -8,11 +8,13 @@ import contextlib
 import json
 import os
 import random
+import shutil
 import signal
 import socket
 import subprocess
 import threading
 import time
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,7 +28,7 @@ from seldon_serving.protocol._pb import prediction_pb2 as pb
 from seldon_serving.protocol._pb import prediction_pb2_grpc as pb_grpc
 from tests.deploy.gateway import USER_MODELS, deployment, example_model, gateway, unit, write
 from tests.e2e.test_seed_examples import MOCK, generate
-from tests.helpers import free_port, running, seldon_bin
+from tests.helpers import Gateway, Server, free_port, microservice, seldon_bin, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -36,6 +38,7 @@ TIMEOUT_MS = 1000  # the remote deployments' seldon.io/{rest,grpc}-read-timeout
 # Slack over the node timeout for a whole gateway round trip on a busy CI machine.
 SLACK = 1.5
 DOWN = 2.0  # seconds a component stays dead or stopped under the request stream
+ARRIVED = "request arrived"  # what Sleepy and SlowMock print when a request reaches them
 
 
 def killpg(process: subprocess.Popen[bytes], sig: signal.Signals) -> None:
@@ -53,17 +56,24 @@ class Component:
     parameters: str | None = None
     http: int = field(default_factory=free_port)
     grpc: int = field(default_factory=free_port)
-    process: subprocess.Popen[bytes] | None = None
+    server: Server | None = None
+
+    @property
+    def process(self) -> subprocess.Popen[bytes] | None:
+        return self.server.process if self.server else None
 
     def start(self, stack: contextlib.ExitStack) -> None:
-        args = [seldon_bin(), "microservice", self.model, "--service-type", self.service_type]
-        args += ["--http-port", str(self.http), "--grpc-port", str(self.grpc), "--host", "127.0.0.1"]
-        if self.parameters:
-            args += ["--parameters", self.parameters]
-        ctx = running(
-            args, cwd=self.cwd, ready_url=f"http://127.0.0.1:{self.http}/health/ping", ready_port=self.grpc
+        args = ["--parameters", self.parameters] if self.parameters else []
+        self.server = stack.enter_context(
+            microservice(
+                self.model,
+                *args,
+                cwd=self.cwd,
+                service_type=self.service_type,
+                http_port=self.http,
+                grpc_port=self.grpc,
+            )
         )
-        self.process = stack.enter_context(ctx)
 
     def kill(self) -> None:
         assert self.process is not None
@@ -195,7 +205,9 @@ def test_a_dead_or_hung_component_fails_only_its_deployment_until_it_is_back(tmp
             for component, node in ((linear, "linear"), (doubler, "doubler")):
                 component.kill()
                 fails_naming(predict(client, gw.url, "a"), 503, node)
-                time.sleep(DOWN)  # the stream keeps asking meanwhile
+                # A deliberate duration of the scenario, not a wait for something: the component
+                # stays dead this long while the stream keeps asking.
+                time.sleep(DOWN)
                 fails_naming(predict(client, gw.url, "a"), 503, node)
                 component.start(stack)  # same ports
                 recovery[f"{node} restarted"] = until_ok(client, gw.url, "a", within=3.0)
@@ -204,7 +216,7 @@ def test_a_dead_or_hung_component_fails_only_its_deployment_until_it_is_back(tmp
             for component, node in ((linear, "linear"), (doubler, "doubler")):
                 component.signal(signal.SIGSTOP)
                 fails_naming(predict(client, gw.url, "a"), 504, node)
-                time.sleep(DOWN)
+                time.sleep(DOWN)  # deliberate, as above: stopped this long under the stream
                 fails_naming(predict(client, gw.url, "a"), 504, node)
                 component.signal(signal.SIGCONT)
                 recovery[f"{node} continued"] = until_ok(client, gw.url, "a", within=3.0)
@@ -269,13 +281,19 @@ def grpc_predict(target: str, deployment: str) -> pb.SeldonMessage:
 def test_sigterm_drains_in_flight_requests_then_exits_0(tmp_path: Path) -> None:
     slow = Component("Sleepy", "MODEL", FAULT_MODELS, '[{"name":"seconds","value":"3","type":"FLOAT"}]')
     manifests = tmp_path / "manifests"
-    write(manifests, "slow.yaml", example_model("slow", delaySecs=3))  # mock classifier, 3 s per request
+    # the mock classifier, 3 s per request, as a user class that says when a request reaches it
+    write(
+        manifests,
+        "slow.yaml",
+        deployment("slow", unit("slow", "MODEL", params={"delaySecs": 3}), {"slow": "SlowMock"}),
+    )
+    shutil.copy(FAULT_MODELS / "SlowMock.py", manifests)
     with contextlib.ExitStack() as stack:
         slow.start(stack)
         gw = stack.enter_context(gateway(manifests, state_dir=tmp_path / "state", workers=2))
-        assert slow.process is not None
+        assert slow.server is not None
         servers = {
-            "microservice": (slow.process, slow.http, slow.grpc),
+            "microservice": (slow.server.process, slow.http, slow.grpc),
             "gateway": (gw.process, gw.http_port, gw.grpc_port),
         }
 
@@ -289,13 +307,17 @@ def test_sigterm_drains_in_flight_requests_then_exits_0(tmp_path: Path) -> None:
             ),
             "gateway gRPC": InFlight(lambda: grpc_predict(gw.grpc, "slow")),
         }
-        time.sleep(1.0)  # every request has reached its model, which takes 3 s
+        # every request has reached its model (which takes 3 s): each model says so in its log
+        wait_until(lambda: slow.server.log().count(ARRIVED) == 1, "the microservice's request arrived")
+        wait_until(lambda: gw.log().count(ARRIVED) == 2, "the gateway's two requests arrived")
         for process, _, _ in servers.values():
             process.send_signal(signal.SIGTERM)  # the main process only, as an orchestrator does
-        time.sleep(0.3)
         for name, (process, http_port, _) in servers.items():
+            # closes its port at once, yet stays to finish the request
+            wait_until(
+                lambda port=http_port: refused(port), f"{name} still accepts connections while draining"
+            )
             assert process.poll() is None, f"{name} exited before its in-flight request was done"
-            assert refused(http_port), f"{name} still accepts connections while draining"
 
         for name, request in requests.items():
             answer = request.outcome()
@@ -349,11 +371,10 @@ class Front:
         return self.client.post(self.url + path, json=body, headers={"Authorization": f"Bearer {token}"})
 
 
-def crash_gateway(directory: Path, http: int, grpc_port: int) -> Any:
-    args = [seldon_bin(), "serve", str(directory / "manifests"), "--oauth", "--workers", "2"]
-    args += ["--http-port", str(http), "--grpc-port", str(grpc_port), "--host", "127.0.0.1"]
-    args += ["--state-dir", str(directory / "state"), "--log-level", "WARNING"]
-    return running(args, ready_url=f"http://127.0.0.1:{http}/ping", ready_port=grpc_port, timeout=60)
+def crash_gateway(directory: Path, **ports: int) -> AbstractContextManager[Gateway]:
+    return gateway(
+        directory / "manifests", state_dir=directory / "state", args=["--oauth"], workers=2, **ports
+    )
 
 
 def load(url: str, template: str, stop: threading.Event, acked: Acknowledged) -> list[threading.Thread]:
@@ -447,25 +468,33 @@ def test_kill_9_of_the_whole_server_loses_nothing_acknowledged(tmp_path: Path) -
         "--oauth-secret",
         f"secret-{PLACEHOLDER}",
     ).read_text()
-    http, grpc_port = free_port(), free_port()
     acked = Acknowledged()
     with contextlib.ExitStack() as stack:
-        server = stack.enter_context(crash_gateway(tmp_path, http, grpc_port))
+        server = stack.enter_context(crash_gateway(tmp_path))
         stop = threading.Event()
-        threads = load(f"http://127.0.0.1:{http}", template, stop, acked)
+        threads = load(server.url, template, stop, acked)
         for thread in threads:
             thread.start()
-        time.sleep(random.uniform(1.5, 4.0))
-        killpg(server, signal.SIGKILL)  # parent and both workers at once, mid-load
-        server.wait(10)
+        # Mid-load: once every kind of write has been acknowledged (polled), then a random
+        # stretch of further load, so that the kill lands at a moment nobody chose (a deliberate
+        # duration of the scenario).
+        wait_until(
+            lambda: acked.deployments and acked.tokens and acked.feedback_acked and acked.rows_acked,
+            "every kind of write acknowledged under load",
+            timeout=20,
+        )
+        time.sleep(random.uniform(0.0, 2.5))
+        killpg(server.process, signal.SIGKILL)  # parent and both workers at once, mid-load
+        server.process.wait(10)
         stop.set()
         for thread in threads:
             thread.join(30)
         assert not any(thread.is_alive() for thread in threads)
         assert acked.deployments and acked.tokens and acked.feedback_acked and acked.rows_acked, acked
 
-        stack.enter_context(crash_gateway(tmp_path, http, grpc_port))  # same state dir and ports
-        front = Front(f"http://127.0.0.1:{http}")
+        ports = {"http_port": server.http_port, "grpc_port": server.grpc_port}
+        stack.enter_context(crash_gateway(tmp_path, **ports))  # same state dir and ports
+        front = Front(server.url)
         stack.callback(front.client.close)
         listing = subprocess.run(
             [seldon_bin(), "get", "-o", "json", "--server", front.url],

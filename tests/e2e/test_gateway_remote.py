@@ -3,71 +3,63 @@ and one over REST (manifest endpoints with service_host/service_port)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.deploy.gateway import USER_MODELS, deployment, gateway, unit, write
-from tests.helpers import free_port, running, seldon_bin, stop
+from tests.deploy.gateway import USER_MODELS, deployment, unit, write
+from tests.helpers import Gateway, Server, stop
 
 pytestmark = pytest.mark.slow
 
 X = [[1.0, 2.0, 3.0, 4.0]]
 
 
-def microservice(model: str, service_type: str) -> tuple[object, int, int]:
-    http, grpc_port = free_port(), free_port()
-    args = [seldon_bin(), "microservice", model, "--service-type", service_type]
-    args += ["--http-port", str(http), "--grpc-port", str(grpc_port), "--host", "127.0.0.1"]
-    ctx = running(
-        args, cwd=USER_MODELS, ready_url=f"http://127.0.0.1:{http}/health/ping", ready_port=grpc_port
+def test_remote_nodes_over_grpc_and_rest(
+    start_microservice: Callable[..., Server], start_gateway: Callable[..., Gateway], tmp_path: Path
+) -> None:
+    doubler = start_microservice("Doubler", cwd=USER_MODELS, service_type="TRANSFORMER")
+    linear = start_microservice("LinearSoftmax", cwd=USER_MODELS, service_type="MODEL")
+    doubler_grpc, linear_http = doubler.grpc_port, linear.http_port
+    gw = start_gateway()
+    graph = unit(
+        "doubler",
+        "TRANSFORMER",
+        endpoint=("GRPC", doubler_grpc),
+        children=[unit("linear", "MODEL", endpoint=("REST", linear_http))],
     )
-    return ctx, http, grpc_port
+    manifest = write(tmp_path, "remote.yaml", deployment("remote", graph))
+    applied = gw.cli("apply", "-f", str(manifest))
+    assert applied.returncode == 0, applied.stderr
 
+    answer = httpx.post(gw.url + "/seldon/remote/api/v0.1/predictions", json={"data": {"ndarray": X}}).json()
+    direct = httpx.post(
+        f"http://127.0.0.1:{linear_http}/predict", json={"data": {"ndarray": [[2 * v for v in X[0]]]}}
+    ).json()
+    assert answer["data"]["names"] == ["a", "b", "c"]
+    assert answer["data"]["ndarray"][0] == pytest.approx(direct["data"]["ndarray"][0])
+    assert answer["meta"]["routing"] == {"doubler": -1}
+    assert answer["meta"]["tags"] == {"model": "linear-softmax"}
+    assert [m["key"] for m in answer["meta"]["metrics"]] == ["mycounter"]
 
-def test_remote_nodes_over_grpc_and_rest(tmp_path: Path) -> None:
-    doubler_ctx, _, doubler_grpc = microservice("Doubler", "TRANSFORMER")
-    linear_ctx, linear_http, _ = microservice("LinearSoftmax", "MODEL")
-    with doubler_ctx as doubler, linear_ctx, gateway(state_dir=tmp_path / "state") as gw:
-        graph = unit(
-            "doubler",
-            "TRANSFORMER",
-            endpoint=("GRPC", doubler_grpc),
-            children=[unit("linear", "MODEL", endpoint=("REST", linear_http))],
-        )
-        manifest = write(tmp_path, "remote.yaml", deployment("remote", graph))
-        applied = gw.cli("apply", "-f", str(manifest))
-        assert applied.returncode == 0, applied.stderr
+    feedback = {"request": {"data": {"ndarray": X}}, "response": answer, "reward": 1.0}
+    r = httpx.post(gw.url + "/seldon/remote/api/v1.0/feedback", json=feedback)
+    assert r.status_code == 200 and r.json() == {}
 
-        answer = httpx.post(
-            gw.url + "/seldon/remote/api/v0.1/predictions", json={"data": {"ndarray": X}}
-        ).json()
-        direct = httpx.post(
-            f"http://127.0.0.1:{linear_http}/predict", json={"data": {"ndarray": [[2 * v for v in X[0]]]}}
-        ).json()
-        assert answer["data"]["names"] == ["a", "b", "c"]
-        assert answer["data"]["ndarray"][0] == pytest.approx(direct["data"]["ndarray"][0])
-        assert answer["meta"]["routing"] == {"doubler": -1}
-        assert answer["meta"]["tags"] == {"model": "linear-softmax"}
-        assert [m["key"] for m in answer["meta"]["metrics"]] == ["mycounter"]
+    wide = gw.cli("get", "-o", "wide").stdout
+    assert f"doubler=gRPC 127.0.0.1:{doubler_grpc}" in wide
+    assert f"linear=REST 127.0.0.1:{linear_http}" in wide
+    assert httpx.get(gw.url + "/ready").text == "ready"
 
-        feedback = {"request": {"data": {"ndarray": X}}, "response": answer, "reward": 1.0}
-        r = httpx.post(gw.url + "/seldon/remote/api/v1.0/feedback", json=feedback)
-        assert r.status_code == 200 and r.json() == {}
-
-        wide = gw.cli("get", "-o", "wide").stdout
-        assert f"doubler=gRPC 127.0.0.1:{doubler_grpc}" in wide
-        assert f"linear=REST 127.0.0.1:{linear_http}" in wide
-        assert httpx.get(gw.url + "/ready").text == "ready"
-
-        stop(doubler)  # a component goes away: the gateway says which one, and leaves rotation
-        r = httpx.post(gw.url + "/seldon/remote/api/v0.1/predictions", json={"data": {"ndarray": X}})
-        assert r.status_code == 503
-        assert "'doubler'" in r.json()["status"]["info"] and r.json()["status"]["status"] == "FAILURE"
-        ready = httpx.get(gw.url + "/ready")
-        assert ready.status_code == 503 and "doubler" in ready.text
+    stop(doubler.process)  # a component goes away: the gateway says which one, and leaves rotation
+    r = httpx.post(gw.url + "/seldon/remote/api/v0.1/predictions", json={"data": {"ndarray": X}})
+    assert r.status_code == 503
+    assert "'doubler'" in r.json()["status"]["info"] and r.json()["status"]["status"] == "FAILURE"
+    ready = httpx.get(gw.url + "/ready")
+    assert ready.status_code == 503 and "doubler" in ready.text
 
 
 def test_a_raised_message_limit_reaches_a_remote_grpc_node(

@@ -15,7 +15,8 @@ import pytest
 
 from seldon_serving.protocol._pb import prediction_pb2 as pb
 from seldon_serving.protocol._pb import prediction_pb2_grpc as pb_grpc
-from tests.helpers import free_port, running, seldon_bin
+from tests import helpers
+from tests.helpers import seldon_bin
 
 pytestmark = pytest.mark.slow
 
@@ -43,9 +44,11 @@ def generate(directory: Path, prototype_args: list[str], name: str, *extra: str)
 
 
 class Gateway:
-    def __init__(self, http: int, grpc_port: int) -> None:
-        self.url = f"http://127.0.0.1:{http}"
-        self.grpc = f"127.0.0.1:{grpc_port}"
+    """A running gateway (`helpers.Gateway`) and the README's calls, over one keep-alive client."""
+
+    def __init__(self, server: helpers.Gateway) -> None:
+        self.url = server.url
+        self.grpc = server.grpc
         self.client = httpx.Client(timeout=30)  # keep-alive: a new client per call costs ~50 ms
 
     def predict(self, name: str, body: dict) -> dict:
@@ -59,24 +62,8 @@ class Gateway:
 
 
 def serve(directory: Path, workers: int = 1) -> Iterator[Gateway]:
-    http, grpc_port = free_port(), free_port()
-    args = [
-        seldon_bin(),
-        "serve",
-        str(directory),
-        "--http-port",
-        str(http),
-        "--grpc-port",
-        str(grpc_port),
-        "--host",
-        "127.0.0.1",
-        "--workers",
-        str(workers),
-        "--state-dir",
-        str(directory / "state"),
-    ]
-    with running(args, ready_url=f"http://127.0.0.1:{http}/ping", ready_port=grpc_port, timeout=60):
-        gateway = Gateway(http, grpc_port)
+    with helpers.gateway(directory, state_dir=directory / "state", workers=workers, log_level=None) as server:
+        gateway = Gateway(server)
         yield gateway
         gateway.client.close()
 

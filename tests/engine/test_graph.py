@@ -246,7 +246,11 @@ def test_traffic_split_and_shadow() -> None:
         for _ in range(400):
             answer = await deployment.predict(request([[1.0, 2.0]]))
             seen[values(answer)[0][0]] += 1
-        await asyncio.sleep(0.05)  # let the shadow copies finish
+        # the shadow copies run on their own: wait (bounded) until the shadow has seen them all
+        shadow = user_object(deployment, "m", predictor=2)
+        deadline = time.monotonic() + 5
+        while shadow.calls < 400 and time.monotonic() < deadline:
+            await asyncio.sleep(0.001)
         return seen
 
     seen = asyncio.run(many())

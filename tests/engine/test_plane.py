@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -36,6 +38,13 @@ class Recorder:
 
     def feedback(self, deployment: str, predictor: str, node: GraphNode, reward: float) -> None:
         self.feedbacks.append((deployment, node.name, reward))
+
+
+async def until(condition: Callable[[], object], timeout: float = 5.0) -> None:
+    """Let the event loop run until `condition` holds (at most `timeout` seconds)."""
+    deadline = time.monotonic() + timeout
+    while not condition() and time.monotonic() < deadline:
+        await asyncio.sleep(0.005)
 
 
 def test_unknown_deployment_is_a_404_naming_it() -> None:
@@ -80,12 +89,12 @@ def test_swap_keeps_in_flight_requests_and_closes_the_old_one_after() -> None:
         runner.close = close  # type: ignore[method-assign]
         plane.install(old)
         slow = asyncio.create_task(plane.predict("iris", None, X))
-        await asyncio.sleep(0.05)
+        await until(lambda: old.inflight == 1)
         plane.install(build(model("iris", offset=10.0)))  # re-apply while a request is in flight
         fast = await plane.predict("iris", None, X)
         assert events == []
         first = await slow
-        await asyncio.sleep(0.15)
+        await until(lambda: events)  # the old one is closed once idle (checked every 50 ms)
         return first, fast, events
 
     first, fast, events = asyncio.run(scenario())

@@ -8,6 +8,8 @@ be alive and answering.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import httpx
 import pytest
 
@@ -20,7 +22,7 @@ from schemathesis import GenerationMode
 from tests.fuzz.harness import Fuzzer
 from tests.fuzz.models.FuzzModel import FAIL_ON, FAILURE_INFO
 from tests.fuzz.strategies import numeric_feedback, numeric_message
-from tests.helpers import ROOT, free_port, running, seldon_bin
+from tests.helpers import ROOT, Server
 
 pytestmark = pytest.mark.slow
 
@@ -41,37 +43,24 @@ def examples(operation: object, mode: GenerationMode) -> int:
     return 45 if mode == GenerationMode.POSITIVE else 35
 
 
-def test_fuzz_microservice() -> None:
-    http, grpc = free_port(), free_port()
-    base = f"http://127.0.0.1:{http}"
-    args = [
-        seldon_bin(),
-        "microservice",
-        "FuzzModel",
-        "--http-port",
-        str(http),
-        "--grpc-port",
-        str(grpc),
-        "--host",
-        "127.0.0.1",
-        "--log-level",
-        "CRITICAL",  # every refused request would be logged; the report says what matters
-    ]
-    with running(args, cwd=MODELS, ready_url=f"{base}/health/ping") as process:
-        fuzzer = Fuzzer(base, "/seldon.json", allowed_5xx=declared_model_error)
-        fuzzer.run(examples)
-        # well-formed numeric requests reach the model's arithmetic (4 columns) or its echo
-        fuzzer.run_bodies("POST /predict", numeric_message(cols=4), 120)
-        fuzzer.run_bodies("POST /predict", numeric_message(), 80)
-        fuzzer.run_bodies("POST /transform-input", numeric_message(), 40)
-        fuzzer.run_bodies("POST /send-feedback", numeric_feedback(["FuzzModel"]), 60)
-        report = fuzzer.run_bodies("POST /predict", st.just({"strData": FAIL_ON}), 1)
+def test_fuzz_microservice(start_microservice: Callable[..., Server]) -> None:
+    # CRITICAL: every refused request would be logged; the report says what matters
+    server = start_microservice("FuzzModel", cwd=MODELS, log_level="CRITICAL")
+    base = server.url
+    fuzzer = Fuzzer(base, "/seldon.json", allowed_5xx=declared_model_error)
+    fuzzer.run(examples)
+    # well-formed numeric requests reach the model's arithmetic (4 columns) or its echo
+    fuzzer.run_bodies("POST /predict", numeric_message(cols=4), 120)
+    fuzzer.run_bodies("POST /predict", numeric_message(), 80)
+    fuzzer.run_bodies("POST /transform-input", numeric_message(), 40)
+    fuzzer.run_bodies("POST /send-feedback", numeric_feedback(["FuzzModel"]), 60)
+    report = fuzzer.run_bodies("POST /predict", st.just({"strData": FAIL_ON}), 1)
 
-        print(report.summary())
-        assert not report.problems, report.summary()
-        assert report.requests >= MIN_REQUESTS, report.summary()
-        assert report.statuses[500] == 1, "the declared model error answers 500"
-        assert process.poll() is None, "the server died"
-        assert httpx.get(f"{base}/health/ping", timeout=5).text == "pong"
-        answer = httpx.post(f"{base}/predict", json={"data": {"ndarray": [[1, 2, 3, 4]]}}, timeout=5)
-        assert answer.status_code == 200 and len(answer.json()["data"]["ndarray"][0]) == 3
+    print(report.summary())
+    assert not report.problems, report.summary()
+    assert report.requests >= MIN_REQUESTS, report.summary()
+    assert report.statuses[500] == 1, "the declared model error answers 500"
+    assert server.process.poll() is None, "the server died"
+    assert httpx.get(f"{base}/health/ping", timeout=5).text == "pong"
+    answer = httpx.post(f"{base}/predict", json={"data": {"ndarray": [[1, 2, 3, 4]]}}, timeout=5)
+    assert answer.status_code == 200 and len(answer.json()["data"]["ndarray"][0]) == 3

@@ -59,17 +59,40 @@ def test_secrets_and_tokens_are_not_stored_in_the_clear(store: SqliteStore) -> N
     assert "secret-a" not in dump and token not in dump
 
 
+class FakeClock:
+    """Wall-clock seconds that move only when the test says so."""
+
+    def __init__(self, now: float = 1_700_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
 def test_tokens_survive_a_restart_and_expire(tmp_path: Path) -> None:
     path = tmp_path / "state.sqlite"
-    first = OAuthService(SqliteStore(path), ttl=0.5)
+    clock = FakeClock()
+    first = OAuthService(SqliteStore(path), ttl=0.5, clock=clock)
     first.register("dep-a", "default", "key-a", "secret-a")
     token = first.issue(basic("key-a", "secret-a"), FORM)["access_token"]
-    second = OAuthService(SqliteStore(path), ttl=0.5)  # another process / after a restart
+    second = OAuthService(SqliteStore(path), ttl=0.5, clock=clock)  # another process / after a restart
     assert second.check(token).deployment == "dep-a"
-    time.sleep(0.6)
+    clock.now += 0.49
+    assert second.check(token).deployment == "dep-a"  # still valid just before its lifetime is over
+    assert second.prune() == 0
+    clock.now += 0.11
     with pytest.raises(Unauthenticated, match="expired"):
         second.check(token)
     assert second.prune() == 1
+
+
+def test_the_real_clock_is_the_default(store: SqliteStore) -> None:
+    service = OAuthService(store)
+    service.register("dep-a", "default", "key-a", "secret-a")
+    before = time.time()
+    token = service.issue(basic("key-a", "secret-a"), FORM)["access_token"]
+    expires = service.check(token).expires
+    assert before + 43200 <= expires <= time.time() + 43200
 
 
 def test_a_deleted_deployment_takes_its_clients_and_tokens_along(store: SqliteStore) -> None:

@@ -16,6 +16,7 @@ import hashlib
 import hmac
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
@@ -52,9 +53,12 @@ def client_ids(oauth_key: str, namespace: str) -> list[str]:
 
 
 class OAuthService:
-    def __init__(self, store: StateStore, ttl: float = DEFAULT_TTL) -> None:
+    def __init__(
+        self, store: StateStore, ttl: float = DEFAULT_TTL, *, clock: Callable[[], float] = time.time
+    ) -> None:
         self.store = store
         self.ttl = ttl
+        self.clock = clock  # wall-clock seconds: expiry times are stored and shared by processes
 
     # --- the client registry, kept in step with applied deployments -----------------------
 
@@ -116,7 +120,7 @@ class OAuthService:
         if not hmac.compare_digest(expected, given) or record is None:
             raise Unauthenticated("bad client credentials")
         token = secrets.token_urlsafe(32)
-        expires = time.time() + self.ttl
+        expires = self.clock() + self.ttl
         self.store.put(
             TOKENS,
             _token_key(token),
@@ -140,13 +144,13 @@ class OAuthService:
         record = self.store.get(TOKENS, _token_key(token))
         if record is None:
             raise Unauthenticated("Invalid access token")
-        if float(record["expires"]) <= time.time():
+        if float(record["expires"]) <= self.clock():
             raise Unauthenticated("Access token expired")
         return Grant(record["deployment"], record["namespace"], float(record["expires"]))
 
     def prune(self) -> int:
         """Forget expired tokens; returns how many."""
-        now = time.time()
+        now = self.clock()
         gone = 0
         for key, record in self.store.items(TOKENS).items():
             if float(record.get("expires", 0)) <= now and self.store.delete(TOKENS, key):
