@@ -147,10 +147,17 @@ def log_of(process: subprocess.Popen[bytes]) -> str:
 class Server:
     """A `seldon serve` or `seldon microservice` process listening on 127.0.0.1."""
 
-    def __init__(self, process: subprocess.Popen[bytes], http_port: int, grpc_port: int) -> None:
+    def __init__(
+        self,
+        process: subprocess.Popen[bytes],
+        http_port: int,
+        grpc_port: int,
+        metrics_port: int | None = None,
+    ) -> None:
         self.process = process
         self.http_port = http_port
         self.grpc_port = grpc_port
+        self.metrics_port = metrics_port  # Prometheus on a port of its own, if it has one
         self.url = f"http://127.0.0.1:{http_port}"
         self.grpc = f"127.0.0.1:{grpc_port}"
 
@@ -194,6 +201,7 @@ def microservice(
     host: str | None = "127.0.0.1",
     http_port: int | None = None,
     grpc_port: int | None = None,
+    metrics_port: int | None = None,
     timeout: float = 30.0,
 ) -> Iterator[Server]:
     """`seldon microservice MODEL ARGS...` on free loopback ports (or the ones given, to start a
@@ -208,6 +216,10 @@ def microservice(
     if service_type:
         argv += ["--service-type", service_type]
     argv += ["--http-port", str(http), "--grpc-port", str(grpc)]
+    if metrics_port is None and command != "microservice":
+        metrics_port = free_port()  # Seldon's command line opens a metrics port (6000) by default
+    if metrics_port is not None:
+        argv += ["--metrics-port", str(metrics_port)]
     if host:
         argv += ["--host", host]
     if workers != 1:
@@ -217,7 +229,7 @@ def microservice(
     argv += list(args)
     ready = f"http://127.0.0.1:{http}/health/ping"
     with running(argv, cwd=cwd, env=env, ready_url=ready, ready_port=grpc, timeout=timeout) as process:
-        yield Server(process, http, grpc)
+        yield Server(process, http, grpc, metrics_port)
 
 
 @contextlib.contextmanager

@@ -13,19 +13,17 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import ROOT, Server, enter_all, free_port, microservice, stop
+from tests.helpers import Server, enter_all, free_port, microservice, stop
+from tests.helpers import compat_python as reference_python
 
 MODELS = Path(__file__).parent / "models"
-
-
-def compat_venv() -> Path:
-    return Path(os.environ.get("SELDON_COMPAT_VENV", ROOT / ".venv-compat"))
+NO_TENSORFLOW = Path(__file__).parent / "no_tensorflow"
 
 
 @pytest.fixture(scope="session")
 def compat_python() -> Path:
-    python = compat_venv() / "bin" / "python"
-    if not python.exists():
+    python = reference_python()
+    if not python.exists():  # CI turns this skip into a failure (tests/conftest.py)
         pytest.skip(f"no seldon-core venv at {python.parent.parent}: run scripts/compat-venv.sh")
     return python
 
@@ -33,10 +31,9 @@ def compat_python() -> Path:
 @pytest.fixture(scope="session")
 def compat_oauth_python() -> Path:
     """seldon-core 1.4.0: the last SeldonClient that speaks the OAuth front end."""
-    venv = Path(os.environ.get("SELDON_COMPAT_OAUTH_VENV", ROOT / ".venv-compat-oauth"))
-    python = venv / "bin" / "python"
+    python = reference_python(oauth=True)
     if not python.exists():
-        pytest.skip(f"no seldon-core 1.4.0 venv at {venv}: run scripts/compat-venv.sh")
+        pytest.skip(f"no seldon-core 1.4.0 venv at {python.parent.parent}: run scripts/compat-venv.sh")
     return python
 
 
@@ -58,6 +55,7 @@ class Endpoints:
     def __init__(self, server: Server) -> None:
         self.http = server.http_port
         self.grpc = server.grpc_port
+        self.metrics = server.metrics_port
 
     def rest(self) -> str:
         return f"127.0.0.1:{self.http}"
@@ -66,23 +64,38 @@ class Endpoints:
         return f"127.0.0.1:{self.grpc}"
 
 
-def ours(model: str, service_type: str, timeout: float = 30.0) -> AbstractContextManager[Server]:
-    """`seldon microservice` serving a class of tests/compat/models (not started yet)."""
-    return microservice(model, cwd=MODELS, service_type=service_type, timeout=timeout)
+def ours(
+    model: str, service_type: str, timeout: float = 30.0, env: dict[str, str] | None = None
+) -> AbstractContextManager[Server]:
+    """`seldon microservice` serving a class of tests/compat/models (not started yet), with its
+    metrics on a port of their own too, as the wrapper has them."""
+    return microservice(
+        model, cwd=MODELS, service_type=service_type, timeout=timeout, env=env, metrics_port=free_port()
+    )
 
 
 @contextlib.contextmanager
-def seldons(python: Path, model: str, service_type: str, timeout: float = 60.0) -> Iterator[Server]:
-    """seldon-core's own `seldon-core-microservice` wrapping the same class."""
+def seldons(
+    python: Path,
+    model: str,
+    service_type: str,
+    timeout: float = 60.0,
+    env: dict[str, str] | None = None,
+    tensorflow: bool = True,
+) -> Iterator[Server]:
+    """seldon-core's own `seldon-core-microservice` wrapping the same class (`tensorflow=False`:
+    as installed without it, which starts faster and smaller; tftensors need it)."""
+    environment = {"TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})}
+    if not tensorflow:
+        environment["PYTHONPATH"] = str(NO_TENSORFLOW)
     with microservice(
         model,
-        "--metrics-port",
-        str(free_port()),
         cwd=MODELS,
         service_type=service_type,
         command=python.parent / "seldon-core-microservice",
         host=None,  # seldon-core's wrapper has no --host
-        env={"TF_CPP_MIN_LOG_LEVEL": "3"},
+        env=environment,
+        metrics_port=free_port(),
         timeout=timeout,
     ) as server:
         try:
@@ -95,20 +108,28 @@ def seldons(python: Path, model: str, service_type: str, timeout: float = 60.0) 
 
 @pytest.fixture(scope="module")
 def servers_for(compat_python: Path) -> Iterator[Any]:
-    """servers_for({name: (model, service_type)}) -> {name: (ours, seldon's) Endpoints}: every
-    server started side by side, all stopped at module end."""
+    """servers_for({name: (model, service_type[, {"env": {...}, "tensorflow": False}])}) ->
+    {name: (ours, seldon's) Endpoints}: every server started side by side (with the same
+    environment), all stopped at module end."""
     with contextlib.ExitStack() as stack:
 
-        def start(wanted: dict[str, tuple[str, str]]) -> dict[str, tuple[Endpoints, Endpoints]]:
+        def start(wanted: dict[str, tuple[Any, ...]]) -> dict[str, tuple[Endpoints, Endpoints]]:
             # Ten servers at once on a small machine: each gets longer to answer than alone.
-            contexts = [
-                context
-                for model, service_type in wanted.values()
-                for context in (
-                    ours(model, service_type, timeout=120),
-                    seldons(compat_python, model, service_type, timeout=120),
+            contexts: list[AbstractContextManager[Server]] = []
+            for model, service_type, *more in wanted.values():
+                options: dict[str, Any] = more[0] if more else {}
+                env = options.get("env")
+                contexts.append(ours(model, service_type, timeout=120, env=env))
+                contexts.append(
+                    seldons(
+                        compat_python,
+                        model,
+                        service_type,
+                        timeout=120,
+                        env=env,
+                        tensorflow=options.get("tensorflow", True),
+                    )
                 )
-            ]
             servers = iter(enter_all(stack, contexts))
             return {name: (Endpoints(next(servers)), Endpoints(next(servers))) for name in wanted}
 

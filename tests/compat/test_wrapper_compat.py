@@ -8,8 +8,10 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
-from tests.compat.conftest import run_seldon_client
+from tests.compat.conftest import MODELS, NO_TENSORFLOW, run_seldon_client
+from tests.helpers import free_port, running, seldon_bin, stop
 
 pytestmark = [pytest.mark.compat, pytest.mark.slow]
 
@@ -29,9 +31,43 @@ def same_failure(ours: httpx.Response, theirs: httpx.Response) -> None:
     }
 
 
+NO_TF = {"tensorflow": False}  # none of these needs tftensors
+OPERATOR_ENV = {  # what Seldon's operator sets in a graph container
+    "PREDICTIVE_UNIT_ID": "node1",
+    "PREDICTIVE_UNIT_IMAGE": "me/img:2.0",
+    "SELDON_DEPLOYMENT_ID": "dep",
+    "PREDICTOR_ID": "pred",
+    "PREDICTOR_LABELS": '{"version": "v1"}',
+}
+METADATA = "name: my-model\nversions: [v3]\ninputs:\n- messagetype: ndarray\n  schema: {names: [a, b]}\n"
+
+
 @pytest.fixture(scope="module")
-def echo(servers_for: Any) -> tuple[Any, Any]:
-    return servers_for("Echo", "MODEL")
+def sides(servers_for: Any) -> dict[str, tuple[Any, Any]]:
+    """Every (ours, the wrapper's) pair this module needs, started at once."""
+    return servers_for(
+        {
+            "echo": ("Echo", "MODEL", NO_TF),
+            "combiner": ("MeanCombiner", "COMBINER", NO_TF),
+            "api": ("UsesSeldonApi", "MODEL", NO_TF),
+            "custom": ("CustomError", "MODEL", NO_TF),
+            "hooks": ("GrpcHooks", "MODEL", NO_TF),
+            "raw": ("RawBoth", "MODEL", NO_TF),
+            "metadata": ("Echo", "MODEL", {**NO_TF, "env": {"MODEL_METADATA": METADATA}}),
+            "bad-metadata": ("Echo", "MODEL", {**NO_TF, "env": {"MODEL_METADATA": "versions: 3"}}),
+            "metrics": ("MetricsModel", "MODEL", {**NO_TF, "env": OPERATOR_ENV}),
+            "no-metrics": (
+                "MetricsModel",
+                "MODEL",
+                {**NO_TF, "env": {"INCLUDE_METRICS_IN_CLIENT_RESPONSE": "false"}},
+            ),
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def echo(sides: dict[str, tuple[Any, Any]]) -> tuple[Any, Any]:
+    return sides["echo"]
 
 
 @pytest.mark.parametrize(
@@ -73,8 +109,8 @@ def test_route_and_aggregate_not_defined_in_the_wrappers_words(echo: tuple[Any, 
         assert ours.json()["status"]["info"] == words
 
 
-def test_aggregate_takes_a_bare_list_of_messages(servers_for: Any) -> None:
-    combiner = servers_for("MeanCombiner", "COMBINER")
+def test_aggregate_takes_a_bare_list_of_messages(sides: dict[str, tuple[Any, Any]]) -> None:
+    combiner = sides["combiner"]
     messages = [{"data": {"ndarray": [[1.0, 2.0]]}}, {"data": {"ndarray": [[3.0, 4.0]]}}]
     for body in (messages, {"seldonMessages": messages}):
         ours, theirs = (post(side, "/aggregate", body) for side in combiner)
@@ -103,26 +139,25 @@ def test_a_typo_inside_data_is_refused_where_the_wrapper_answers_nothing(echo: t
         )
 
 
-def test_a_class_written_against_seldon_cores_api_runs_unchanged(servers_for: Any) -> None:
+def test_a_class_written_against_seldon_cores_api_runs_unchanged(sides: dict[str, tuple[Any, Any]]) -> None:
     # Under the wrapper `seldon_core` is the real package; under ours, our stand-in (the real
     # one is not installed beside us).
-    sides = servers_for("UsesSeldonApi", "MODEL")
+    api = sides["api"]
     body = {"data": {"ndarray": [[1.0, 2.0]]}}
-    ours, theirs = (post(side, "/predict", body) for side in sides)
+    ours, theirs = (post(side, "/predict", body) for side in api)
     assert ours.status_code == theirs.status_code == 200
     assert ours.content == theirs.content
     assert ours.json()["meta"]["tags"] == {"doubled": True}
-    ours, theirs = (post(side, "/predict", {"data": {"ndarray": [[-1.0]]}}) for side in sides)
+    ours, theirs = (post(side, "/predict", {"data": {"ndarray": [[-1.0]]}}) for side in api)
     assert ours.status_code == theirs.status_code == 422
     assert ours.content == theirs.content
-    ours, theirs = (post(side, "/route", body) for side in sides)
+    ours, theirs = (post(side, "/route", body) for side in api)
     same_failure(ours, theirs)
     assert ours.json()["status"]["info"] == "no routing here"
 
 
-def test_a_custom_application_error_keeps_its_status_and_body(servers_for: Any) -> None:
-    sides = servers_for("CustomError", "MODEL")
-    ours, theirs = (post(side, "/predict", {"data": {"ndarray": [[1.0]]}}) for side in sides)
+def test_a_custom_application_error_keeps_its_status_and_body(sides: dict[str, tuple[Any, Any]]) -> None:
+    ours, theirs = (post(side, "/predict", {"data": {"ndarray": [[1.0]]}}) for side in sides["custom"])
     assert ours.status_code == theirs.status_code == 402
     assert ours.content == theirs.content
     assert ours.json()["status"] == {
@@ -133,9 +168,10 @@ def test_a_custom_application_error_keeps_its_status_and_body(servers_for: Any) 
     }
 
 
-def test_grpc_hooks_and_raw_methods_get_protobuf_over_grpc(servers_for: Any, compat_python: Any) -> None:
-    hooks = servers_for("GrpcHooks", "MODEL")
-    raw = servers_for("RawBoth", "MODEL")
+def test_grpc_hooks_and_raw_methods_get_protobuf_over_grpc(
+    sides: dict[str, tuple[Any, Any]], compat_python: Any
+) -> None:
+    hooks, raw = sides["hooks"], sides["raw"]
     calls = []
     for sides, method in ((hooks, "predict"), (hooks, "transform-input"), (hooks, "route"), (raw, "predict")):
         for side in sides:
@@ -172,3 +208,85 @@ def test_grpc_hooks_and_raw_methods_get_protobuf_over_grpc(servers_for: Any, com
         ours, theirs = (post(side, "/predict", body) for side in sides)
         assert ours.status_code == theirs.status_code == 200
         assert ours.content == theirs.content
+
+
+def test_model_metadata_from_the_environment(sides: dict[str, tuple[Any, Any]]) -> None:
+    ours, theirs = (httpx.get(f"http://{side.rest()}/metadata", timeout=30) for side in sides["metadata"])
+    assert ours.status_code == theirs.status_code == 200
+    assert ours.content == theirs.content
+    assert ours.json()["name"] == "my-model" and ours.json()["versions"] == ["v3"]
+    bad = [httpx.get(f"http://{side.rest()}/metadata", timeout=30) for side in sides["bad-metadata"]]
+    assert bad[0].status_code == bad[1].status_code == 500
+    assert (
+        bad[0].json()["status"]["reason"] == bad[1].json()["status"]["reason"] == "MICROSERVICE_BAD_METADATA"
+    )
+
+
+def samples(text: str) -> set[tuple[str, frozenset[tuple[str, str]], float]]:
+    """Every sample of a Prometheus scrape, without the worker's id (a process id)."""
+    out = set()
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            labels = frozenset((k, v) for k, v in sample.labels.items() if k != "worker_id")
+            out.add((sample.name, labels, round(sample.value, 9)))
+    return out
+
+
+def test_custom_metrics_are_exported_as_the_wrapper_exports_them(sides: dict[str, tuple[Any, Any]]) -> None:
+    pair = sides["metrics"]
+    for side in pair:
+        assert post(side, "/predict", {"data": {"ndarray": [[1.0]]}}).status_code == 200
+        feedback = {"request": {"data": {"ndarray": [[1.0]]}}, "reward": 0.5}
+        assert post(side, "/send-feedback", feedback).status_code == 200
+    ours, theirs = (httpx.get(f"http://127.0.0.1:{side.metrics}/metrics", timeout=30).text for side in pair)
+    mine, seldons = samples(ours), samples(theirs)
+    assert mine == seldons
+    names = {name for name, _, _ in mine}
+    assert {"mycounter_total", "mygauge", "mytimer_bucket", "mytimer_sum", "mytimer_count"} <= names
+    assert {"seldon_api_model_feedback_total", "seldon_api_model_feedback_reward_total"} <= names
+    timer = next(labels for name, labels, _ in mine if name == "mytimer_count")
+    assert dict(timer) == {
+        "mytag": "a",
+        "method": "predict",
+        "deployment_name": "dep",
+        "seldon_deployment_name": "dep",
+        "predictor_name": "pred",
+        "predictor_version": "v1",
+        "model_name": "node1",
+        "model_image": "me/img",
+        "image_name": "me/img",
+        "model_version": "2.0",
+        "image_version": "2.0",
+    }
+    # and on our REST port too
+    rest = httpx.get(f"http://{pair[0].rest()}/metrics", timeout=30).text
+    assert samples(rest) == mine
+
+
+def test_metrics_can_be_left_out_of_answers(sides: dict[str, tuple[Any, Any]]) -> None:
+    ours, theirs = (post(side, "/predict", {"data": {"ndarray": [[1.0]]}}) for side in sides["no-metrics"])
+    assert ours.status_code == theirs.status_code == 200
+    assert ours.content == theirs.content
+    assert "metrics" not in ours.json()["meta"]
+
+
+def test_the_legacy_positional_form_serves_both_protocols(compat_python: Any) -> None:
+    env = {
+        "PREDICTIVE_UNIT_HTTP_SERVICE_PORT": str(free_port()),
+        "PREDICTIVE_UNIT_GRPC_SERVICE_PORT": str(free_port()),
+        "PREDICTIVE_UNIT_METRICS_SERVICE_PORT": str(free_port()),
+    }
+    for executable in (
+        seldon_bin("seldon-core-microservice"),
+        str(compat_python.parent / "seldon-core-microservice"),
+    ):
+        args = [executable, "Echo", "REST"]
+        ready = f"http://127.0.0.1:{env['PREDICTIVE_UNIT_HTTP_SERVICE_PORT']}/health/ping"
+        environment = {**env, "PYTHONPATH": str(NO_TENSORFLOW), "TF_CPP_MIN_LOG_LEVEL": "3"}
+        grpc_port = int(env["PREDICTIVE_UNIT_GRPC_SERVICE_PORT"])
+        with running(
+            args, cwd=MODELS, env=environment, ready_url=ready, ready_port=grpc_port, timeout=60
+        ) as process:
+            answer = httpx.post(ready.replace("/health/ping", "/predict"), json={"data": {"ndarray": [[1]]}})
+            assert answer.status_code == 200, executable
+            stop(process, timeout=0)
