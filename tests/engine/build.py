@@ -6,27 +6,11 @@ from typing import Any
 
 from seldon_serving.engine.deployment import Deployment, build_deployment
 from seldon_serving.spec import parse_deployment, validate
+from tests.deploy.gateway import unit as node
+
+__all__ = ["MODELS", "build", "manifest", "node", "predictor", "user_object"]
 
 MODELS = "tests.engine.engine_models"
-
-
-def node(
-    name: str,
-    type_: str | None = None,
-    *,
-    children: list[dict[str, Any]] | None = None,
-    implementation: str | None = None,
-    params: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    unit: dict[str, Any] = {"name": name, "children": children or []}
-    if type_:
-        unit["type"] = type_
-    if implementation:
-        unit["implementation"] = implementation
-    if params:
-        kinds = {float: "FLOAT", int: "INT", str: "STRING", bool: "BOOL"}
-        unit["parameters"] = [{"name": k, "value": str(v), "type": kinds[type(v)]} for k, v in params.items()]
-    return unit
 
 
 def manifest(
