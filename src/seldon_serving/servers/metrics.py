@@ -25,7 +25,6 @@ import threading
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-import numpy as np
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -44,8 +43,61 @@ disable_created_metrics()  # type: ignore[no-untyped-call]
 FEEDBACK_KEY = "seldon_api_model_feedback"
 FEEDBACK_REWARD_KEY = "seldon_api_model_feedback_reward"
 NOT_IMPLEMENTED = "NOT_IMPLEMENTED"  # Seldon's value for a label its environment does not give
-# Seldon's TIMER buckets: 50 spread logarithmically from 1 ms to 30 s (seconds).
-SELDON_BUCKETS = tuple(float(b) for b in np.logspace(-3, np.log10(30), 50))
+# Seldon's TIMER buckets (seconds): np.logspace(-3, np.log10(30), 50), 1 ms to 30 s, as
+# seldon-core computes them with its numpy 1.26.  Written out: another numpy differs in the
+# last digit, and the `le` labels must be Seldon's.
+SELDON_BUCKETS = (
+    0.001,
+    0.0012341553253454693,
+    0.0015231393670785815,
+    0.0018797905611233593,
+    0.0023199535315445415,
+    0.002863183005509725,
+    0.0035336125536884733,
+    0.004361026750842238,
+    0.005382184388525997,
+    0.006642451525090608,
+    0.008197816923039709,
+    0.010117379411776668,
+    0.012486417679584786,
+    0.015410178873747385,
+    0.019018554321561593,
+    0.02347185009632733,
+    0.028967908792092944,
+    0.03575089889988335,
+    0.04412216226317852,
+    0.05445360152285871,
+    0.06720420230367624,
+    0.0829404241586763,
+    0.10236136616184238,
+    0.12632982515827532,
+    0.15591062646904755,
+    0.19241792993472334,
+    0.2374736129208902,
+    0.2930793240153456,
+    0.3617054084821892,
+    0.44640065608455204,
+    0.5509277469444613,
+    0.6799304127720881,
+    0.8391397397870157,
+    1.035628778567157,
+    1.2781267721496807,
+    1.5774069623151439,
+    1.9467652027782552,
+    2.402610642206036,
+    2.965194718810281,
+    3.65951085290597,
+    4.516404807273444,
+    5.573945044312399,
+    6.879113959621136,
+    8.489895126924782,
+    10.477849282518772,
+    12.931293490187748,
+    15.959224724520412,
+    19.696162182151948,
+    24.30812344597087,
+    29.999999999999996,
+)
 
 _NOT_NAME = re.compile(r"[^a-zA-Z0-9_]")
 log = logging.getLogger("seldon_serving.metrics")
