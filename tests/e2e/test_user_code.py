@@ -96,3 +96,22 @@ def test_a_stateful_component_on_several_workers_leaves_no_temporary_state(
     server.process.wait(20)
     assert not list(tmp_path.glob("seldon-component-state-*"))
     assert os.path.isdir(tmp_path)
+
+
+def test_a_class_written_against_seldon_cores_api_runs_in_the_gateway(
+    start_gateway: Callable[..., Gateway], tmp_path: Path
+) -> None:
+    # `import seldon_core` finds our stand-in of its user-facing API (the real one cannot be
+    # installed beside us), in-process in the gateway as under `seldon microservice`.
+    directory = tmp_path / "m"
+    manifest = deployment("api", unit("api", "MODEL"), {"api": "UsesSeldonApi"})
+    path = write(directory, "api.yaml", manifest)
+    (directory / "UsesSeldonApi.py").write_text((ROOT / "tests/compat/models/UsesSeldonApi.py").read_text())
+    gateway = start_gateway(path)
+    answer = httpx.post(f"{gateway.url}/seldon/api/api/v0.1/predictions", json=X).json()
+    assert answer["data"]["ndarray"] == [[2.0, 4.0]] and answer["meta"]["tags"] == {"doubled": True}
+    assert [m["key"] for m in answer["meta"]["metrics"]] == ["calls", "size", "took"]
+    refused = httpx.post(
+        f"{gateway.url}/seldon/api/api/v0.1/predictions", json={"data": {"ndarray": [[-1.0]]}}
+    )
+    assert refused.status_code == 422 and "negative input" in refused.json()["status"]["info"]
