@@ -34,7 +34,7 @@ TARGET_COLD_START_S = 1.0
 TARGET_IDLE_RSS_MB = 80.0
 
 # Sections written by hand (bench/soak.py's summary): kept when the report is re-rendered.
-KEPT_HEADINGS = ("## Soak",)
+KEPT_HEADINGS = ("## Soak", "## Same-session checks")
 
 
 def results_table(records: list[Record], protocol: str, client: str, memory_columns: bool) -> list[str]:
