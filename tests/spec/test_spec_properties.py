@@ -36,7 +36,7 @@ def test_valid_manifests_load_validate_and_echo_unchanged(doc: dict[str, Any], a
 @FAST
 @given(
     deployments(api_version="machinelearning.seldon.io/v1alpha1"),
-    st.sampled_from(["v1alpha2", "v1"]),
+    st.sampled_from(["v1alpha2", "v1alpha3", "v1"]),
     st.booleans(),
 )
 def test_v1alpha1_upgrade_round_trip(doc: dict[str, Any], to: str, split: bool) -> None:

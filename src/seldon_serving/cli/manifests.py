@@ -62,7 +62,11 @@ def _documents(file: str) -> list[Any]:
 @click.command("convert")
 @click.argument("file")
 @click.option(
-    "--to", "to", required=True, type=click.Choice(["v1alpha1", "v1alpha2", "v1"]), help="Target apiVersion."
+    "--to",
+    "to",
+    required=True,
+    type=click.Choice(["v1alpha1", "v1alpha2", "v1alpha3", "v1"]),
+    help="Target apiVersion.",
 )
 @click.option("--split", is_flag=True, help="v1alpha1 -> newer: one pod template per container.")
 @output_option

@@ -7,7 +7,7 @@ from enum import StrEnum
 GROUP = "machinelearning.seldon.io"
 KIND = "SeldonDeployment"
 # short version -> full apiVersion, oldest first
-API_VERSIONS: dict[str, str] = {v: f"{GROUP}/{v}" for v in ("v1alpha1", "v1alpha2", "v1")}
+API_VERSIONS: dict[str, str] = {v: f"{GROUP}/{v}" for v in ("v1alpha1", "v1alpha2", "v1alpha3", "v1")}
 
 
 class UnitType(StrEnum):

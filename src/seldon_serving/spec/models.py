@@ -228,6 +228,6 @@ class SeldonDeployment(_Model):
 
     @property
     def version(self) -> str:
-        """The short API version ("v1alpha1", "v1alpha2", "v1"), or the raw apiVersion if foreign."""
+        """The short API version ("v1alpha1" ... "v1"), or the raw apiVersion if foreign."""
         group, _, version = self.api_version.rpartition("/")
         return version if group == "machinelearning.seldon.io" else self.api_version

@@ -45,7 +45,7 @@ def _check_pods(sdep: SeldonDeployment, i: int, predictor: PredictorSpec) -> Ite
             "v1alpha1 has a single componentSpec; use componentSpec or apiVersion "
             f"{API_VERSIONS['v1alpha2']}",
         )
-    if sdep.version in ("v1alpha2", "v1") and predictor.component_spec is not None:
+    if sdep.version != "v1alpha1" and predictor.component_spec is not None:
         yield ManifestError(
             join_path(base, "componentSpec"),
             f"{sdep.version} takes a list componentSpecs; write componentSpecs: [<this template>] "

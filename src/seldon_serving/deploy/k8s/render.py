@@ -1,0 +1,621 @@
+"""What a SeldonDeployment becomes on a cluster: pure functions from a manifest to the
+Kubernetes objects Seldon's operator made for it (SELDON-REFERENCE 5.6), so `seldon k8s render`
+prints exactly what the operator applies.
+
+Per predictor: one Deployment per pod template (`componentSpecs`; v1alpha1's single
+`componentSpec`), its graph containers given Seldon's environment, ports (HTTP from 9000, gRPC
+from 9500, metrics from 6000, one each per distinct container), probes and a preStop hook; the
+engine (`seldon engine`, Seldon's service orchestrator) in the first pod, or in a Deployment of
+its own with the annotation `seldon.io/engine-separate-pod`; a Service per graph container; a
+Service per predictor; HorizontalPodAutoscalers from `hpaSpec`.  Per deployment: one Service
+whose `getambassador.io/config` annotation maps `/seldon/<namespace>/<name>/` (and, in a
+single-namespace install, `/seldon/<name>/`) and the gRPC header `seldon: <name>` to the
+engines, weighted by `traffic`, with shadows mirrored.
+
+The seed's images (`seldonio/mock_classifier`, ...) become our runtime image running the
+built-in component, as they do locally; every other image runs as given.  Output is
+deterministic (no timestamps, no random parts), so applying it again changes nothing.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from seldon_serving.components.builtin.registry import BUILTINS, image_repository
+from seldon_serving.deploy.k8s import names
+from seldon_serving.engine.plan import check_deployment
+from seldon_serving.spec import ManifestError, SeldonDeployment, deployment_name, parse_deployment
+from seldon_serving.spec.enums import PREPACKAGED_SERVERS
+from seldon_serving.spec.graph import iter_units
+from seldon_serving.spec.models import PredictiveUnit, PredictorSpec
+
+ENGINE_CONTAINER = "seldon-container-engine"
+ENGINE_HTTP_PORT = 8000
+ENGINE_GRPC_PORT = 5001
+HTTP_BASE, GRPC_BASE, METRICS_BASE = 9000, 9500, 6000
+DEFAULT_TIMEOUT_MS = 3000  # Seldon's Ambassador mapping timeout
+SEPARATE_ENGINE = "seldon.io/engine-separate-pod"
+PODINFO = "podinfo"  # the downward-API volume Seldon's wrapper reads its pod's annotations from
+GROUP_VERSION = "machinelearning.seldon.io"
+
+
+@dataclass(frozen=True, slots=True)
+class BuiltinImage:
+    """What runs in place of one of the seed's images: a class of the runtime image."""
+
+    class_path: str  # e.g. seldon_serving.components.builtin.MockClassifier
+    service_type: str  # MODEL, ROUTER, TRANSFORMER
+
+
+def default_builtin_images() -> dict[str, BuiltinImage]:
+    """Image repository -> built-in, from the built-in components' registry (what the install's
+    ConfigMap holds unless the operator of the cluster changes it)."""
+    return {
+        image: BuiltinImage(f"seldon_serving.components.builtin.{b.cls.__name__}", b.service_type)
+        for b in BUILTINS
+        for image in b.images
+    }
+
+
+@dataclass(frozen=True)
+class RenderOptions:
+    runtime_image: str = "seldonio-serving/seldon-serving:0.1.0"  # runs engines and built-ins
+    install_name: str = "seldon"  # the install's prefix: its Redis is the Service <name>-redis
+    state_store: str | None = None  # default: that Redis, shared by every engine replica
+    engine_user: int = 8888
+    single_namespace: bool = True  # also the un-namespaced Ambassador mappings (/seldon/<name>/)
+    grpc_max_message_size: int = 4 * 1024 * 1024
+    builtin_images: Mapping[str, BuiltinImage] = field(default_factory=default_builtin_images)
+    owner_uid: str | None = None  # the SeldonDeployment's uid: owner references (GC) when known
+
+    def store_for(self, namespace: str) -> str:
+        return self.state_store or f"redis://{self.install_name}-redis.{namespace}:6379/0"
+
+
+def render(
+    sdep: SeldonDeployment, namespace: str, options: RenderOptions | None = None
+) -> list[dict[str, Any]]:
+    """Every object the operator applies for `sdep` in `namespace`, in a stable order."""
+    options = options or RenderOptions()
+    name = deployment_name(sdep)
+    objects: list[dict[str, Any]] = []
+    serving: list[tuple[PredictorSpec, str]] = []
+    shadows: list[str] = []
+    for index, predictor in enumerate(sdep.spec.predictors):
+        rendered = _Predictor(sdep, name, namespace, index, predictor, options)
+        objects += rendered.objects()
+        service = names.predictor_service_name(name, predictor.name)
+        if predictor.shadow:
+            shadows.append(service)
+        else:
+            serving.append((predictor, service))
+    objects.append(_deployment_service(sdep, name, namespace, serving, shadows, options))
+    return [_owned(obj, sdep, options) for obj in objects]
+
+
+def render_manifest(
+    manifest: dict[str, Any],
+    namespace: str | None,
+    options: RenderOptions | None = None,
+    *,
+    source: str | None = None,
+) -> list[dict[str, Any]]:
+    """Check one SeldonDeployment as `seldon validate` does (ManifestError: the same sentence),
+    then render it in its own namespace, else `namespace`, else "default"."""
+    sdep = parse_deployment(manifest, source=source)
+    check_deployment(sdep)
+    own = (manifest.get("metadata") or {}).get("namespace")
+    return render(sdep, own or namespace or "default", options)
+
+
+class _NoAliases(yaml.SafeDumper):
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
+def to_yaml(objects: list[dict[str, Any]]) -> str:
+    """A YAML stream for `kubectl apply -f -` (no anchors: every object stands alone)."""
+    return yaml.dump_all(objects, Dumper=_NoAliases, sort_keys=False, default_flow_style=False)
+
+
+# --- one predictor ---------------------------------------------------------------------------
+
+
+@dataclass
+class _Port:
+    http: int
+    grpc: int
+    metrics: int
+    grpc_endpoint: bool
+
+    @property
+    def served(self) -> int:
+        return self.grpc if self.grpc_endpoint else self.http
+
+
+class _Predictor:
+    def __init__(
+        self,
+        sdep: SeldonDeployment,
+        name: str,
+        namespace: str,
+        index: int,
+        predictor: PredictorSpec,
+        options: RenderOptions,
+    ) -> None:
+        self.sdep, self.name, self.namespace = sdep, name, namespace
+        self.index, self.predictor, self.options = index, predictor, options
+        self.units = {unit.name: (path, unit) for path, unit in iter_units(predictor.graph)}
+        annotations = {**(sdep.spec.annotations or {}), **(predictor.annotations or {})}
+        self.annotations = {k: str(v) for k, v in annotations.items()}
+        self.separate_engine = self.annotations.get(SEPARATE_ENGINE, "").lower() == "true"
+        self.templates = [t.to_dict() for t in predictor.pod_templates]
+        self.ports = self._assign_ports()
+
+    # Seldon's rule: one port (set) per distinct graph container, in the order they appear.
+    def _assign_ports(self) -> dict[str, _Port]:
+        ports: dict[str, _Port] = {}
+        for template in self.templates:
+            for container in (template.get("spec") or {}).get("containers") or []:
+                unit = self._unit(container.get("name", ""))
+                if unit is None or unit.name in ports:
+                    continue
+                k = len(ports)
+                grpc = unit.endpoint is not None and unit.endpoint.type == "GRPC"
+                ports[unit.name] = _Port(HTTP_BASE + k, GRPC_BASE + k, METRICS_BASE + k, grpc)
+        return ports
+
+    def _unit(self, container_name: str) -> PredictiveUnit | None:
+        """The graph node a container serves (implementation nodes run in the engine)."""
+        found = self.units.get(container_name)
+        if found is None:
+            return None
+        unit = found[1]
+        engine_side = unit.implementation not in (None, "UNKNOWN_IMPLEMENTATION", *PREPACKAGED_SERVERS)
+        return None if engine_side else unit
+
+    # --- names and labels ---------------------------------------------------------------------
+
+    @property
+    def predictor_label(self) -> str:
+        return names.label_value(self.predictor.name)
+
+    def labels(self, deployment: str) -> dict[str, str]:
+        return {
+            "app": deployment,
+            "seldon-deployment-id": names.label_value(self.name),
+            "seldon-type": "deployment",
+            **{k: str(v) for k, v in (self.predictor.labels or {}).items()},
+        }
+
+    def engine_labels(self) -> dict[str, str]:
+        return {"seldon-app": names.label_value(self.name), "seldon-predictor": self.predictor_label}
+
+    # --- the objects --------------------------------------------------------------------------
+
+    def objects(self) -> list[dict[str, Any]]:
+        for path, unit in self.units.values():
+            if unit.implementation in PREPACKAGED_SERVERS and not _remote(unit):
+                raise ManifestError(
+                    f"spec.predictors[{self.index}].{path}.implementation",
+                    f"{unit.implementation} does not run on Kubernetes here yet: serve the model with "
+                    "`seldon microservice` in a container of its own",
+                ).located(source=self.sdep.source, context=self.sdep.context)
+        deployments: list[dict[str, Any]] = []
+        services: list[dict[str, Any]] = []
+        hpas: list[dict[str, Any]] = []
+        for j, template in enumerate(self.templates):
+            with_engine = j == 0 and not self.separate_engine
+            deployment = self._deployment(template, j, with_engine)
+            deployments.append(deployment)
+            hpa = self._hpa(j, deployment["metadata"]["name"])
+            if hpa is not None:
+                hpas.append(hpa)
+        if self.separate_engine or not self.templates:
+            deployments.append(self._engine_deployment())
+        for container in sorted(self.ports):
+            services.append(self._container_service(container))
+        services.append(self._predictor_service())
+        return [*deployments, *services, *hpas]
+
+    def _replicas(self, j: int) -> int:
+        specs = self.predictor.component_specs
+        own = specs[j].replicas if j < len(specs) else None
+        if own is not None:
+            return own
+        if self.predictor.replicas is not None:
+            return self.predictor.replicas
+        return self.sdep.spec.replicas if self.sdep.spec.replicas is not None else 1
+
+    def _deployment(self, template: dict[str, Any], j: int, with_engine: bool) -> dict[str, Any]:
+        pod = copy.deepcopy(template.get("spec") or {})
+        containers = [self._container(c) for c in pod.get("containers") or []]
+        identity = [(c.get("name", ""), c.get("image", "")) for c in template["spec"].get("containers") or []]
+        name = names.deployment_name(self.name, self.predictor.name, identity)
+        pod_labels = {**((template.get("metadata") or {}).get("labels") or {}), **self.labels(name)}
+        for container in containers:
+            if container["name"] in self.ports:
+                service = names.container_service_name(self.name, self.predictor.name, container["name"])
+                pod_labels[f"seldon-app-{container['name']}"] = service
+        annotations = {**self.annotations, **((template.get("metadata") or {}).get("annotations") or {})}
+        if with_engine:
+            containers.append(self._engine_container(in_pod=j))
+            pod_labels.update(self.engine_labels())
+            annotations.update(_PROMETHEUS)
+        pod["containers"] = containers
+        pod["volumes"] = [_volume(v) for v in pod.get("volumes") or []] + [_PODINFO_VOLUME]
+        pod.setdefault("terminationGracePeriodSeconds", 20)
+        return self._deployment_object(name, self._replicas(j), pod, pod_labels, annotations)
+
+    def _engine_deployment(self) -> dict[str, Any]:
+        name = names.engine_deployment_name(self.name, self.predictor.name)
+        pod = {
+            "containers": [self._engine_container(in_pod=None)],
+            "terminationGracePeriodSeconds": 20,
+            "volumes": [_PODINFO_VOLUME],
+        }
+        labels = {**self.labels(name), **self.engine_labels()}
+        annotations = {**self.annotations, **_PROMETHEUS}
+        replicas = self.predictor.replicas if self.predictor.replicas is not None else 1
+        return self._deployment_object(name, replicas, pod, labels, annotations)
+
+    def _deployment_object(
+        self,
+        name: str,
+        replicas: int,
+        pod: dict[str, Any],
+        labels: dict[str, str],
+        annotations: dict[str, str],
+    ) -> dict[str, Any]:
+        selector = {"app": name, "seldon-deployment-id": names.label_value(self.name)}
+        return {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": name, "namespace": self.namespace, "labels": self.labels(name)},
+            "spec": {
+                "replicas": replicas,
+                "selector": {"matchLabels": selector},
+                "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "10%"}},
+                "template": {"metadata": {"labels": labels, "annotations": annotations}, "spec": pod},
+            },
+        }
+
+    # --- containers ---------------------------------------------------------------------------
+
+    def _container(self, given: dict[str, Any]) -> dict[str, Any]:
+        container = copy.deepcopy(given)
+        unit = self._unit(container.get("name", ""))
+        if unit is None:
+            return container  # a sidecar: left as it is
+        port = self.ports[unit.name]
+        image = container.get("image") or ""
+        env = {e["name"]: e for e in container.get("env") or [] if "name" in e}
+        builtin = self.options.builtin_images.get(image_repository(image)) if image else None
+        if builtin is not None and "MODEL_NAME" not in env:
+            container["image"] = self.options.runtime_image
+            kind = str(unit.type or builtin.service_type)
+            container["command"] = ["seldon", "microservice", builtin.class_path, "--service-type", kind]
+            container.pop("args", None)
+        parameters = [{"name": p.name, "value": p.value, "type": p.type} for p in unit.parameters]
+        wanted = {
+            "PREDICTIVE_UNIT_SERVICE_PORT": str(port.served),
+            "PREDICTIVE_UNIT_HTTP_SERVICE_PORT": str(port.http),
+            "PREDICTIVE_UNIT_GRPC_SERVICE_PORT": str(port.grpc),
+            "PREDICTIVE_UNIT_METRICS_SERVICE_PORT": str(port.metrics),
+            "PREDICTIVE_UNIT_METRICS_ENDPOINT": "/prometheus",
+            "PREDICTIVE_UNIT_PARAMETERS": json.dumps(parameters, separators=(",", ":")),
+            "PREDICTIVE_UNIT_ID": unit.name,
+            "PREDICTIVE_UNIT_IMAGE": image,
+            "PREDICTOR_ID": self.predictor.name,
+            "PREDICTOR_LABELS": json.dumps(
+                self.predictor.labels or {}, sort_keys=True, separators=(",", ":")
+            ),
+            "SELDON_DEPLOYMENT_ID": self.name,
+            "SELDON_STATE_STORE": self.options.store_for(self.namespace),
+        }
+        # Seldon's rule: the operator's values only where the user set none.
+        env_list = list(container.get("env") or [])
+        env_list += [{"name": k, "value": v} for k, v in wanted.items() if k not in env]
+        container["env"] = env_list
+        if not container.get("ports"):
+            container["ports"] = [
+                {"name": "http", "containerPort": port.http, "protocol": "TCP"},
+                {"name": "grpc", "containerPort": port.grpc, "protocol": "TCP"},
+                {"name": "metrics", "containerPort": port.metrics, "protocol": "TCP"},
+            ]
+        probe = {"tcpSocket": {"port": port.served}, "initialDelaySeconds": 5, "periodSeconds": 5}
+        container.setdefault("readinessProbe", probe)
+        container.setdefault("livenessProbe", {**probe, "initialDelaySeconds": 15})
+        container.setdefault("lifecycle", {"preStop": {"exec": {"command": ["/bin/sh", "-c", "sleep 5"]}}})
+        container["volumeMounts"] = [*(container.get("volumeMounts") or []), _PODINFO_MOUNT]
+        return container
+
+    def _engine_container(self, in_pod: int | None) -> dict[str, Any]:
+        predictor = base64.b64encode(json.dumps(self._engine_predictor(in_pod), sort_keys=True).encode())
+        env = [
+            {"name": "ENGINE_PREDICTOR", "value": predictor.decode()},
+            {"name": "DEPLOYMENT_NAME", "value": self.name},
+            {"name": "DEPLOYMENT_NAMESPACE", "value": self.namespace},
+            {"name": "ENGINE_SERVER_PORT", "value": str(ENGINE_HTTP_PORT)},
+            {"name": "ENGINE_SERVER_GRPC_PORT", "value": str(ENGINE_GRPC_PORT)},
+            {"name": "SELDON_STATE_STORE", "value": self.options.store_for(self.namespace)},
+            {"name": "SELDON_MAX_MESSAGE_SIZE", "value": str(self.options.grpc_max_message_size)},
+        ]
+        svc_orch = self.predictor.svc_orch_spec or {}
+        env += [e for e in svc_orch.get("env") or [] if isinstance(e, dict)]
+        pause = "import urllib.request as u; u.urlopen('http://127.0.0.1:8000/pause')"
+        container: dict[str, Any] = {
+            "name": ENGINE_CONTAINER,
+            "image": self.options.runtime_image,
+            "command": ["seldon", "engine"],
+            "env": env,
+            "ports": [
+                {"name": "http", "containerPort": ENGINE_HTTP_PORT, "protocol": "TCP"},
+                {"name": "grpc", "containerPort": ENGINE_GRPC_PORT, "protocol": "TCP"},
+            ],
+            "readinessProbe": {
+                "httpGet": {"path": "/ready", "port": ENGINE_HTTP_PORT},
+                "initialDelaySeconds": 5,
+                "periodSeconds": 5,
+            },
+            "livenessProbe": {
+                "httpGet": {"path": "/live", "port": ENGINE_HTTP_PORT},
+                "initialDelaySeconds": 10,
+                "periodSeconds": 5,
+            },
+            # Out of rotation first, then a pause for in-flight requests (Seldon's preStop).
+            "lifecycle": {
+                "preStop": {"exec": {"command": ["/bin/sh", "-c", f'python -c "{pause}"; sleep 10']}}
+            },
+            "securityContext": {"runAsUser": self.options.engine_user},
+            "resources": svc_orch.get("resources") or {"requests": {"cpu": "0.1"}},
+            "volumeMounts": [_PODINFO_MOUNT],
+        }
+        return container
+
+    def _engine_predictor(self, in_pod: int | None) -> dict[str, Any]:
+        """The predictor the engine runs: every graph container's node given its endpoint
+        (localhost for the engine's own pod, else the container's Service)."""
+        local = set()
+        if in_pod is not None:
+            spec = self.templates[in_pod].get("spec") or {}
+            local = {c.get("name") for c in spec.get("containers") or []}
+        predictor = self.predictor.to_dict()
+        for unit in _walk(predictor["graph"]):
+            port = self.ports.get(unit.get("name", ""))
+            if port is None:
+                continue
+            if unit.get("name") in local:
+                host = "localhost"
+            else:
+                service = names.container_service_name(self.name, self.predictor.name, unit["name"])
+                host = f"{service}.{self.namespace}.svc.cluster.local."
+            unit["endpoint"] = {
+                "service_host": host,
+                "service_port": port.served,
+                "type": "GRPC" if port.grpc_endpoint else "REST",
+            }
+        return predictor
+
+    # --- services and autoscalers -------------------------------------------------------------
+
+    def _container_service(self, container: str) -> dict[str, Any]:
+        port = self.ports[container]
+        service = names.container_service_name(self.name, self.predictor.name, container)
+        return _service(
+            service,
+            self.namespace,
+            {f"seldon-app-{container}": service},
+            [("http", port.http), ("grpc", port.grpc)],
+            {"seldon-deployment-id": names.label_value(self.name)},
+        )
+
+    def _predictor_service(self) -> dict[str, Any]:
+        return _service(
+            names.predictor_service_name(self.name, self.predictor.name),
+            self.namespace,
+            self.engine_labels(),
+            [("http", ENGINE_HTTP_PORT), ("grpc", ENGINE_GRPC_PORT)],
+            {"seldon-deployment-id": names.label_value(self.name)},
+        )
+
+    def _hpa(self, j: int, deployment: str) -> dict[str, Any] | None:
+        specs = self.predictor.component_specs
+        hpa = specs[j].hpa_spec if j < len(specs) else None
+        if not hpa:
+            return None
+        spec: dict[str, Any] = {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": deployment},
+            "maxReplicas": int(hpa.get("maxReplicas", 1)),
+        }
+        if hpa.get("minReplicas") is not None:
+            spec["minReplicas"] = int(hpa["minReplicas"])
+        metrics = [_metric_v2(m) for m in hpa.get("metrics") or [] if isinstance(m, dict)]
+        if metrics:
+            spec["metrics"] = metrics
+        return {
+            "apiVersion": "autoscaling/v2",
+            "kind": "HorizontalPodAutoscaler",
+            "metadata": {"name": deployment, "namespace": self.namespace, "labels": self.labels(deployment)},
+            "spec": spec,
+        }
+
+
+def _remote(unit: PredictiveUnit) -> bool:
+    return unit.endpoint is not None and bool(unit.endpoint.service_host) and bool(unit.endpoint.service_port)
+
+
+def _walk(unit: dict[str, Any]) -> list[dict[str, Any]]:
+    units = [unit]
+    for child in unit.get("children") or []:
+        units += _walk(child)
+    return units
+
+
+def _metric_v2(metric: dict[str, Any]) -> dict[str, Any]:
+    """An autoscaling/v2beta1 metric (what Seldon's hpaSpec held) in autoscaling/v2's form."""
+    resource = metric.get("resource")
+    if metric.get("type") == "Resource" and isinstance(resource, dict) and "target" not in resource:
+        target: dict[str, Any] = {"type": "Utilization"}
+        if "targetAverageUtilization" in resource:
+            target["averageUtilization"] = resource["targetAverageUtilization"]
+        elif "targetAverageValue" in resource:
+            target = {"type": "AverageValue", "averageValue": resource["targetAverageValue"]}
+        return {"type": "Resource", "resource": {"name": resource.get("name", "cpu"), "target": target}}
+    return metric
+
+
+def _volume(volume: dict[str, Any]) -> dict[str, Any]:
+    """A pod volume as Kubernetes takes it: the seed's prototypes wrote the source under
+    `volumeSource` (the protobuf field Seldon 0.2's operator read), which is flattened here."""
+    if isinstance(volume.get("volumeSource"), dict):
+        source = volume["volumeSource"]
+        return {**{k: v for k, v in volume.items() if k != "volumeSource"}, **source}
+    return volume
+
+
+_PODINFO_VOLUME = {
+    "name": PODINFO,
+    "downwardAPI": {"items": [{"path": "annotations", "fieldRef": {"fieldPath": "metadata.annotations"}}]},
+}
+_PODINFO_MOUNT = {"name": PODINFO, "mountPath": "/etc/podinfo", "readOnly": True}
+_PROMETHEUS = {
+    "prometheus.io/path": "/prometheus",
+    "prometheus.io/port": str(ENGINE_HTTP_PORT),
+    "prometheus.io/scrape": "true",
+}
+
+
+def _service(
+    name: str, namespace: str, selector: dict[str, str], ports: list[tuple[str, int]], labels: dict[str, str]
+) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": name, "namespace": namespace, "labels": labels},
+        "spec": {
+            "type": "ClusterIP",
+            "selector": selector,
+            "ports": [{"name": n, "port": p, "targetPort": p, "protocol": "TCP"} for n, p in ports],
+        },
+    }
+
+
+# --- the deployment's Service and its Ambassador mappings ------------------------------------------
+
+
+def _timeout(annotations: Mapping[str, Any], key: str) -> int:
+    value = annotations.get(key)
+    try:
+        return int(float(value)) if value is not None else DEFAULT_TIMEOUT_MS
+    except ValueError:
+        return DEFAULT_TIMEOUT_MS
+
+
+def ambassador_mappings(
+    name: str,
+    namespace: str,
+    serving: list[tuple[str, str, float | None]],
+    shadows: list[str],
+    annotations: Mapping[str, Any],
+    single_namespace: bool,
+) -> list[dict[str, Any]]:
+    """The Mappings of a deployment: REST by prefix, gRPC by header, per serving predictor's
+    Service (weighted when several), shadows mirrored.  `serving` is (predictor, its Service,
+    traffic).  Names hold the namespace: two Mappings of one name collide in Ambassador."""
+    rest_timeout = _timeout(annotations, "seldon.io/rest-read-timeout")
+    grpc_timeout = _timeout(annotations, "seldon.io/grpc-read-timeout")
+    routes: list[tuple[str, str | None]] = [(f"/seldon/{namespace}/{name}/", namespace)]
+    if single_namespace:
+        routes.append((f"/seldon/{name}/", None))
+    weighted = len(serving) > 1
+    targets = [(p, s, w, False) for p, s, w in serving] + [(s, s, None, True) for s in shadows]
+    mappings: list[dict[str, Any]] = []
+    for prefix, header_namespace in routes:
+        scope = f"{namespace}_{name}" if header_namespace else f"{name}"
+        for predictor, service, weight, shadow in targets:
+            suffix = f"_{predictor}" if (weighted or shadow) else ""
+            shadow_part = "_shadow" if shadow else ""
+            rest: dict[str, Any] = {
+                "apiVersion": "ambassador/v1",
+                "kind": "Mapping",
+                "name": f"seldon_{scope}{suffix}{shadow_part}_rest_mapping",
+                "prefix": prefix,
+                "service": f"{service}.{namespace}:{ENGINE_HTTP_PORT}",
+                "timeout_ms": rest_timeout,
+            }
+            headers = {"seldon": name, **({"namespace": header_namespace} if header_namespace else {})}
+            grpc: dict[str, Any] = {
+                "apiVersion": "ambassador/v1",
+                "kind": "Mapping",
+                "name": f"seldon_{scope}{suffix}{shadow_part}_grpc_mapping",
+                "grpc": True,
+                "prefix": "/seldon.protos.Seldon/",
+                "rewrite": "/seldon.protos.Seldon/",
+                "headers": headers,
+                "service": f"{service}.{namespace}:{ENGINE_GRPC_PORT}",
+                "timeout_ms": grpc_timeout,
+            }
+            for mapping in (rest, grpc):
+                if shadow:
+                    mapping["shadow"] = True
+                elif weighted and weight is not None:
+                    mapping["weight"] = int(weight)
+            mappings += [rest, grpc]
+    return mappings
+
+
+def _deployment_service(
+    sdep: SeldonDeployment,
+    name: str,
+    namespace: str,
+    serving: list[tuple[PredictorSpec, str]],
+    shadows: list[str],
+    options: RenderOptions,
+) -> dict[str, Any]:
+    annotations = {k: str(v) for k, v in (sdep.spec.annotations or {}).items()}
+    single = len(serving) == 1
+    targets = [
+        (
+            p.name,
+            names.dns_label(name) if single else service,
+            float(p.traffic) if p.traffic is not None else None,
+        )
+        for p, service in serving
+    ]
+    mappings = ambassador_mappings(name, namespace, targets, shadows, annotations, options.single_namespace)
+    service = _service(
+        names.dns_label(name),
+        namespace,
+        {"seldon-app": names.label_value(name)},
+        [("http", ENGINE_HTTP_PORT), ("grpc", ENGINE_GRPC_PORT)],
+        {"seldon-deployment-id": names.label_value(name)},
+    )
+    text = yaml.safe_dump_all(mappings, sort_keys=True, default_flow_style=False)
+    service["metadata"]["annotations"] = {"getambassador.io/config": text}
+    return service
+
+
+def _owned(obj: dict[str, Any], sdep: SeldonDeployment, options: RenderOptions) -> dict[str, Any]:
+    """Owner references, so that deleting the SeldonDeployment deletes what it made (known only
+    when the operator renders: the uid comes from the cluster)."""
+    if options.owner_uid is None:
+        return obj
+    obj["metadata"]["ownerReferences"] = [
+        {
+            "apiVersion": sdep.api_version,
+            "kind": "SeldonDeployment",
+            "name": sdep.metadata.name or deployment_name(sdep),
+            "uid": options.owner_uid,
+            "controller": True,
+            "blockOwnerDeletion": True,
+        }
+    ]
+    return obj
