@@ -17,6 +17,7 @@ from seldon_serving.protocol.errors import ServingError
 
 RUNTIME_IMAGE = "SELDON_RUNTIME_IMAGE"
 INSTALL_NAME = "SELDON_INSTALL_NAME"
+INSTALL_NAMESPACE = "SELDON_INSTALL_NAMESPACE"  # the operator's own namespace (downward API)
 SINGLE_NAMESPACE = "SELDON_SINGLE_NAMESPACE"
 ENGINE_USER = "SELDON_ENGINE_USER"
 GRPC_MAX_MESSAGE_SIZE = "SELDON_GRPC_MAX_MESSAGE_SIZE"
@@ -62,9 +63,10 @@ def parse_images_document(text: str, source: str) -> dict[str, BuiltinImage]:
 
 def operator_env(options: RenderOptions, watch_namespace: str | None) -> list[dict[str, Any]]:
     """The env of the operator's container that `options_from_env` reads back."""
-    env = [
+    env: list[dict[str, Any]] = [
         {"name": RUNTIME_IMAGE, "value": options.runtime_image},
         {"name": INSTALL_NAME, "value": options.install_name},
+        {"name": INSTALL_NAMESPACE, "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
         {"name": SINGLE_NAMESPACE, "value": "true" if options.single_namespace else "false"},
         {"name": ENGINE_USER, "value": str(options.engine_user)},
         {"name": GRPC_MAX_MESSAGE_SIZE, "value": str(options.grpc_max_message_size)},
@@ -102,6 +104,7 @@ def options_from_env(environ: Mapping[str, str] | None = None) -> RenderOptions:
     return RenderOptions(
         runtime_image=environ.get(RUNTIME_IMAGE) or defaults.runtime_image,
         install_name=environ.get(INSTALL_NAME) or defaults.install_name,
+        install_namespace=environ.get(INSTALL_NAMESPACE) or defaults.install_namespace,
         state_store=environ.get(STATE_STORE) or None,
         engine_user=_int(environ, ENGINE_USER, defaults.engine_user),
         single_namespace=(environ.get(SINGLE_NAMESPACE) or "true").lower() == "true",

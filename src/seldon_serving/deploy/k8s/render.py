@@ -68,6 +68,7 @@ def default_builtin_images() -> dict[str, BuiltinImage]:
 class RenderOptions:
     runtime_image: str = "seldonio-serving/seldon-serving:0.1.0"  # runs engines and built-ins
     install_name: str = "seldon"  # the install's prefix: its Redis is the Service <name>-redis
+    install_namespace: str = "default"  # where the install (operator, Redis) runs
     state_store: str | None = None  # default: that Redis, shared by every engine replica
     engine_user: int = 8888
     single_namespace: bool = True  # also the un-namespaced Ambassador mappings (/seldon/<name>/)
@@ -75,8 +76,9 @@ class RenderOptions:
     builtin_images: Mapping[str, BuiltinImage] = field(default_factory=default_builtin_images)
     owner_uid: str | None = None  # the SeldonDeployment's uid: owner references (GC) when known
 
-    def store_for(self, namespace: str) -> str:
-        return self.state_store or f"redis://{self.install_name}-redis.{namespace}:6379/0"
+    def store(self) -> str:
+        """The state store engines and stateful components share: the install's Redis."""
+        return self.state_store or f"redis://{self.install_name}-redis.{self.install_namespace}:6379/0"
 
 
 def render(
@@ -318,7 +320,7 @@ class _Predictor:
                 self.predictor.labels or {}, sort_keys=True, separators=(",", ":")
             ),
             "SELDON_DEPLOYMENT_ID": self.name,
-            "SELDON_STATE_STORE": self.options.store_for(self.namespace),
+            "SELDON_STATE_STORE": self.options.store(),
         }
         # Seldon's rule: the operator's values only where the user set none.
         env_list = list(container.get("env") or [])
@@ -345,7 +347,7 @@ class _Predictor:
             {"name": "DEPLOYMENT_NAMESPACE", "value": self.namespace},
             {"name": "ENGINE_SERVER_PORT", "value": str(ENGINE_HTTP_PORT)},
             {"name": "ENGINE_SERVER_GRPC_PORT", "value": str(ENGINE_GRPC_PORT)},
-            {"name": "SELDON_STATE_STORE", "value": self.options.store_for(self.namespace)},
+            {"name": "SELDON_STATE_STORE", "value": self.options.store()},
             {"name": "SELDON_MAX_MESSAGE_SIZE", "value": str(self.options.grpc_max_message_size)},
         ]
         svc_orch = self.predictor.svc_orch_spec or {}
