@@ -13,8 +13,20 @@ import pytest
 # tests/ is importable as a package (tests.helpers) from any test module.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests import helpers
+from tests import helpers, redis_server
 from tests.transport import TRANSPORTS, Transport
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real redis-server (session-wide); tests that share it use keys of their own."""
+    if not redis_server.HAVE_REDIS:
+        pytest.skip("needs /usr/bin/redis-server and the redis package (extra 'redis')")
+    proc, url = redis_server.start_redis(tmp_path_factory.mktemp("redis"))
+    try:
+        yield url
+    finally:
+        redis_server.stop_redis(proc)
 
 
 @pytest.fixture

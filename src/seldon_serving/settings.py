@@ -55,10 +55,17 @@ class GatewaySettings:
     remote_admin: bool = False  # let clients on other hosts apply/delete deployments
     oauth: bool = False  # the OAuth API front end (Seldon's apife, the seed's withApife)
     oauth_ttl: float = DEFAULT_OAUTH_TTL
+    # A state store URL (redis://...) shared with other servers; None: SQLite in state_dir.
+    state_store: str | None = None
 
     @property
     def state_path(self) -> Path:
         return self.state_dir / "state.db"
+
+    @property
+    def store_target(self) -> str:
+        """What `state.open_store` opens: the shared store if one is named, else the SQLite file."""
+        return self.state_store or str(self.state_path)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,9 +79,25 @@ class ComponentSettings:
     image: str | None = None  # PREDICTIVE_UNIT_IMAGE
     threads: int = 0  # 0: call sync user methods inline; N: in a pool of N threads
     state_dir: Path | None = None  # where a stateful component keeps its state across restarts
+    # A state store URL (redis://...) shared by every replica of this component (wins over state_dir).
+    state_store: str | None = None
+    # Its key there: <namespace>/<deployment>/<predictor>/<node> (the gateway's own key for an
+    # in-process node) when the operator's environment names them, else microservice/<node>.
+    state_key: str | None = None
     model_metadata: str | None = None  # MODEL_METADATA: the /metadata document, JSON or YAML
     # Seldon's default Prometheus labels, from the operator's environment (deployment, predictor,
     # model, image and their versions).
     labels: dict[str, str] = field(default_factory=dict)
     # INCLUDE_METRICS_IN_CLIENT_RESPONSE: custom metrics also go back in the answer's meta.
     include_metrics: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class EngineSettings:
+    """`seldon engine`: one predictor of a deployment, in its pod (Seldon's service orchestrator)."""
+
+    predictor: str | None = None  # ENGINE_PREDICTOR: base64 of the PredictorSpec JSON
+    predictor_file: Path = Path("deploymentdef.json")  # read when `predictor` is not given
+    deployment_name: str = ""  # DEPLOYMENT_NAME
+    namespace: str = "default"  # DEPLOYMENT_NAMESPACE
+    state_store: str | None = None  # shared by every replica of the engine (the install's Redis)

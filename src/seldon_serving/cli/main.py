@@ -7,6 +7,7 @@ import click
 from seldon_serving import __version__
 from seldon_serving.cli.build import build_command
 from seldon_serving.cli.deployments import apply_command, delete_command, get_command
+from seldon_serving.cli.engine import engine_command
 from seldon_serving.cli.k8s import k8s_group
 from seldon_serving.cli.manifests import convert_command, generate_command, validate_command
 from seldon_serving.cli.microservice import microservice_command
@@ -30,6 +31,7 @@ cli.add_command(delete_command)
 cli.add_command(validate_command)
 cli.add_command(convert_command)
 cli.add_command(generate_command)
+cli.add_command(engine_command)
 cli.add_command(k8s_group)
 cli.add_command(build_command)
 

@@ -15,7 +15,7 @@ from click.core import ParameterSource
 from click.decorators import FC
 
 from seldon_serving.cli.errors import CliError, one_sentence
-from seldon_serving.cli.options import PORT, server_options, server_settings
+from seldon_serving.cli.options import PORT, server_options, server_settings, state_store_option
 from seldon_serving.settings import ComponentSettings
 
 SERVICE_TYPES = ("MODEL", "ROUTER", "TRANSFORMER", "OUTPUT_TRANSFORMER", "COMBINER", "OUTLIER_DETECTOR")
@@ -47,7 +47,14 @@ def _seldon_environment(service_type: str) -> dict[str, Any]:
         predictor_version=str(version),
     )
     include_metrics = os.environ.get("INCLUDE_METRICS_IN_CLIENT_RESPONSE", "true").lower() == "true"
+    deployment, predictor = os.environ.get("SELDON_DEPLOYMENT_ID"), os.environ.get("PREDICTOR_ID")
+    namespace = os.environ.get("DEPLOYMENT_NAMESPACE") or "default"
+    # In a pod, state is keyed as the gateway keys an in-process node, so replicas share it.
+    state_key = None
+    if deployment and predictor and unit_id:
+        state_key = f"{namespace}/{deployment}/{predictor}/{unit_id}"
     return {
+        "state_key": state_key,
         "service_type": service_type,
         "unit_id": unit_id,
         "image": image,
@@ -70,6 +77,7 @@ def start_microservice(
     max_message_size: int,
     log_level: str,
     state_dir: Path | None,
+    state_store: str | None,
     metrics_port: int | None,
     metrics_path: str,
     model_metadata: str | None = None,
@@ -103,6 +111,7 @@ def start_microservice(
         parameters=parameters,
         threads=threads,
         state_dir=state_dir,
+        state_store=state_store or None,
         model_metadata=model_metadata,
         **_seldon_environment(service_type),
     )
@@ -182,6 +191,7 @@ def _with_options(fn: FC, metrics_port: int | None) -> FC:
             help="Keep a stateful component's state (routers, detectors) in SQLite here, across "
             "restarts [$SELDON_STATE_DIR; default: shared between workers until the server stops].",
         ),
+        state_store_option,
     ]
     for option in reversed(options):
         fn = option(fn)

@@ -96,3 +96,14 @@ def server_settings(
         max_message=max_message_size,
         log_level=log_level,
     )
+
+
+state_store_option = click.option(
+    "--state-store",
+    default=None,
+    envvar="SELDON_STATE_STORE",
+    metavar="URL",
+    help="Keep router, detector (and the gateway's deployment and token) state in this shared store, "
+    "e.g. redis://host:6379/0, so that replicas anywhere learn as one; also sqlite:///path or a path "
+    "[$SELDON_STATE_STORE].",
+)

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from seldon_serving.cli.errors import one_sentence
-from seldon_serving.cli.options import server_options, server_settings
+from seldon_serving.cli.options import server_options, server_settings, state_store_option
 from seldon_serving.settings import DEFAULT_OAUTH_TTL, DEFAULT_STATE_DIR, GatewaySettings
 
 
@@ -23,6 +23,7 @@ from seldon_serving.settings import DEFAULT_OAUTH_TTL, DEFAULT_STATE_DIR, Gatewa
     show_default=True,
     help="Where deployments, router/detector state and OAuth tokens are kept [$SELDON_STATE_DIR].",
 )
+@state_store_option
 @click.option(
     "--allow-remote-admin",
     is_flag=True,
@@ -52,6 +53,7 @@ def serve_command(
     max_message_size: int,
     log_level: str,
     state_dir: Path,
+    state_store: str | None,
     allow_remote_admin: bool,
     oauth: bool,
     oauth_token_ttl: float,
@@ -75,6 +77,7 @@ def serve_command(
         remote_admin=allow_remote_admin,
         oauth=oauth,
         oauth_ttl=oauth_token_ttl,
+        state_store=state_store or None,
     )
     server = server_settings(host, http_port, grpc_port, workers, max_message_size, log_level)
     sys.exit(serve_gateway(collected.manifests, gateway, server))

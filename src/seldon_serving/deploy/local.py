@@ -30,7 +30,7 @@ class StateDirError(ServingError):
 
 def gateway_edges(settings: GatewaySettings, server: ServerSettings) -> Edges:
     """One worker's edges (built after the fork: nothing here may be shared between workers)."""
-    store = open_store(settings.state_path)
+    store = open_store(settings.store_target)
     metrics = Metrics()
     plane = DataPlane(observer=GatewayMetrics(metrics))
     oauth = OAuthService(store, settings.oauth_ttl)
@@ -58,9 +58,9 @@ def gateway_edges(settings: GatewaySettings, server: ServerSettings) -> Edges:
     )
 
 
-def store_manifests(state_path: Path, manifests: list[Manifest]) -> list[tuple[str, str]]:
+def store_manifests(store_target: str | Path, manifests: list[Manifest]) -> list[tuple[str, str]]:
     """Apply the start-up manifests to the records: [(name, created|configured|unchanged)]."""
-    store = open_store(state_path)
+    store = open_store(store_target)
     try:
         records = Records(store, OAuthService(store))
         records.reset_runtime()
@@ -75,19 +75,30 @@ def store_manifests(state_path: Path, manifests: list[Manifest]) -> list[tuple[s
 
 
 def serve_gateway(manifests: list[Manifest], settings: GatewaySettings, server: ServerSettings) -> int:
-    try:
-        settings.state_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise StateDirError(
-            f"cannot use {settings.state_dir} as the state directory: {exc.strerror}"
-        ) from None
+    if settings.state_store is None:
+        try:
+            settings.state_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StateDirError(
+                f"cannot use {settings.state_dir} as the state directory: {exc.strerror}"
+            ) from None
     # The ports first: a second server must not touch the state of the one already serving
     # (and if storing fails, nothing is left holding them).
     claims = claim_ports(server)
-    applied = store_manifests(settings.state_path, manifests)
+    applied = store_manifests(settings.store_target, manifests)
     lines = [f"seldondeployment/{name} {outcome}" for name, outcome in applied]
     front = ", OAuth front end on (POST /oauth/token)" if settings.oauth else ""
-    where = f"state in {settings.state_path}"
+    where = f"state in {_shown(settings.state_store) if settings.state_store else settings.state_path}"
     lines.append(f"seldon gateway: {server.addresses()}, {server.workers} worker(s){front}, {where}")
     factory = lambda: gateway_edges(settings, server)  # noqa: E731
     return serve(factory, server, announce="\n".join(lines), claims=claims)
+
+
+def _shown(url: str) -> str:
+    """A store URL fit for a log line: without its password."""
+    scheme, sep, rest = url.partition("://")
+    if sep and "@" in rest:
+        credentials, _, host = rest.rpartition("@")
+        user = credentials.split(":", 1)[0]
+        return f"{scheme}://{user + ':***@' if user else '***@'}{host}"
+    return url

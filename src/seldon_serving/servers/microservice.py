@@ -18,16 +18,24 @@ from seldon_serving.servers.microservice_grpc import microservice_handlers
 from seldon_serving.servers.microservice_rest import MicroserviceApp, metrics_app
 from seldon_serving.servers.runner import Edges, serve
 from seldon_serving.settings import ComponentSettings, ServerSettings
+from seldon_serving.state import open_store
 from seldon_serving.state.base import StateHandle
 from seldon_serving.state.sqlite import SqliteStore
 
 
-def component_state(user_class: type, unit: str, state_dir: Path | None) -> StateHandle | None:
-    """A state handle in SQLite under `state_dir` for a class that keeps state (the built-in
-    routers and detectors); None for the others."""
-    if state_dir is None or not takes_state(user_class):
+def component_state(
+    user_class: type, component: ComponentSettings, state_dir: Path | None
+) -> StateHandle | None:
+    """A state handle for a class that keeps state (the built-in routers and detectors): in the
+    shared store if one is named, else in SQLite under `state_dir`; None for the others."""
+    if not takes_state(user_class):
         return None
-    return StateHandle(SqliteStore(state_dir / "state.db"), "components", f"microservice/{unit}")
+    key = component.state_key or f"microservice/{component.unit_id or component.interface_name}"
+    if component.state_store:
+        return StateHandle(open_store(component.state_store), "components", key)
+    if state_dir is None:
+        return None
+    return StateHandle(SqliteStore(state_dir / "state.db"), "components", key)
 
 
 def microservice_edges(
@@ -58,8 +66,9 @@ def microservice_edges(
 def run_microservice(component: ComponentSettings, server: ServerSettings) -> int:
     """Load the user's class, build it with its typed parameters and its state, and serve it.
 
-    A stateful class keeps its state in SQLite under `component.state_dir` (kept across
-    restarts); with several workers and no state dir, in a temporary directory removed at exit,
+    A stateful class keeps its state in the shared store `component.state_store` names (every
+    replica, on any machine, learns as one), else in SQLite under `component.state_dir` (kept
+    across restarts); with several workers and no state dir, in a temporary directory removed at exit,
     so that every worker sees the same state (no feedback is lost to the worker that did not
     route the request).  A single worker without a state dir keeps it in memory.
     """
@@ -68,11 +77,10 @@ def run_microservice(component: ComponentSettings, server: ServerSettings) -> in
     model_metadata = parse_model_metadata(component.model_metadata)
     temporary = None
     state_dir = component.state_dir
-    if state_dir is None and server.workers > 1 and takes_state(user_class):
+    if state_dir is None and not component.state_store and server.workers > 1 and takes_state(user_class):
         temporary = state_dir = Path(tempfile.mkdtemp(prefix="seldon-component-state-"))
     try:
-        unit = component.unit_id or component.interface_name
-        user_object = instantiate(user_class, parameters, component_state(user_class, unit, state_dir))
+        user_object = instantiate(user_class, parameters, component_state(user_class, component, state_dir))
         announce = (
             f"seldon microservice {user_class.__name__} ({component.service_type}): "
             f"{server.addresses()}, {server.workers} worker(s)"

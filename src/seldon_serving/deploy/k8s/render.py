@@ -320,6 +320,7 @@ class _Predictor:
                 self.predictor.labels or {}, sort_keys=True, separators=(",", ":")
             ),
             "SELDON_DEPLOYMENT_ID": self.name,
+            "DEPLOYMENT_NAMESPACE": self.namespace,
             "SELDON_STATE_STORE": self.options.store(),
         }
         # Seldon's rule: the operator's values only where the user set none.
@@ -390,6 +391,9 @@ class _Predictor:
             spec = self.templates[in_pod].get("spec") or {}
             local = {c.get("name") for c in spec.get("containers") or []}
         predictor = self.predictor.to_dict()
+        # The engine sees one predictor: the deployment's annotations (read timeouts) go with it.
+        if self.annotations:
+            predictor["annotations"] = dict(self.annotations)
         for unit in _walk(predictor["graph"]):
             port = self.ports.get(unit.get("name", ""))
             if port is None:
