@@ -37,14 +37,21 @@ def compat_oauth_python() -> Path:
     return python
 
 
-def run_seldon_client(python: Path, calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Run SeldonClient calls in the seldon-core venv (one process for many calls)."""
+def run_seldon_client(
+    python: Path, calls: list[dict[str, Any]], *, tensorflow: bool = True
+) -> list[dict[str, Any]]:
+    """Run SeldonClient calls in the seldon-core venv (one process for many calls).  Without
+    `tensorflow` (calls that need no tftensor) seldon-core runs as where TensorFlow is not
+    installed, which starts 4 s faster."""
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    if not tensorflow:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(NO_TENSORFLOW), env.get("PYTHONPATH")]))
     completed = subprocess.run(
         [str(python), str(Path(__file__).parent / "driver.py")],
         input=json.dumps(calls).encode(),
         capture_output=True,
         timeout=300,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+        env=env,
     )
     if completed.returncode != 0:
         raise RuntimeError(completed.stderr.decode(errors="replace")[-3000:])
