@@ -11,7 +11,7 @@ from pathlib import Path
 
 from seldon_serving.deploy.control import ControlPlane
 from seldon_serving.deploy.files import Manifest
-from seldon_serving.deploy.records import Records
+from seldon_serving.deploy.records import Records, server_id
 from seldon_serving.engine.plane import DEFAULT_NAMESPACE, DataPlane
 from seldon_serving.protocol.errors import ServingError
 from seldon_serving.servers.gateway_grpc import gateway_handlers
@@ -28,13 +28,13 @@ class StateDirError(ServingError):
     """The state directory cannot be created or written."""
 
 
-def gateway_edges(settings: GatewaySettings, server: ServerSettings) -> Edges:
+def gateway_edges(settings: GatewaySettings, server: ServerSettings, server_name: str = "local") -> Edges:
     """One worker's edges (built after the fork: nothing here may be shared between workers)."""
     store = open_store(settings.store_target)
     metrics = Metrics()
     plane = DataPlane(observer=GatewayMetrics(metrics))
     oauth = OAuthService(store, settings.oauth_ttl)
-    records = Records(store, oauth)
+    records = Records(store, oauth, server_name)
     control = ControlPlane(
         records, plane, store, poll_interval=settings.poll_interval, max_message=server.max_message
     )
@@ -58,11 +58,13 @@ def gateway_edges(settings: GatewaySettings, server: ServerSettings) -> Edges:
     )
 
 
-def store_manifests(store_target: str | Path, manifests: list[Manifest]) -> list[tuple[str, str]]:
+def store_manifests(
+    store_target: str | Path, manifests: list[Manifest], server_name: str = "local"
+) -> list[tuple[str, str]]:
     """Apply the start-up manifests to the records: [(name, created|configured|unchanged)]."""
     store = open_store(store_target)
     try:
-        records = Records(store, OAuthService(store))
+        records = Records(store, OAuthService(store), server_name)
         records.reset_runtime()
         out = []
         for item in manifests:
@@ -85,12 +87,13 @@ def serve_gateway(manifests: list[Manifest], settings: GatewaySettings, server: 
     # The ports first: a second server must not touch the state of the one already serving
     # (and if storing fails, nothing is left holding them).
     claims = claim_ports(server)
-    applied = store_manifests(settings.store_target, manifests)
+    name = server_id()  # before the fork: every worker of this server shares it
+    applied = store_manifests(settings.store_target, manifests, name)
     lines = [f"seldondeployment/{name} {outcome}" for name, outcome in applied]
     front = ", OAuth front end on (POST /oauth/token)" if settings.oauth else ""
     where = f"state in {_shown(settings.state_store) if settings.state_store else settings.state_path}"
     lines.append(f"seldon gateway: {server.addresses()}, {server.workers} worker(s){front}, {where}")
-    factory = lambda: gateway_edges(settings, server)  # noqa: E731
+    factory = lambda: gateway_edges(settings, server, name)  # noqa: E731
     return serve(factory, server, announce="\n".join(lines), claims=claims)
 
 

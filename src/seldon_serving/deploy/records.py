@@ -6,14 +6,19 @@
 - its status (`seldon.status`), written by the workers that compiled that generation;
 - a change counter (`seldon.control`/"changes") bumped on every apply/delete/pause: each
   worker polls its version (one indexed SQLite read) and rebuilds only when it moved;
-- the version each worker has caught up with (`seldon.workers`/"<pid>-<id>"), so an apply
-  can return once every worker serves it.
+- the version each worker has caught up with (`seldon.workers`/"<server>/<pid>-<id>"), so an
+  apply can return once every worker serves it.
+
+Several servers may share one store (`--state-store redis://...`): deployments, their status
+and the change counter are shared; what belongs to one server — its workers and whether it
+is paused (a preStop hook pauses one replica, not all) — is kept under that server's name.
 """
 
 from __future__ import annotations
 
 import os
 import secrets
+import socket
 import time
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -110,9 +115,10 @@ class Records:
     """`oauth` is told every deployment's OAuth client credentials (registered on apply,
     removed on delete), so the token endpoint knows which secret opens which deployment."""
 
-    def __init__(self, store: StateStore, oauth: OAuthClients) -> None:
+    def __init__(self, store: StateStore, oauth: OAuthClients, server: str = "local") -> None:
         self.store = store
         self.oauth = oauth
+        self.server = server  # this server's name among those sharing the store (`server_id`)
 
     # --- change tracking ---------------------------------------------------------------------
 
@@ -197,29 +203,36 @@ class Records:
 
         self.store.update(STATUS, record.key, write)
 
-    # --- pause (for every worker at once) ------------------------------------------------------
+    # --- pause (for every worker of this server at once) ----------------------------------------
 
     def paused(self) -> bool:
-        return bool(self.store.get(CONTROL, PAUSED))
+        return bool(self.store.get(CONTROL, f"{PAUSED}/{self.server}"))
 
     def set_paused(self, paused: bool) -> None:
         if self.paused() != paused:
-            self.store.put(CONTROL, PAUSED, paused)
+            self.store.put(CONTROL, f"{PAUSED}/{self.server}", paused)
             self._changed()
 
     # --- workers ----------------------------------------------------------------------------------
 
     def report(self, worker: str, version: int) -> None:
         """Worker `worker` (see `worker_id`) serves everything up to `version`."""
-        self.store.put(WORKERS, worker, version)
+        self.store.put(WORKERS, f"{self.server}/{worker}", version)
 
     def forget_worker(self, worker: str) -> None:
-        self.store.delete(WORKERS, worker)
+        self.store.delete(WORKERS, f"{self.server}/{worker}")
+
+    def _own_workers(self) -> dict[str, Any]:
+        prefix = f"{self.server}/"
+        return {
+            k.removeprefix(prefix): v for k, v in self.store.items(WORKERS).items() if k.startswith(prefix)
+        }
 
     def live_workers(self) -> dict[str, int]:
-        """worker -> the version it caught up with, for workers still alive (dead ones are dropped)."""
+        """worker -> the version it caught up with, for this server's workers still alive (dead
+        ones are dropped; their process ids mean something on this machine only)."""
         out: dict[str, int] = {}
-        for worker, version in self.store.items(WORKERS).items():
+        for worker, version in self._own_workers().items():
             if _alive(int(worker.split("-", 1)[0])):
                 out[worker] = int(version)
             else:
@@ -227,11 +240,17 @@ class Records:
         return out
 
     def reset_runtime(self) -> None:
-        """A server starts: no worker has reported yet, and nothing is paused."""
-        for key in self.store.items(WORKERS):
-            self.store.delete(WORKERS, key)
+        """This server starts: none of its workers has reported yet, and it is not paused."""
+        for worker in self._own_workers():
+            self.forget_worker(worker)
         if self.paused():
-            self.store.put(CONTROL, PAUSED, False)
+            self.store.put(CONTROL, f"{PAUSED}/{self.server}", False)
+
+
+def server_id() -> str:
+    """A name for one server (its parent process, before the workers fork) among the servers
+    sharing a store: host and process id, unique while it runs."""
+    return f"{socket.gethostname()}-{os.getpid()}"
 
 
 def worker_id() -> str:
