@@ -28,6 +28,7 @@ from typing import Any
 
 import yaml
 
+from seldon_serving import __version__
 from seldon_serving.components.builtin.registry import BUILTINS, image_repository
 from seldon_serving.deploy.k8s import names
 from seldon_serving.engine.plan import check_deployment
@@ -36,6 +37,7 @@ from seldon_serving.spec.enums import PREPACKAGED_SERVERS
 from seldon_serving.spec.graph import iter_units
 from seldon_serving.spec.models import PredictiveUnit, PredictorSpec
 
+RUNTIME_IMAGE = f"seldonio-serving/seldon-serving:{__version__}"  # what the Dockerfile builds
 ENGINE_CONTAINER = "seldon-container-engine"
 ENGINE_HTTP_PORT = 8000
 ENGINE_GRPC_PORT = 5001
@@ -66,7 +68,7 @@ def default_builtin_images() -> dict[str, BuiltinImage]:
 
 @dataclass(frozen=True)
 class RenderOptions:
-    runtime_image: str = "seldonio-serving/seldon-serving:0.1.0"  # runs engines and built-ins
+    runtime_image: str = RUNTIME_IMAGE  # runs engines and built-ins
     install_name: str = "seldon"  # the install's prefix: its Redis is the Service <name>-redis
     install_namespace: str = "default"  # where the install (operator, Redis) runs
     state_store: str | None = None  # default: that Redis, shared by every engine replica
