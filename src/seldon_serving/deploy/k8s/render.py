@@ -91,13 +91,13 @@ def render(
     name = deployment_name(sdep)
     objects: list[dict[str, Any]] = []
     serving: list[tuple[PredictorSpec, str]] = []
-    shadows: list[str] = []
+    shadows: list[tuple[str, str]] = []  # (predictor, its Service)
     for index, predictor in enumerate(sdep.spec.predictors):
         rendered = _Predictor(sdep, name, namespace, index, predictor, options)
         objects += rendered.objects()
         service = names.predictor_service_name(name, predictor.name)
         if predictor.shadow:
-            shadows.append(service)
+            shadows.append((predictor.name, service))
         else:
             serving.append((predictor, service))
     objects.append(_deployment_service(sdep, name, namespace, serving, shadows, options))
@@ -531,20 +531,21 @@ def ambassador_mappings(
     name: str,
     namespace: str,
     serving: list[tuple[str, str, float | None]],
-    shadows: list[str],
+    shadows: list[tuple[str, str]],
     annotations: Mapping[str, Any],
     single_namespace: bool,
 ) -> list[dict[str, Any]]:
     """The Mappings of a deployment: REST by prefix, gRPC by header, per serving predictor's
     Service (weighted when several), shadows mirrored.  `serving` is (predictor, its Service,
-    traffic).  Names hold the namespace: two Mappings of one name collide in Ambassador."""
+    traffic), `shadows` (predictor, its Service).  Names hold the namespace: two Mappings of one
+    name collide in Ambassador."""
     rest_timeout = _timeout(annotations, "seldon.io/rest-read-timeout")
     grpc_timeout = _timeout(annotations, "seldon.io/grpc-read-timeout")
     routes: list[tuple[str, str | None]] = [(f"/seldon/{namespace}/{name}/", namespace)]
     if single_namespace:
         routes.append((f"/seldon/{name}/", None))
     weighted = len(serving) > 1
-    targets = [(p, s, w, False) for p, s, w in serving] + [(s, s, None, True) for s in shadows]
+    targets = [(p, s, w, False) for p, s, w in serving] + [(p, s, None, True) for p, s in shadows]
     mappings: list[dict[str, Any]] = []
     for prefix, header_namespace in routes:
         scope = f"{namespace}_{name}" if header_namespace else f"{name}"
@@ -585,7 +586,7 @@ def _deployment_service(
     name: str,
     namespace: str,
     serving: list[tuple[PredictorSpec, str]],
-    shadows: list[str],
+    shadows: list[tuple[str, str]],
     options: RenderOptions,
 ) -> dict[str, Any]:
     annotations = {k: str(v) for k, v in (sdep.spec.annotations or {}).items()}
