@@ -8,6 +8,8 @@ from __future__ import annotations
 import base64
 import copy
 import json
+import subprocess
+from pathlib import Path
 from typing import Any
 
 import kubernetes_validate
@@ -17,6 +19,7 @@ import yaml
 from seldon_serving.deploy.k8s import names
 from seldon_serving.deploy.k8s.render import RenderOptions, render_manifest, to_yaml
 from seldon_serving.spec import ManifestError, convert, generate
+from tests.helpers import seldon_bin
 
 MOCK = "seldonio/mock_classifier:1.0"
 K8S_VERSIONS = ["1.29.0", kubernetes_validate.latest_version()]
@@ -288,3 +291,40 @@ def test_a_manifest_validate_refuses_is_refused_with_the_same_sentence() -> None
     }
     with pytest.raises(ManifestError, match="does not run on Kubernetes here yet"):
         render_manifest(sdep([model_server]), None)
+
+
+def test_the_cli_prints_what_the_operator_applies(tmp_path: Path) -> None:
+    generated = subprocess.run(
+        [seldon_bin(), "generate", "abtest", "myab", "--imageA", MOCK, "--imageB", MOCK, "--namespace", "models"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout
+    (tmp_path / "myab.yaml").write_text(generated)
+    printed = subprocess.run(
+        [seldon_bin(), "k8s", "render", str(tmp_path / "myab.yaml"), "--image", "r/s:2"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout
+    manifest = yaml.safe_load(generated)["items"][-1]
+    assert list(yaml.safe_load_all(printed)) == render_manifest(
+        manifest, None, RenderOptions(runtime_image="r/s:2")
+    )
+    assert {o["metadata"]["namespace"] for o in yaml.safe_load_all(printed)} == {"models"}
+
+
+def test_the_cli_names_the_file_and_field_of_a_bad_manifest(tmp_path: Path) -> None:
+    bad = sdep([predictor("main", traffic=60), predictor("other", traffic=60)])
+    (tmp_path / "bad.yaml").write_text(yaml.safe_dump(bad))
+    done = subprocess.run(
+        [seldon_bin(), "k8s", "render", str(tmp_path / "bad.yaml")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode != 0 and done.stdout == ""
+    assert "bad.yaml" in done.stderr and "traffic" in done.stderr
+    assert "Traceback" not in done.stderr

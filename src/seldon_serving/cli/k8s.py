@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from seldon_serving.cli.errors import CliError
+from seldon_serving.cli.errors import CliError, one_sentence
 from seldon_serving.cli.k8s_install import install_command
 from seldon_serving.cli.k8s_operator import operator_command
 
@@ -28,6 +28,7 @@ def k8s_group() -> None:
     help="Also map /seldon/<name>/ (an install watching one namespace) or only /seldon/<ns>/<name>/.",
 )
 @click.option("-o", "--output", type=click.Choice(["yaml", "json"]), default="yaml", show_default=True)
+@one_sentence
 def render_command(
     files: tuple[str, ...],
     namespace: str | None,
