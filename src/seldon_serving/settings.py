@@ -57,6 +57,9 @@ class GatewaySettings:
     oauth_ttl: float = DEFAULT_OAUTH_TTL
     # A state store URL (redis://...) shared with other servers; None: SQLite in state_dir.
     state_store: str | None = None
+    # Run no graph: forward each deployment to its predictors' engines on the cluster (the OAuth
+    # front end of a Kubernetes install, fed by the operator through the shared store).
+    cluster_engines: bool = False
 
     @property
     def state_path(self) -> Path:

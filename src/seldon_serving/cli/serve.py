@@ -37,6 +37,14 @@ from seldon_serving.settings import DEFAULT_OAUTH_TTL, DEFAULT_STATE_DIR, Gatewa
     "[$SELDON_OAUTH].",
 )
 @click.option(
+    "--cluster-engines",
+    is_flag=True,
+    envvar="SELDON_CLUSTER_ENGINES",
+    help="Run no graph: forward each deployment's calls to its predictors' engines on the Kubernetes "
+    "cluster (<name>-<predictor>.<namespace>:8000), as the OAuth front end of `seldon k8s install "
+    "--with-apife` does [$SELDON_CLUSTER_ENGINES].",
+)
+@click.option(
     "--oauth-token-ttl",
     type=click.FloatRange(min=0, min_open=True),
     default=DEFAULT_OAUTH_TTL,
@@ -56,6 +64,7 @@ def serve_command(
     state_store: str | None,
     allow_remote_admin: bool,
     oauth: bool,
+    cluster_engines: bool,
     oauth_token_ttl: float,
 ) -> None:
     """Serve SeldonDeployments: Seldon's external REST and gRPC API for every deployment.
@@ -78,6 +87,7 @@ def serve_command(
         oauth=oauth,
         oauth_ttl=oauth_token_ttl,
         state_store=state_store or None,
+        cluster_engines=cluster_engines,
     )
     server = server_settings(host, http_port, grpc_port, workers, max_message_size, log_level)
     sys.exit(serve_gateway(collected.manifests, gateway, server))

@@ -14,7 +14,7 @@ import contextlib
 import logging
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from seldon_serving.deploy.records import UNCHANGED, Record, Records, worker_id
 from seldon_serving.engine.deployment import Deployment, build_deployment
@@ -23,13 +23,27 @@ from seldon_serving.engine.plane import DEFAULT_NAMESPACE, DataPlane
 from seldon_serving.protocol.errors import BadRequest, DeploymentNotFound, ServingError
 from seldon_serving.servers import logs
 from seldon_serving.settings import DEFAULT_MAX_MESSAGE
-from seldon_serving.spec import ManifestError, deployment_name, parse_deployment
+from seldon_serving.spec import ManifestError, SeldonDeployment, deployment_name, parse_deployment
 from seldon_serving.state.base import StateStore
 
 log = logging.getLogger("seldon_serving.control")
 
 POLL_INTERVAL = 0.2
 APPLY_WAIT = 60.0  # seconds an apply waits for the other workers to serve it
+
+
+class Builder(Protocol):
+    """`engine.deployment.build_deployment`, or the cluster front end's forwarding builder."""
+
+    def __call__(
+        self,
+        sdep: SeldonDeployment,
+        *,
+        namespace: str = ...,
+        base_dir: Path | None = ...,
+        store: StateStore | None = ...,
+        max_message: int = ...,
+    ) -> Deployment: ...
 
 
 class ControlPlane:
@@ -41,8 +55,10 @@ class ControlPlane:
         *,
         poll_interval: float = POLL_INTERVAL,
         max_message: int = DEFAULT_MAX_MESSAGE,
+        builder: Builder = build_deployment,
     ) -> None:
         self.records = records
+        self.builder = builder  # how a manifest becomes a running deployment
         self.plane = plane
         self.store = store  # where routers and detectors keep their state
         self.poll_interval = poll_interval
@@ -126,7 +142,7 @@ class ControlPlane:
 
     def _compile(self, sdep: Any, record: Record) -> Deployment:
         base_dir = Path(record.base_dir) if record.base_dir else None
-        return build_deployment(
+        return self.builder(
             sdep,
             namespace=record.namespace,
             base_dir=base_dir,

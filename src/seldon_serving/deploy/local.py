@@ -11,7 +11,9 @@ from pathlib import Path
 
 from seldon_serving.deploy.control import ControlPlane
 from seldon_serving.deploy.files import Manifest
+from seldon_serving.deploy.k8s.front import build_forwarding_deployment
 from seldon_serving.deploy.records import Records, server_id
+from seldon_serving.engine.deployment import build_deployment
 from seldon_serving.engine.plane import DEFAULT_NAMESPACE, DataPlane
 from seldon_serving.protocol.errors import ServingError
 from seldon_serving.servers.gateway_grpc import gateway_handlers
@@ -36,7 +38,12 @@ def gateway_edges(settings: GatewaySettings, server: ServerSettings, server_name
     oauth = OAuthService(store, settings.oauth_ttl)
     records = Records(store, oauth, server_name)
     control = ControlPlane(
-        records, plane, store, poll_interval=settings.poll_interval, max_message=server.max_message
+        records,
+        plane,
+        store,
+        poll_interval=settings.poll_interval,
+        max_message=server.max_message,
+        builder=build_forwarding_deployment if settings.cluster_engines else build_deployment,
     )
 
     async def stop() -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -41,6 +42,7 @@ class Predictor:
     shadow: bool
     node_names: frozenset[str]
     node_paths: frozenset[tuple[str, str]]  # (node, requestPath value): canaries differ by image
+    forwards: bool = False  # its root is another engine that walks the graph (`graph.forward`)
 
 
 @dataclass(slots=True, eq=False)
@@ -78,8 +80,13 @@ class Deployment:
     async def predict_on(self, chosen: Predictor, request: SeldonMessage) -> SeldonMessage:
         """Answer with `chosen`; every shadow gets a copy whose answer is discarded."""
         for shadow in self._shadows:
-            self._spawn(graph.predict(shadow.root, request, self._metrics_sink(shadow)))
-        return await graph.predict(chosen.root, request, self._metrics_sink(chosen))
+            self._spawn(self._run(shadow, request))
+        return await self._run(chosen, request)
+
+    def _run(self, predictor: Predictor, request: SeldonMessage) -> Awaitable[SeldonMessage]:
+        if predictor.forwards:
+            return graph.forward(predictor.root, request)
+        return graph.predict(predictor.root, request, self._metrics_sink(predictor))
 
     def _metrics_sink(self, predictor: Predictor) -> graph.MetricsSink | None:
         observer = self.observer
@@ -165,6 +172,13 @@ def _node_view(node: GraphNode) -> dict[str, Any]:
     return view
 
 
+def traffic_shares(sdep: SeldonDeployment) -> list[float]:
+    """Each predictor's share of the traffic: its `traffic`, or an even split when none says."""
+    serving = [p for p in sdep.spec.predictors if not p.shadow]
+    explicit = any(p.traffic for p in serving)
+    return [float(p.traffic or 0) if explicit else 100.0 / max(1, len(serving)) for p in sdep.spec.predictors]
+
+
 def build_deployment(
     sdep: SeldonDeployment,
     *,
@@ -176,13 +190,12 @@ def build_deployment(
     """Plan and build every predictor of `sdep` (ManifestError if a node cannot run here,
     CompileError if it could not be built)."""
     name = deployment_name(sdep)
-    serving = [p for p in sdep.spec.predictors if not p.shadow]
-    explicit = any(p.traffic for p in serving)
+    shares = traffic_shares(sdep)
     predictors = []
     for index, predictor in enumerate(sdep.spec.predictors):
         ctx = CompileContext(name, namespace, predictor.name, base_dir, store, max_message)
         root = compile_graph(plan_predictor(sdep, index), ctx)
-        traffic = float(predictor.traffic or 0) if explicit else 100.0 / max(1, len(serving))
+        traffic = shares[index]
         predictors.append(
             Predictor(
                 name=predictor.name,

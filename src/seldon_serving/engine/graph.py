@@ -203,6 +203,12 @@ async def predict(
     return answer
 
 
+async def forward(root: GraphNode, request: SeldonMessage) -> SeldonMessage:
+    """A predictor that is another engine (`EngineRunner`): its answer as it comes, meta included
+    (that engine walked its own graph)."""
+    return await _call(root, "predict", root.runner.transform_input(request))
+
+
 async def send_feedback(root: GraphNode, feedback: Feedback, on_feedback: FeedbackSink | None = None) -> None:
     """Walk the graph following the response's routing; every node with feedback gets it whole.
 

@@ -180,6 +180,25 @@ class RestRunner:
         return f"REST {self.base.removeprefix('http://')}"
 
 
+class EngineRunner(RestRunner):
+    """Another engine — a predictor running on a cluster — called with Seldon's external API:
+    its answer is its whole graph's, meta (routing, requestPath) included, and feedback goes to
+    its whole graph.  What the OAuth front end of a cluster install forwards to."""
+
+    def __init__(self, node: str, host: str, port: int, max_message: int) -> None:
+        super().__init__(node, host, port, "MODEL", max_message)
+        self.input_path = "/api/v0.1/predictions"
+        # Not part of the front end's readiness: one deployment's engines being away must not
+        # take the front end of every other deployment out of rotation.
+        self.address = None  # type: ignore[assignment]
+
+    async def send_feedback(self, feedback: Feedback) -> None:
+        await self._post("/api/v0.1/feedback", json_codec.encode_feedback(feedback))
+
+    def describe(self) -> str:
+        return f"engine {self.base.removeprefix('http://')}"
+
+
 def _error_info(raw: bytes) -> str:
     try:
         body = json_codec.loads(raw)
