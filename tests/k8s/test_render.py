@@ -186,6 +186,7 @@ def test_hpa_spec_becomes_an_autoscaling_v2_hpa() -> None:
     (deployment,) = kinds(objects, "Deployment")
     assert hpa["apiVersion"] == "autoscaling/v2"
     assert hpa["spec"]["scaleTargetRef"]["name"] == deployment["metadata"]["name"]
+    assert "replicas" not in deployment["spec"]  # the autoscaler's to set: a re-apply keeps them
     assert hpa["spec"]["metrics"] == [
         {
             "type": "Resource",
@@ -295,7 +296,18 @@ def test_a_manifest_validate_refuses_is_refused_with_the_same_sentence() -> None
 
 def test_the_cli_prints_what_the_operator_applies(tmp_path: Path) -> None:
     generated = subprocess.run(
-        [seldon_bin(), "generate", "abtest", "myab", "--imageA", MOCK, "--imageB", MOCK, "--namespace", "models"],
+        [
+            seldon_bin(),
+            "generate",
+            "abtest",
+            "myab",
+            "--imageA",
+            MOCK,
+            "--imageB",
+            MOCK,
+            "--namespace",
+            "models",
+        ],
         capture_output=True,
         text=True,
         check=True,

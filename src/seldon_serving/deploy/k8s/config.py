@@ -23,6 +23,7 @@ ENGINE_USER = "SELDON_ENGINE_USER"
 GRPC_MAX_MESSAGE_SIZE = "SELDON_GRPC_MAX_MESSAGE_SIZE"
 STATE_STORE = "SELDON_STATE_STORE"
 BUILTIN_IMAGES_FILE = "SELDON_BUILTIN_IMAGES_FILE"
+FRONT_END = "SELDON_FRONT_END"  # "true": the install has the OAuth front end (--with-apife)
 WATCH_NAMESPACE = "SELDON_WATCH_NAMESPACE"  # the single namespace watched; unset: all namespaces
 
 # The ConfigMap `<install>-seldon-images` holds one key, mounted into the operator's pod.
@@ -74,6 +75,8 @@ def operator_env(options: RenderOptions, watch_namespace: str | None) -> list[di
     ]
     if options.state_store:
         env.append({"name": STATE_STORE, "value": options.state_store})
+    if options.front_end:
+        env.append({"name": FRONT_END, "value": "true"})
     if watch_namespace:
         env.append({"name": WATCH_NAMESPACE, "value": watch_namespace})
     return env
@@ -110,4 +113,5 @@ def options_from_env(environ: Mapping[str, str] | None = None) -> RenderOptions:
         single_namespace=(environ.get(SINGLE_NAMESPACE) or "true").lower() == "true",
         grpc_max_message_size=_int(environ, GRPC_MAX_MESSAGE_SIZE, defaults.grpc_max_message_size),
         builtin_images=images,
+        front_end=(environ.get(FRONT_END) or "").lower() == "true",
     )

@@ -77,6 +77,8 @@ class RenderOptions:
     grpc_max_message_size: int = 4 * 1024 * 1024
     builtin_images: Mapping[str, BuiltinImage] = field(default_factory=default_builtin_images)
     owner_uid: str | None = None  # the SeldonDeployment's uid: owner references (GC) when known
+    # The install has the OAuth front end: the operator also stores each deployment for it.
+    front_end: bool = False
 
     def store(self) -> str:
         """The state store engines and stateful components share: the install's Redis."""
@@ -256,7 +258,11 @@ class _Predictor:
         pod["containers"] = containers
         pod["volumes"] = [_volume(v) for v in pod.get("volumes") or []] + [_PODINFO_VOLUME]
         pod.setdefault("terminationGracePeriodSeconds", 20)
-        return self._deployment_object(name, self._replicas(j), pod, pod_labels, annotations)
+        # With an autoscaler the replicas are its to set: an apply must not reset them.
+        specs = self.predictor.component_specs
+        scaled = j < len(specs) and bool(specs[j].hpa_spec)
+        replicas = None if scaled else self._replicas(j)
+        return self._deployment_object(name, replicas, pod, pod_labels, annotations)
 
     def _engine_deployment(self) -> dict[str, Any]:
         name = names.engine_deployment_name(self.name, self.predictor.name)
@@ -273,22 +279,25 @@ class _Predictor:
     def _deployment_object(
         self,
         name: str,
-        replicas: int,
+        replicas: int | None,
         pod: dict[str, Any],
         labels: dict[str, str],
         annotations: dict[str, str],
     ) -> dict[str, Any]:
         selector = {"app": name, "seldon-deployment-id": names.label_value(self.name)}
+        spec: dict[str, Any] = {"replicas": replicas} if replicas is not None else {}
+        spec.update(
+            {
+                "selector": {"matchLabels": selector},
+                "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "10%"}},
+                "template": {"metadata": {"labels": labels, "annotations": annotations}, "spec": pod},
+            }
+        )
         return {
             "apiVersion": "apps/v1",
             "kind": "Deployment",
             "metadata": {"name": name, "namespace": self.namespace, "labels": self.labels(name)},
-            "spec": {
-                "replicas": replicas,
-                "selector": {"matchLabels": selector},
-                "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "10%"}},
-                "template": {"metadata": {"labels": labels, "annotations": annotations}, "spec": pod},
-            },
+            "spec": spec,
         }
 
     # --- containers ---------------------------------------------------------------------------
