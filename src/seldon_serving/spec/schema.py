@@ -1,8 +1,14 @@
 """The CRD's openAPIV3Schema, derived from the models so the two cannot drift apart.
 
-Kubernetes wants a *structural* schema: no $ref, no anyOf-with-null, no recursion, and
-`x-kubernetes-preserve-unknown-fields` wherever unknown keys must survive (we keep them all).
-Pod templates are passed through untyped: the API server already knows PodSpec.
+Kubernetes wants a *structural* schema: no $ref, no anyOf-with-null, no recursion, a type on
+every node (or `x-kubernetes-preserve-unknown-fields`), and that extension wherever unknown keys
+must survive (we keep them all). Pod templates are passed through untyped: the API server
+already knows PodSpec, and their schemas would make the CRD too big for `kubectl apply`.
+
+Optional fields are not marked `nullable`: the API server drops a null it is not allowed to
+keep before validating (PruneNonNullableNullsWithoutDefaults), so `x: null` reads as "x not
+given", which is what None means in the models, and no enum has to say whether null is one
+of its values (validators disagree about nullable enums).
 """
 
 from __future__ import annotations
@@ -39,11 +45,14 @@ class _Converter:
             return self.ref(schema["$ref"])
         if "anyOf" in schema:
             options = [s for s in schema["anyOf"] if s.get("type") != "null"]
-            if len(options) != 1:
+            if len(options) == 1:
+                return self.convert(options[0])
+            converted = [self.convert(option) for option in options]
+            if all(c.get("type") == "object" for c in converted):
                 return dict(_OPAQUE)
-            single = self.convert(options[0])
-            single["nullable"] = True
-            return single
+            # Several kinds of value (a string or a number...): no single type fits, so the
+            # node is left untyped, which a structural schema allows only with this marker.
+            return {"x-kubernetes-preserve-unknown-fields": True}
         out: dict[str, Any] = {}
         for key, value in schema.items():
             if key in _DROP:
@@ -63,6 +72,8 @@ class _Converter:
                 out[key] = value
         if out.get("type") == "object" and "properties" not in out and "additionalProperties" not in out:
             out["x-kubernetes-preserve-unknown-fields"] = True
+        if "type" in out:  # type first: the printed CRD reads top-down
+            out = {"type": out.pop("type"), **out}
         return out
 
 

@@ -101,7 +101,7 @@ def on_delete(body: kopf.Body, logger: kopf.Logger, **_: Any) -> None:
 def on_sdep_event(body: kopf.Body, type: str | None, logger: kopf.Logger, **_: Any) -> None:
     """A SeldonDeployment is gone: the OAuth front end (if installed) stops serving it.  A watch
     event needs no finalizer, unlike a delete handler."""
-    _, options = _context()
+    options = _context()[1]
     if type == "DELETED" and options.front_end:
         reconcile.sync_front(body, options, deleted=True)
         logger.info("removed from the OAuth front end")
