@@ -43,6 +43,7 @@ OPTION_SETS: dict[str, dict[str, Any]] = {
     },
     "image": {"image": "localhost:5000/mine/seldon-serving:dev"},
     "engine-user": {"engine_user": 1000},
+    "engine-service-account": {"engine_service_account": "seldon-engine"},
     "grpc-max-message-size": {"grpc_max_message_size": 16 * 1024 * 1024},
     "name-namespace": {"name": "ml", "namespace": "models"},
     "longest-name": {"name": "a" * 46, "namespace": "b" * 63, "apife": True, "ambassador": True},
@@ -244,6 +245,32 @@ def test_engine_user_and_message_size_reach_what_the_operator_renders() -> None:
     assert engine["securityContext"]["runAsUser"] == 1000
     assert {"name": "SELDON_MAX_MESSAGE_SIZE", "value": "12345"} in engine["env"]
     assert {"name": "SELDON_STATE_STORE", "value": "redis://seldon-redis.default:6379/0"} in engine["env"]
+
+
+def test_the_engine_service_account_reaches_the_engines_pods_through_the_operators_env() -> None:
+    install = InstallOptions(engine_service_account="seldon-engine")
+    (operator,) = [
+        o
+        for o in install_objects(install)
+        if o["kind"] == "Deployment" and o["metadata"]["name"].endswith("operator")
+    ]
+    env = {
+        e["name"]: e.get("value", "") for e in operator["spec"]["template"]["spec"]["containers"][0]["env"]
+    }
+    env.pop(config.BUILTIN_IMAGES_FILE)  # the ConfigMap's mount: not on this machine
+    options = config.options_from_env(env)
+    assert options.engine_service_account == "seldon-engine"
+    sdep = generate("abtest", "myab", image_a=MOCK, image_b=MOCK)["items"][0]
+    pods = {
+        o["metadata"]["name"]: o["spec"]["template"]["spec"]
+        for o in render_manifest(sdep, None, options)
+        if o["kind"] == "Deployment"
+    }
+    with_engine = [
+        p for p in pods.values() if any(c["name"] == "seldon-container-engine" for c in p["containers"])
+    ]
+    assert [p.get("serviceAccountName") for p in with_engine] == ["seldon-engine"]
+    assert [p.get("serviceAccountName") for p in pods.values() if p not in with_engine] == [None]
 
 
 # --- RBAC: the operator may do what it does, where it does it ----------------------------------------

@@ -63,6 +63,11 @@ _INT32 = click.IntRange(min=1, max=2**31 - 1)
     help="User id the engines (and the operator and front end) run as.",
 )
 @click.option(
+    "--engine-service-account",
+    default=None,
+    help="ServiceAccount of the pods the engines run in [the namespace's default].",
+)
+@click.option(
     "--grpc-max-message-size",
     type=_INT32,
     default=4194304,
@@ -96,6 +101,7 @@ def install_command(
     repository: str,
     image: str | None,
     engine_user: int,
+    engine_service_account: str | None,
     grpc_max_message_size: int,
     redis_image: str | None,
     ambassador_image: str | None,
@@ -123,6 +129,7 @@ def install_command(
         repository=repository,
         image=image or None,
         engine_user=engine_user,
+        engine_service_account=engine_service_account,
         grpc_max_message_size=grpc_max_message_size,
         redis_image=redis_image or install.DEFAULT_REDIS_IMAGE,
         ambassador_image=ambassador_image or install.DEFAULT_AMBASSADOR_IMAGE,

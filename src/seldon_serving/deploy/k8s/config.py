@@ -20,6 +20,7 @@ INSTALL_NAME = "SELDON_INSTALL_NAME"
 INSTALL_NAMESPACE = "SELDON_INSTALL_NAMESPACE"  # the operator's own namespace (downward API)
 SINGLE_NAMESPACE = "SELDON_SINGLE_NAMESPACE"
 ENGINE_USER = "SELDON_ENGINE_USER"
+ENGINE_SERVICE_ACCOUNT = "SELDON_ENGINE_SERVICE_ACCOUNT"
 GRPC_MAX_MESSAGE_SIZE = "SELDON_GRPC_MAX_MESSAGE_SIZE"
 STATE_STORE = "SELDON_STATE_STORE"
 BUILTIN_IMAGES_FILE = "SELDON_BUILTIN_IMAGES_FILE"
@@ -75,6 +76,8 @@ def operator_env(options: RenderOptions, watch_namespace: str | None) -> list[di
     ]
     if options.state_store:
         env.append({"name": STATE_STORE, "value": options.state_store})
+    if options.engine_service_account:
+        env.append({"name": ENGINE_SERVICE_ACCOUNT, "value": options.engine_service_account})
     if options.front_end:
         env.append({"name": FRONT_END, "value": "true"})
     if watch_namespace:
@@ -114,4 +117,5 @@ def options_from_env(environ: Mapping[str, str] | None = None) -> RenderOptions:
         grpc_max_message_size=_int(environ, GRPC_MAX_MESSAGE_SIZE, defaults.grpc_max_message_size),
         builtin_images=images,
         front_end=(environ.get(FRONT_END) or "").lower() == "true",
+        engine_service_account=environ.get(ENGINE_SERVICE_ACCOUNT) or None,
     )

@@ -94,6 +94,7 @@ class InstallOptions:
     repository: str = DEFAULT_REPOSITORY
     image: str | None = None  # the runtime image as a whole, instead of registry/repository/version
     engine_user: int = 8888
+    engine_service_account: str | None = None  # of the engines' pods [the namespace's default]
     grpc_max_message_size: int = 4 * 1024 * 1024
     redis_image: str = DEFAULT_REDIS_IMAGE
     ambassador_image: str = DEFAULT_AMBASSADOR_IMAGE
@@ -141,6 +142,11 @@ class InstallOptions:
         ):
             if image is not None and (not image or any(c.isspace() for c in image)):
                 return f"{flag} {image!r} must be an image reference without spaces"
+        if self.engine_service_account is not None and not _DNS_1123.match(self.engine_service_account):
+            return (
+                f"--engine-service-account {self.engine_service_account!r} must be lowercase letters, "
+                "digits and '-', starting and ending with a letter or digit"
+            )
         if not 1 <= self.engine_user <= _INT32_MAX:
             return f"--engine-user {self.engine_user} must be a non-root user id (1 to {_INT32_MAX})"
         if not 1 <= self.grpc_max_message_size <= _INT32_MAX:
@@ -162,6 +168,7 @@ class InstallOptions:
             install_name=self.name,
             install_namespace=self.namespace,
             engine_user=self.engine_user,
+            engine_service_account=self.engine_service_account,
             single_namespace=self.single_namespace,
             grpc_max_message_size=self.grpc_max_message_size,
             front_end=self.apife,  # the operator then also stores each deployment for it

@@ -73,6 +73,7 @@ class RenderOptions:
     install_namespace: str = "default"  # where the install (operator, Redis) runs
     state_store: str | None = None  # default: that Redis, shared by every engine replica
     engine_user: int = 8888
+    engine_service_account: str | None = None  # of the engines' pods (the seed's engineServiceAccount)
     single_namespace: bool = True  # also the un-namespaced Ambassador mappings (/seldon/<name>/)
     grpc_max_message_size: int = 4 * 1024 * 1024
     builtin_images: Mapping[str, BuiltinImage] = field(default_factory=default_builtin_images)
@@ -253,6 +254,8 @@ class _Predictor:
         annotations = {**self.annotations, **((template.get("metadata") or {}).get("annotations") or {})}
         if with_engine:
             containers.append(self._engine_container(in_pod=j))
+            if self.options.engine_service_account:
+                pod.setdefault("serviceAccountName", self.options.engine_service_account)
             pod_labels.update(self.engine_labels())
             annotations.update(_PROMETHEUS)
         pod["containers"] = containers
@@ -266,11 +269,13 @@ class _Predictor:
 
     def _engine_deployment(self) -> dict[str, Any]:
         name = names.engine_deployment_name(self.name, self.predictor.name)
-        pod = {
+        pod: dict[str, Any] = {
             "containers": [self._engine_container(in_pod=None)],
             "terminationGracePeriodSeconds": 20,
             "volumes": [_PODINFO_VOLUME],
         }
+        if self.options.engine_service_account:
+            pod["serviceAccountName"] = self.options.engine_service_account
         labels = {**self.labels(name), **self.engine_labels()}
         annotations = {**self.annotations, **_PROMETHEUS}
         replicas = self.predictor.replicas if self.predictor.replicas is not None else 1
