@@ -14,6 +14,9 @@ from pathlib import Path
 DEFAULT_MAX_MESSAGE = 4 * 1024 * 1024  # the seed's grpcMaxMessageSize, used for REST bodies too
 DEFAULT_STATE_DIR = ".seldon-state"
 DEFAULT_OAUTH_TTL = 43200.0  # seconds an OAuth access token stays valid (Seldon's 12 h)
+EXECUTION_MODES = ("inline", "thread", "process")
+# How `seldon serve` runs a user class whose manifest names no mode (bench/RESULTS.md: why).
+DEFAULT_EXECUTION = "thread"
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +63,7 @@ class GatewaySettings:
     # Run no graph: forward each deployment to its predictors' engines on the cluster (the OAuth
     # front end of a Kubernetes install, fed by the operator through the shared store).
     cluster_engines: bool = False
+    execution: str = DEFAULT_EXECUTION  # user classes whose manifest names no `seldon.io/execution`
 
     @property
     def state_path(self) -> Path:

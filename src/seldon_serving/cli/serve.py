@@ -9,7 +9,13 @@ import click
 
 from seldon_serving.cli.errors import one_sentence
 from seldon_serving.cli.options import server_options, server_settings, state_store_option
-from seldon_serving.settings import DEFAULT_OAUTH_TTL, DEFAULT_STATE_DIR, GatewaySettings
+from seldon_serving.settings import (
+    DEFAULT_EXECUTION,
+    DEFAULT_OAUTH_TTL,
+    DEFAULT_STATE_DIR,
+    EXECUTION_MODES,
+    GatewaySettings,
+)
 
 
 @click.command("serve")
@@ -35,6 +41,15 @@ from seldon_serving.settings import DEFAULT_OAUTH_TTL, DEFAULT_STATE_DIR, Gatewa
     envvar="SELDON_OAUTH",
     help="Put Seldon's OAuth API front end before every deployment (POST /oauth/token, bearer tokens) "
     "[$SELDON_OAUTH].",
+)
+@click.option(
+    "--execution",
+    type=click.Choice(EXECUTION_MODES),
+    default=DEFAULT_EXECUTION,
+    envvar="SELDON_EXECUTION",
+    show_default=True,
+    help="How a Python class runs when its manifest does not say (seldon.io/execution): in the "
+    "gateway's event loop, in a thread pool of its own, or in a process of its own [$SELDON_EXECUTION].",
 )
 @click.option(
     "--cluster-engines",
@@ -64,6 +79,7 @@ def serve_command(
     state_store: str | None,
     allow_remote_admin: bool,
     oauth: bool,
+    execution: str,
     cluster_engines: bool,
     oauth_token_ttl: float,
 ) -> None:
@@ -88,6 +104,7 @@ def serve_command(
         oauth_ttl=oauth_token_ttl,
         state_store=state_store or None,
         cluster_engines=cluster_engines,
+        execution=execution,
     )
     server = server_settings(host, http_port, grpc_port, workers, max_message_size, log_level)
     sys.exit(serve_gateway(collected.manifests, gateway, server))

@@ -22,7 +22,7 @@ from seldon_serving.engine.plan import check_deployment
 from seldon_serving.engine.plane import DEFAULT_NAMESPACE, DataPlane
 from seldon_serving.protocol.errors import BadRequest, DeploymentNotFound, ServingError
 from seldon_serving.servers import logs
-from seldon_serving.settings import DEFAULT_MAX_MESSAGE
+from seldon_serving.settings import DEFAULT_EXECUTION, DEFAULT_MAX_MESSAGE
 from seldon_serving.spec import ManifestError, SeldonDeployment, deployment_name, parse_deployment
 from seldon_serving.state.base import StateStore
 
@@ -43,6 +43,7 @@ class Builder(Protocol):
         base_dir: Path | None = ...,
         store: StateStore | None = ...,
         max_message: int = ...,
+        execution: str = ...,
     ) -> Deployment: ...
 
 
@@ -56,7 +57,9 @@ class ControlPlane:
         poll_interval: float = POLL_INTERVAL,
         max_message: int = DEFAULT_MAX_MESSAGE,
         builder: Builder = build_deployment,
+        execution: str = DEFAULT_EXECUTION,
     ) -> None:
+        self.execution = execution  # how user classes whose manifest names no mode run
         self.records = records
         self.builder = builder  # how a manifest becomes a running deployment
         self.plane = plane
@@ -148,6 +151,7 @@ class ControlPlane:
             base_dir=base_dir,
             store=self.store,
             max_message=self.max_message,
+            execution=self.execution,
         )
 
     # --- admin API (called by the gateway's REST edge) --------------------------------------------

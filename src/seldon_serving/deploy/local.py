@@ -44,6 +44,7 @@ def gateway_edges(settings: GatewaySettings, server: ServerSettings, server_name
         poll_interval=settings.poll_interval,
         max_message=server.max_message,
         builder=build_forwarding_deployment if settings.cluster_engines else build_deployment,
+        execution=settings.execution,
     )
 
     async def stop() -> None:

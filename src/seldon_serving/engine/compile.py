@@ -5,6 +5,7 @@ component adapter, remote nodes through a pooled REST or gRPC client.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,7 +13,17 @@ from seldon_serving.components.adapter import ComponentAdapter
 from seldon_serving.components.loader import instantiate, load_user_class
 from seldon_serving.components.metadata import parse_model_metadata
 from seldon_serving.engine.graph import GraphNode
-from seldon_serving.engine.plan import BUILTIN, REMOTE, UNAVAILABLE, NodePlan
+from seldon_serving.engine.plan import (
+    BUILTIN,
+    INLINE,
+    PROCESS,
+    REMOTE,
+    THREAD,
+    UNAVAILABLE,
+    USER_CLASS,
+    NodePlan,
+)
+from seldon_serving.engine.process import process_runner
 from seldon_serving.engine.remote import GrpcRunner, RestRunner
 from seldon_serving.engine.runners import LocalRunner, NodeRunner
 from seldon_serving.protocol.errors import ServingError
@@ -32,6 +43,17 @@ class CompileContext:
     base_dir: Path | None
     store: StateStore | None
     max_message: int = DEFAULT_MAX_MESSAGE  # of the gRPC channels to remote nodes
+    execution: str = INLINE  # user classes whose manifest names no mode run so
+
+
+THREAD_POOL = 8  # threads per `thread` node: enough for overlapping calls, bounded
+
+
+def execution_of(plan: NodePlan, ctx: CompileContext) -> str:
+    """How a node runs: built-ins inline, a user class as its manifest says or the server's default."""
+    if plan.how != USER_CLASS:
+        return INLINE
+    return plan.execution or ctx.execution
 
 
 def _local_runner(plan: NodePlan, ctx: CompileContext) -> LocalRunner:
@@ -46,15 +68,20 @@ def _local_runner(plan: NodePlan, ctx: CompileContext) -> LocalRunner:
     if ctx.store is not None:
         key = f"{ctx.namespace}/{ctx.deployment}/{ctx.predictor}/{plan.name}"
         state = StateHandle(ctx.store, "components", key)
+    threaded = execution_of(plan, ctx) == THREAD
+    # A bounded pool of its own: a node whose calls hang uses up its threads, nobody else's.
+    executor = ThreadPoolExecutor(THREAD_POOL, thread_name_prefix=f"node-{plan.name}") if threaded else None
     adapter = ComponentAdapter(
         instantiate(cls, plan.parameters, state),
         unit_id=plan.name,
         image=plan.image or None,
         service_type=plan.service_type,
+        executor=executor,
         model_metadata=parse_model_metadata(plan.model_metadata),
     )
     adapter.load()
-    return LocalRunner(adapter, plan.name, plan.service_type, plan.label)
+    label = f"{plan.label}, {THREAD_POOL} threads" if threaded else plan.label
+    return LocalRunner(adapter, plan.name, plan.service_type, label, executor)
 
 
 def _runner(plan: NodePlan, ctx: CompileContext) -> NodeRunner:
@@ -64,6 +91,8 @@ def _runner(plan: NodePlan, ctx: CompileContext) -> NodeRunner:
         runner_class = GrpcRunner if plan.transport == "GRPC" else RestRunner
         return runner_class(plan.name, plan.host, plan.port, plan.service_type, ctx.max_message)
     try:
+        if execution_of(plan, ctx) == PROCESS:
+            return process_runner(plan, ctx)
         return _local_runner(plan, ctx)
     except ServingError as exc:
         raise CompileError(f"node '{plan.name}': {exc}") from exc
@@ -83,7 +112,11 @@ def compile_graph(plan: NodePlan, ctx: CompileContext) -> GraphNode:
     methods = plan.methods
     if isinstance(runner, LocalRunner) and not runner.adapter.implements("send_feedback"):
         methods -= {"SEND_FEEDBACK"}  # nothing to tell a class without send_feedback
-    timeout = plan.timeout_ms / 1000.0 if plan.timeout_ms > 0 and runner_can_wait(runner) else None
+    limit = plan.timeout_ms / 1000.0 if plan.timeout_ms > 0 else None
+    waits = runner_can_wait(runner)
+    timeout = limit if waits else None
+    # Inline sync code cannot be interrupted: an answer later than the timeout is still a 504.
+    overrun = limit if not waits else None
     return GraphNode(
         name=plan.name,
         runner=runner,
@@ -95,4 +128,5 @@ def compile_graph(plan: NodePlan, ctx: CompileContext) -> GraphNode:
         does_output="TRANSFORM_OUTPUT" in methods,
         does_feedback="SEND_FEEDBACK" in methods,
         timeout=timeout,
+        overrun=overrun,
     )

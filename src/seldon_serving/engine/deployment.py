@@ -186,14 +186,16 @@ def build_deployment(
     base_dir: Path | None = None,
     store: StateStore | None = None,
     max_message: int = DEFAULT_MAX_MESSAGE,
+    execution: str = "inline",
 ) -> Deployment:
     """Plan and build every predictor of `sdep` (ManifestError if a node cannot run here,
-    CompileError if it could not be built)."""
+    CompileError if it could not be built); `execution` is how user classes whose manifest
+    names no mode run."""
     name = deployment_name(sdep)
     shares = traffic_shares(sdep)
     predictors = []
     for index, predictor in enumerate(sdep.spec.predictors):
-        ctx = CompileContext(name, namespace, predictor.name, base_dir, store, max_message)
+        ctx = CompileContext(name, namespace, predictor.name, base_dir, store, max_message, execution)
         root = compile_graph(plan_predictor(sdep, index), ctx)
         traffic = shares[index]
         predictors.append(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -40,6 +41,8 @@ class GraphNode:
     does_output: bool = False
     does_feedback: bool = False
     timeout: float | None = None  # seconds, per call
+    # Inline sync code cannot be interrupted: an answer later than this (seconds) is a 504 anyway.
+    overrun: float | None = None
 
     def walk(self) -> list[GraphNode]:
         nodes = [self]
@@ -84,7 +87,18 @@ async def _call(node: GraphNode, step: str, coro: Awaitable[T]) -> T:
     """Run one node step with its timeout; failures name the node."""
     try:
         if node.timeout is None:
-            return await coro
+            if node.overrun is None:
+                return await coro
+            started = time.perf_counter()
+            result = await coro
+            took = time.perf_counter() - started
+            if took > node.overrun:
+                raise NodeTimeout(
+                    f"node '{node.name}' answered {step} after {took:.3g} s, over its timeout of "
+                    f"{node.overrun:g} s (it runs inline: run it in a thread or process to answer on time)",
+                    node=node.name,
+                )
+            return result
         # asyncio.timeout, not wait_for: wait_for wraps the call in a new task, which costs
         # several event-loop rounds per node on the hot path.
         async with asyncio.timeout(node.timeout):

@@ -27,6 +27,7 @@ from seldon_serving.components.builtin.registry import (
 )
 from seldon_serving.components.loader import find_user_class, instantiate
 from seldon_serving.protocol.errors import ServingError
+from seldon_serving.settings import EXECUTION_MODES
 from seldon_serving.spec import ManifestError, validate
 from seldon_serving.spec.enums import PREPACKAGED_SERVERS
 from seldon_serving.spec.errors import join_path
@@ -35,6 +36,11 @@ from seldon_serving.spec.models import PredictiveUnit, PredictorSpec, SeldonDepl
 from seldon_serving.spec.params import typed_parameters
 
 BUILTIN, USER_CLASS, REMOTE = "built-in", "class", "remote"
+# How a user class runs in the gateway (`seldon.io/execution`); built-ins always run inline.
+INLINE, THREAD, PROCESS = EXECUTION_MODES
+EXECUTION = "seldon.io/execution"  # a node parameter, or a predictor / deployment annotation
+PYTHON = "seldon.io/python"  # the interpreter of a process node (a virtualenv's python)
+RESERVED_PREFIX = "seldon.io/"  # node parameters of ours: never passed to the user's class
 # A node this server cannot run (an image that only a cluster can start, a model server
 # without an endpoint): valid, but its deployment fails here with `problem` as the reason.
 UNAVAILABLE = "unavailable"
@@ -71,6 +77,9 @@ class NodePlan:
     port: int = 0
     problem: str = ""  # why an UNAVAILABLE node cannot run here
     model_metadata: str | None = None  # its container's MODEL_METADATA (JSON or YAML)
+    # A user class's execution mode; "" leaves it to the server's default (`--execution`).
+    execution: str = ""
+    python: str | None = None  # a process node's own interpreter
     children: tuple[NodePlan, ...] = ()
 
     def walk(self) -> list[NodePlan]:
@@ -127,6 +136,8 @@ def _plan_unit(
         parameters = typed_parameters(unit)
     except ManifestError as exc:
         raise ManifestError(join_path(path, exc.path), exc.reason) from None
+    execution, python = _execution(unit, path, predictor, base, sdep)
+    parameters = {k: v for k, v in parameters.items() if not k.startswith(RESERVED_PREFIX)}
     container = find_container(predictor, unit.name)
     image = (container.image or "") if container is not None else ""
     env = {e.name: e.value or "" for e in container.env} if container is not None else {}
@@ -179,7 +190,15 @@ def _plan_unit(
         kind = declared or env.get("SERVICE_TYPE", "MODEL").upper()
         if kind == "OUTLIER_DETECTOR":  # Seldon 0.2's detector wrapper served /transform-input
             kind = "TRANSFORMER"
-        return plan(USER_CLASS, kind, image or model_name, model_name, model_name=model_name)
+        return plan(
+            USER_CLASS,
+            kind,
+            image or model_name,
+            model_name,
+            model_name=model_name,
+            execution=execution,
+            python=python,
+        )
     if implementation in PREPACKAGED_SERVERS:
         if not unit.model_uri:
             raise ManifestError(
@@ -207,6 +226,46 @@ def _plan_unit(
     return plan(
         UNAVAILABLE, declared or "MODEL", image or implementation or "", "not runnable here", problem=problem
     )
+
+
+def _setting(
+    unit: PredictiveUnit, path: str, predictor: PredictorSpec, base: str, sdep: SeldonDeployment, key: str
+) -> tuple[str, str] | None:
+    """(value, its field path) of one of our node settings: the node's parameter, else the
+    predictor's annotation, else the deployment's."""
+    for i, param in reversed(list(enumerate(unit.parameters))):
+        if param.name == key:
+            return str(param.value), join_path(path, "parameters", i, "value")
+    found = _annotation(sdep, predictor, key)
+    if found is None:
+        return None
+    value, where = found
+    return value, join_path(base, where, key) if where == "annotations" else join_path(where, key)
+
+
+def _execution(
+    unit: PredictiveUnit, path: str, predictor: PredictorSpec, base: str, sdep: SeldonDeployment
+) -> tuple[str, str | None]:
+    """(execution mode or "" for the server's default, interpreter or None) of a node."""
+    mode = _setting(unit, path, predictor, base, sdep, EXECUTION)
+    python = _setting(unit, path, predictor, base, sdep, PYTHON)
+    execution = ""
+    if mode is not None:
+        execution = mode[0].strip().lower()
+        if execution not in EXECUTION_MODES:
+            raise ManifestError(
+                mode[1], f"{EXECUTION}={mode[0]!r} is not one of {', '.join(EXECUTION_MODES)}"
+            )
+    if python is None:
+        return execution, None
+    if execution not in ("", PROCESS):
+        raise ManifestError(
+            python[1],
+            f"{PYTHON} runs a node in its own process: it needs {EXECUTION}: process, not {execution}",
+        )
+    if not python[0].strip():
+        raise ManifestError(python[1], f"{PYTHON} must name a python interpreter (a virtualenv's bin/python)")
+    return PROCESS, python[0].strip()
 
 
 def _methods(unit: PredictiveUnit, kind: str) -> frozenset[str]:

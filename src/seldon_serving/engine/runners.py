@@ -6,6 +6,7 @@ whether a node is in-process, built in, or behind REST/gRPC.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 
 from seldon_serving.components.adapter import ComponentAdapter
@@ -37,8 +38,16 @@ class NodeRunner(Protocol):
 class LocalRunner:
     """A Python class run in-process through the component adapter: plain awaits, no serialisation."""
 
-    def __init__(self, adapter: ComponentAdapter, node: str, service_type: str, label: str) -> None:
+    def __init__(
+        self,
+        adapter: ComponentAdapter,
+        node: str,
+        service_type: str,
+        label: str,
+        executor: ThreadPoolExecutor | None = None,
+    ) -> None:
         self.adapter = adapter
+        self.executor = executor  # a `thread` node's own pool (shut down with the node)
         self.node = node
         self.label = label
         self._input = adapter.predict if service_type == "MODEL" else adapter.transform_input
@@ -62,13 +71,15 @@ class LocalRunner:
         await self.adapter.send_feedback(feedback)
 
     async def close(self) -> None:
-        return None
+        if self.executor is not None:
+            # Threads still running a call that timed out are not waited for: they finish alone.
+            self.executor.shutdown(wait=False, cancel_futures=True)
 
     async def metadata(self) -> dict[str, Any]:
         return self.adapter.metadata()
 
     def describe(self) -> str:
-        return f"in-process {self.label}"
+        return f"{'threads' if self.executor is not None else 'in-process'} {self.label}"
 
     @property
     def user_object(self) -> Any:

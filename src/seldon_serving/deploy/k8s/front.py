@@ -67,6 +67,7 @@ def build_forwarding_deployment(
     base_dir: Path | None = None,
     store: StateStore | None = None,
     max_message: int = DEFAULT_MAX_MESSAGE,
+    execution: str = "inline",
 ) -> Deployment:
     """`sdep` as the front end serves it: one forwarding node per predictor (same signature as
     `engine.deployment.build_deployment`, so the control plane takes either)."""
