@@ -66,6 +66,24 @@ CASES: list[tuple[str, Callable[[dict[str, Any]], None], str, str]] = [
         "parameter epsilon must be in [0.0, 1.0], got 2.0",
     ),
     (
+        "unknown execution mode on a node",
+        lambda d: (
+            graph(d)["children"][1]["children"][1]
+            .setdefault("parameters", [])
+            .append({"name": "seldon.io/execution", "value": "fork", "type": "STRING"})
+        ),
+        "spec.predictors[0].graph.children[1].children[1].parameters[0].value",
+        "seldon.io/execution='fork' is not one of inline, thread, process",
+    ),
+    (
+        "own interpreter in a thread",
+        lambda d: d["spec"].update(
+            annotations={"seldon.io/execution": "thread", "seldon.io/python": "/venvs/m/bin/python"}
+        ),
+        "spec.annotations.seldon.io/python",
+        "seldon.io/python runs a node in its own process: it needs seldon.io/execution: process, not thread",
+    ),
+    (
         "bad timeout annotation",
         lambda d: d["spec"].update(annotations={"seldon.io/rest-read-timeout": "soon"}),
         "spec.annotations",
@@ -116,3 +134,24 @@ def test_classes_are_found_offline_without_running_them(tmp_path: Path) -> None:
     (tmp_path / "MyModel.py").write_text("class Other:\n    pass\n")
     with pytest.raises(ManifestError, match=r"module 'MyModel' \(.*\) has no class 'MyModel'"):
         check_classes(sdep, tmp_path)
+
+
+def test_execution_settings_come_from_the_node_else_the_predictor_else_the_deployment() -> None:
+    doc = base()
+    doc["spec"]["annotations"] = {"seldon.io/execution": "thread"}
+    doc["spec"]["predictors"][0]["annotations"] = {"seldon.io/execution": "inline"}
+    node = graph(doc)["children"][1]["children"][1]
+    node["parameters"] = [
+        {"name": "seldon.io/python", "value": "/venvs/m/bin/python", "type": "STRING"},
+        {"name": "alpha", "value": "2", "type": "INT"},
+    ]
+    (plan,) = check_deployment(parse_deployment(doc))
+    model_c = next(n for n in plan.walk() if n.name == "model-c")
+    assert (model_c.execution, model_c.python) == ("process", "/venvs/m/bin/python")
+    assert model_c.parameters == {"alpha": 2}  # ours are not passed to the class
+    del doc["spec"]["predictors"][0]["annotations"]
+    node["parameters"] = []
+    (plan,) = check_deployment(parse_deployment(doc))
+    assert next(n for n in plan.walk() if n.name == "model-c").execution == "thread"
+    # Built-ins run inline whatever is asked.
+    assert next(n for n in plan.walk() if n.name == "router").how == BUILTIN

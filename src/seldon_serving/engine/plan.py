@@ -230,23 +230,26 @@ def _plan_unit(
 
 def _setting(
     unit: PredictiveUnit, path: str, predictor: PredictorSpec, base: str, sdep: SeldonDeployment, key: str
-) -> tuple[str, str] | None:
-    """(value, its field path) of one of our node settings: the node's parameter, else the
-    predictor's annotation, else the deployment's."""
+) -> tuple[str, str, int] | None:
+    """(value, its field path, how general: 0 node, 1 predictor, 2 deployment) of one of our
+    node settings: the node's parameter, else the predictor's annotation, else the deployment's."""
     for i, param in reversed(list(enumerate(unit.parameters))):
         if param.name == key:
-            return str(param.value), join_path(path, "parameters", i, "value")
+            return str(param.value), join_path(path, "parameters", i, "value"), 0
     found = _annotation(sdep, predictor, key)
     if found is None:
         return None
     value, where = found
-    return value, join_path(base, where, key) if where == "annotations" else join_path(where, key)
+    if where == "annotations":
+        return value, join_path(base, where, key), 1
+    return value, join_path(where, key), 2
 
 
 def _execution(
     unit: PredictiveUnit, path: str, predictor: PredictorSpec, base: str, sdep: SeldonDeployment
 ) -> tuple[str, str | None]:
-    """(execution mode or "" for the server's default, interpreter or None) of a node."""
+    """(execution mode or "" for the server's default, interpreter or None) of a node.  An
+    interpreter implies `process`, unless a mode set at least as specifically says otherwise."""
     mode = _setting(unit, path, predictor, base, sdep, EXECUTION)
     python = _setting(unit, path, predictor, base, sdep, PYTHON)
     execution = ""
@@ -258,7 +261,7 @@ def _execution(
             )
     if python is None:
         return execution, None
-    if execution not in ("", PROCESS):
+    if mode is not None and mode[2] <= python[2] and execution != PROCESS:
         raise ManifestError(
             python[1],
             f"{PYTHON} runs a node in its own process: it needs {EXECUTION}: process, not {execution}",

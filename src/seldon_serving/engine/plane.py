@@ -13,11 +13,12 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Protocol, TypeVar
 
 from seldon_serving.engine.deployment import Deployment, Observer, Predictor
 from seldon_serving.engine.graph import GraphNode
+from seldon_serving.engine.remote import connect_failure
 from seldon_serving.protocol.errors import DeploymentNotFound, NodeTimeout, SeldonError
 from seldon_serving.protocol.message import Feedback, SeldonMessage
 
@@ -28,6 +29,7 @@ DEFAULT_NAMESPACE = "default"
 RETIRE_GRACE = 30.0  # seconds a swapped-out deployment may keep serving its in-flight requests
 METADATA_TIMEOUT = 5.0
 _READY_CACHE = 2.0  # seconds a readiness probe of remote nodes is reused (probes come often)
+PROBE_INTERVAL = 5.0  # seconds between the control plane's probes of remote nodes (Seldon's)
 
 Key = tuple[str, str]  # (namespace, name)
 
@@ -48,7 +50,7 @@ class DataPlane:
         self._failed: dict[Key, str] = {}
         self._retiring: set[asyncio.Task[None]] = set()
         self._ready_checked = 0.0
-        self._unreachable: str | None = None
+        self._unreachable: dict[Key, str] = {}  # deployments with a node down at the last probe
 
     # --- the registry ------------------------------------------------------------------------
 
@@ -225,11 +227,51 @@ class DataPlane:
         if self._failed:
             (namespace, name), reason = next(iter(sorted(self._failed.items())))
             return f"deployment '{name}' in namespace '{namespace}' failed: {reason}"
-        now = time.monotonic()
-        if now - self._ready_checked > _READY_CACHE:
-            self._unreachable = await _first_unreachable(self._deployments.values())
-            self._ready_checked = time.monotonic()
-        return self._unreachable
+        if time.monotonic() - self._ready_checked > _READY_CACHE:
+            await self.probe()
+        if not self._unreachable:
+            return None
+        (namespace, name), reason = next(iter(sorted(self._unreachable.items())))
+        return f"deployment '{name}' in namespace '{namespace}' is not ready: {reason}"
+
+    def not_ready_reason(self, namespace: str, name: str) -> str | None:
+        """Why one deployment is not ready (a node unreachable at the last probe), or None."""
+        return self._unreachable.get((namespace, name))
+
+    async def probe(self) -> dict[Key, str]:
+        """Probe every remote node now (Seldon's graph-ready check); what is unreachable, per deployment."""
+        self._unreachable = await _unreachable_nodes(list(self._deployments.values()))
+        self._ready_checked = time.monotonic()
+        return dict(self._unreachable)
+
+    async def probe_one(self, namespace: str, name: str) -> str | None:
+        """Probe one deployment's remote nodes now: why it is not ready, or None."""
+        deployment = self._deployments.get((namespace, name))
+        found = await _unreachable_nodes([deployment] if deployment is not None else [])
+        why = found.get((namespace, name))
+        if why is None:
+            self._unreachable.pop((namespace, name), None)
+        else:
+            self._unreachable[(namespace, name)] = why
+        return why
+
+    async def probe_forever(
+        self, interval: float, on_change: Callable[[Key, str | None], Awaitable[None]] | None = None
+    ) -> None:
+        """Probe every `interval` seconds; `on_change` hears of each deployment that became not
+        ready (with why) or ready again (None)."""
+        before: dict[Key, str] = {}
+        while True:
+            try:
+                now = await self.probe()
+                if on_change is not None:
+                    for key in sorted(set(before) | set(now)):
+                        if before.get(key) != now.get(key) and key in self._deployments:
+                            await on_change(key, now.get(key))
+                before = now
+            except Exception as exc:  # a probe must never stop probing
+                log.warning("probing graph nodes failed: %s", exc)
+            await asyncio.sleep(interval)
 
     # --- shutdown --------------------------------------------------------------------------------
 
@@ -271,30 +313,41 @@ async def _node_metadata(node: GraphNode) -> dict[str, Any]:
         ) from None
 
 
-async def _reachable(host: str, port: int) -> bool:
-    try:
-        _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), 0.5)
-    except (OSError, TimeoutError):
-        return False
-    writer.close()
-    with contextlib.suppress(OSError):
-        await writer.wait_closed()
-    return True
+CONNECT_TIMEOUT = 0.5  # Seldon's graph-ready checker: 500 ms per try, 3 tries
+CONNECT_TRIES = 3
 
 
-async def _first_unreachable(deployments: Iterable[Deployment]) -> str | None:
-    """Seldon's graph-ready check: every remote node must accept a TCP connection."""
-    targets: list[tuple[str, str, tuple[str, int]]] = []
+async def unreachable(host: str, port: int) -> str | None:
+    """None when `host:port` accepts a TCP connection, else why not (after Seldon's 3 tries)."""
+    reason = ""
+    for _ in range(CONNECT_TRIES):
+        try:
+            _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), CONNECT_TIMEOUT)
+        except (OSError, TimeoutError) as exc:
+            reason = connect_failure(exc)
+            continue
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+        return None
+    return reason
+
+
+async def _unreachable_nodes(deployments: Iterable[Deployment]) -> dict[Key, str]:
+    """Seldon's graph-ready check: every remote node must accept a TCP connection.  Per
+    deployment whose nodes do not all answer: which node, where, and why."""
+    targets: list[tuple[Key, str, tuple[str, int]]] = []
     for deployment in deployments:
         for predictor in deployment.predictors:
             for node in predictor.root.walk():
                 address = getattr(node.runner, "address", None)
                 if address is not None:
-                    targets.append((deployment.name, node.name, address))
+                    targets.append(((deployment.namespace, deployment.name), node.name, address))
     if not targets:
-        return None
-    results = await asyncio.gather(*(_reachable(*address) for _, _, address in targets))
-    for (deployment_name, node_name, (host, port)), ok in zip(targets, results, strict=True):
-        if not ok:
-            return f"node '{node_name}' of deployment '{deployment_name}' at {host}:{port} is unreachable"
-    return None
+        return {}
+    results = await asyncio.gather(*(unreachable(*address) for _, _, address in targets))
+    out: dict[Key, str] = {}
+    for (key, node_name, (host, port)), reason in zip(targets, results, strict=True):
+        if reason is not None and key not in out:
+            out[key] = f"node '{node_name}' at {host}:{port} is unreachable ({reason})"
+    return out

@@ -16,6 +16,7 @@ the requests that need it may suffer, and only while it is away:
 from __future__ import annotations
 
 import contextvars
+import socket
 import weakref
 from typing import Any
 
@@ -46,6 +47,19 @@ GRPC_RECONNECT_OPTIONS = [
     ("grpc.min_reconnect_backoff_ms", 100),
     ("grpc.max_reconnect_backoff_ms", 1000),
 ]
+
+
+def connect_failure(exc: BaseException) -> str:
+    """Why a connection failed, in our words (no client library's internals)."""
+    if isinstance(exc, TimeoutError):
+        return "no connection within the time allowed"
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused: nothing listens there"
+    if isinstance(exc, socket.gaierror):
+        return "unknown host"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror[0].lower() + exc.strerror[1:]
+    return type(exc).__name__
 
 
 def _pool_connector(**kwargs: Any) -> Any:
@@ -130,6 +144,10 @@ class RestRunner:
                 retried = True
             except (aiohttp.ClientConnectionError, OSError) as exc:
                 raise self._unreachable(exc) from None
+        return self._answer(status, raw)
+
+    def _answer(self, status: int, raw: bytes) -> SeldonMessage:
+        """The message a node answered, or the error it answered, naming the node."""
         if status >= 400:
             info = _error_info(raw) or f"HTTP {status}"
             kind = BadRequest if 400 <= status < 500 else MicroserviceError
@@ -137,8 +155,16 @@ class RestRunner:
         return json_codec.decode_message(json_codec.loads(raw))
 
     def _unreachable(self, exc: BaseException) -> NodeUnavailable:
-        reason = str(exc) or type(exc).__name__
-        return NodeUnavailable(f"node '{self.node}' at {self.base} is unreachable: {reason}", node=self.node)
+        import aiohttp
+
+        if isinstance(exc, aiohttp.ClientConnectorError):
+            reason = connect_failure(exc.os_error)
+        elif isinstance(exc, aiohttp.ServerDisconnectedError):
+            reason = "it closed the connection before answering"
+        else:
+            reason = connect_failure(exc)
+        where = self.base.removeprefix("http://")
+        return NodeUnavailable(f"node '{self.node}' at {where} is unreachable ({reason})", node=self.node)
 
     async def transform_input(self, msg: SeldonMessage) -> SeldonMessage:
         return await self._post(self.input_path, json_codec.encode_message(msg))
@@ -164,6 +190,9 @@ class RestRunner:
                 status = response.status
         except (aiohttp.ClientConnectionError, OSError) as exc:
             raise self._unreachable(exc) from None
+        return self._metadata_answer(status, raw)
+
+    def _metadata_answer(self, status: int, raw: bytes) -> dict[str, Any]:
         if status >= 400:
             raise MicroserviceError(
                 f"node '{self.node}' answered {status} for its metadata: {_error_info(raw)}", node=self.node
@@ -259,8 +288,14 @@ class GrpcRunner:
             code = exc.code()
             detail = exc.details() or code.name
             if code == grpc.StatusCode.UNAVAILABLE:
+                # gRPC's own text names its resolver and subchannels: say it in our words.
+                reason = (
+                    "connection refused: nothing listens there"
+                    if "refused" in detail.lower()
+                    else "no answer"
+                )
                 raise NodeUnavailable(
-                    f"node '{self.node}' at {self.target} is unreachable: {detail}", node=self.node
+                    f"node '{self.node}' at {self.target} is unreachable ({reason})", node=self.node
                 ) from None
             if code == grpc.StatusCode.INVALID_ARGUMENT:
                 raise BadRequest(f"node '{self.node}': {detail}", node=self.node) from None

@@ -62,6 +62,7 @@ class DeploymentState(StrEnum):
     CREATING = "Creating"
     AVAILABLE = "Available"
     FAILED = "Failed"
+    NOT_READY = "NotReady"  # serving, but a remote node does not answer (Seldon's graph-ready check)
 
 
 # Seldon's prepackaged model servers: they need a `modelUri` (the server's image supplies
