@@ -19,11 +19,17 @@ from typing import Any, Protocol
 from seldon_serving.deploy.records import UNCHANGED, Record, Records, worker_id
 from seldon_serving.engine.deployment import Deployment, build_deployment
 from seldon_serving.engine.plan import check_deployment
-from seldon_serving.engine.plane import DEFAULT_NAMESPACE, DataPlane
+from seldon_serving.engine.plane import DEFAULT_NAMESPACE, PROBE_INTERVAL, DataPlane
 from seldon_serving.protocol.errors import BadRequest, DeploymentNotFound, ServingError
 from seldon_serving.servers import logs
 from seldon_serving.settings import DEFAULT_EXECUTION, DEFAULT_MAX_MESSAGE
-from seldon_serving.spec import ManifestError, SeldonDeployment, deployment_name, parse_deployment
+from seldon_serving.spec import (
+    DeploymentState,
+    ManifestError,
+    SeldonDeployment,
+    deployment_name,
+    parse_deployment,
+)
 from seldon_serving.state.base import StateStore
 
 log = logging.getLogger("seldon_serving.control")
@@ -71,18 +77,21 @@ class ControlPlane:
         self._version = -1
         self._lock = asyncio.Lock()
         self._poller: asyncio.Task[None] | None = None
+        self._prober: asyncio.Task[None] | None = None
 
     # --- lifecycle (Edges.on_start / on_stop) ---------------------------------------------------
 
     async def start(self) -> None:
         await self.sync()
         self._poller = asyncio.create_task(self._poll())
+        self._prober = asyncio.create_task(self.plane.probe_forever(PROBE_INTERVAL, self._readiness_changed))
 
     async def stop(self) -> None:
-        if self._poller is not None:
-            self._poller.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._poller
+        for task in (self._poller, self._prober):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         with contextlib.suppress(Exception):
             self.records.forget_worker(self.worker)
         await self.plane.close()
@@ -130,11 +139,26 @@ class ControlPlane:
             self._failed(record, f"internal error: {type(exc).__name__}: {exc}", exc)
             return
         self.plane.install(deployment)
-        self.records.set_status(record, _status(record, "Available", ""))
+        # Seldon's graph-ready check before saying Available: a remote node may not answer.
+        why = await self.plane.probe_one(record.namespace, record.name)
+        state = DeploymentState.NOT_READY if why else DeploymentState.AVAILABLE
+        self.records.set_status(record, _status(record, state, why or ""))
         level = logging.INFO if _leads() else logging.DEBUG
         log.log(
             level, "deployment %s/%s generation %d serving", record.namespace, record.name, record.generation
         )
+
+    async def _readiness_changed(self, key: tuple[str, str], why: str | None) -> None:
+        """A probe found a deployment's remote node down (`why`) or back (None): its status says so."""
+        record = self.records.get(*key)
+        if record is None or self._loaded.get(key) != record.generation:
+            return  # being rebuilt: the build writes its status
+        if _leads():
+            state = DeploymentState.NOT_READY if why else DeploymentState.AVAILABLE
+            self.records.set_status(record, _status(record, state, why or ""))
+            log.log(
+                logging.WARNING if why else logging.INFO, "deployment %s/%s %s", *key, why or "ready again"
+            )
 
     def _failed(self, record: Record, reason: str, cause: BaseException | None) -> None:
         if _leads():  # every worker fails alike: one of them says so
