@@ -18,6 +18,9 @@ from .scenarios import GATEWAY_KEYS
 TARGET_GATEWAY_SHARE = 0.80  # in-process single-model gateway req/s / bare microservice req/s (wrk -c16)
 TARGET_INPROCESS_HOP_US = 50.0  # p50 added per in-process graph hop (1 connection)
 TARGET_REMOTE_HOP_US = 1000.0  # p50 added per remote (REST) hop (1 connection)
+TARGET_PROCESS_SHARE = 0.50  # issue 11: single model, `process` mode req/s / `inline` mode req/s
+EXECUTION_GRAPHS = {"gw-single": "single model", "gw-chain3": "3-node chain"}
+EXECUTION_MODES = ("inline", "thread", "process")
 
 LATENCY_CLIENT_NAMES = {"seq": "seq_latency.py", "wrk-c1": "wrk -c1"}
 
@@ -36,6 +39,10 @@ Scenarios:
   two in-process BenchModel nodes;
 - `gw-chain3`: `bench/models/gateway_chain3.yaml`, `BenchTransformer` -> `BenchTransformer` ->
   `BenchModel`, all in-process (`bench/models/BenchTransformer.py` returns X unchanged);
+- `gw-single-thread`, `gw-single-process`, `gw-chain3-thread`, `gw-chain3-process`: the same
+  graphs with every user class run as `seldon serve --execution thread` (a bounded thread pool
+  per node) or `--execution process` (a child process per node, our microservice on a Unix
+  socket) says; `gw-single` and `gw-chain3` are `--execution inline` (the gateway's event loop);
 - `gw-remote3`: the same chain with every node a separate `seldon microservice ... --workers 1`
   process reached over REST (`endpoint: {{type: REST, service_host: 127.0.0.1, service_port: N}}`),
   started by `bench/gateway_remote.py`, the gateway with `--workers 1`. Its server CPU, memory and
@@ -147,6 +154,16 @@ def gateway_verdicts(cells: list[Record], runs: list[Record] | None = None) -> l
                     None if value is None else value < limit,
                 )
             )
+    inline, process = (rps(find(cells, key, 1, "rest", "wrk")) for key in ("gw-single", "gw-single-process"))
+    process_share = ratio(process, inline)
+    out.append(
+        Verdict(
+            f"a single model in `process` mode >= {TARGET_PROCESS_SHARE:.0%} of `inline` (REST, wrk -c16)",
+            f"{fmt(process)} vs {fmt(inline)} req/s (ratio = process / inline)",
+            process_share,
+            None if process_share is None else process_share >= TARGET_PROCESS_SHARE,
+        )
+    )
     return out
 
 
@@ -182,6 +199,22 @@ def gateway_throughput_table(cells: list[Record]) -> list[str]:
             "-" if key == "ours" else fmt(ratio(rps(record), rps(base)), 2, "x"),
         ]
         lines.append(table_row(cells_text))
+    return lines
+
+
+def execution_modes_table(cells: list[Record]) -> list[str]:
+    """req/s of each graph in each execution mode (wrk), and the share of the inline figure."""
+    lines = table_head(
+        ["graph", *(f"{m} req/s" for m in EXECUTION_MODES), "thread / inline", "process / inline"]
+    )
+    for key, graph in EXECUTION_GRAPHS.items():
+        figures = {
+            m: rps(find(cells, key if m == "inline" else f"{key}-{m}", 1, "rest", "wrk"))
+            for m in EXECUTION_MODES
+        }
+        row = [graph, *(fmt(figures[m]) for m in EXECUTION_MODES)]
+        row += [fmt(ratio(figures[m], figures["inline"]), 2, "x") for m in ("thread", "process")]
+        lines.append(table_row(row))
     return lines
 
 
@@ -262,6 +295,10 @@ def render_gateway(saved: dict[str, Any], source: str, notes: str) -> list[str]:
         "### Throughput (REST, wrk, 16 connections, 1 worker)",
         "",
         *gateway_throughput_table(cells),
+        "",
+        "### Execution modes (REST, wrk, 16 connections, 1 worker)",
+        "",
+        *execution_modes_table(cells),
         "",
         "### Latency at one request in flight",
         "",

@@ -30,7 +30,16 @@ V2_JSON = json.dumps(
 
 GATEWAY_PATH = "/seldon/bench/api/v1.0/predictions"
 # Gateway scenarios, in report order; they get their own section of the report.
-GATEWAY_KEYS = ("gw-single", "gw-ab", "gw-chain3", "gw-remote3")
+GATEWAY_KEYS = (
+    "gw-single",
+    "gw-single-thread",
+    "gw-single-process",
+    "gw-ab",
+    "gw-chain3",
+    "gw-chain3-thread",
+    "gw-chain3-process",
+    "gw-remote3",
+)
 # Peers for the targets: a target is judged against the FASTEST variant of a peer.
 PEERS = {"seldon-core": ("seldon", "seldon-notf"), "MLServer": ("mlserver",)}
 ROW_ORDER = ["ours", "seldon", "seldon-notf", "mlserver", "ceiling", *GATEWAY_KEYS]
@@ -142,13 +151,14 @@ def _gateway_dir(key: str, ports: Ports) -> Path:
     return path
 
 
-def _gateway(ports: Ports, key: str, manifest: str, workers: int = 1) -> Launch:
-    """`seldon serve` of a manifest of bench/models (its MODEL_NAME classes live there)."""
+def _gateway(ports: Ports, key: str, manifest: str, execution: str = "inline", workers: int = 1) -> Launch:
+    """`seldon serve` of a manifest of bench/models (its MODEL_NAME classes live there), the
+    classes run in `execution` mode (inline: in the gateway's event loop)."""
     argv = [
         str(OUR_VENV / "bin" / "seldon"), "serve", str(MODELS / manifest),
         "--http-port", str(ports.http), "--grpc-port", str(ports.grpc),
         "--workers", str(workers), "--state-dir", str(_gateway_dir(key, ports) / "state"),
-        "--host", "127.0.0.1",
+        "--host", "127.0.0.1", "--execution", execution,
     ]  # fmt: skip
     return Launch(argv, MODELS)
 
@@ -293,12 +303,24 @@ def build_scenarios() -> list[Scenario]:
         ("gw-single", "gateway, 1 in-process node (BenchModel)",
          partial(_gateway, key="gw-single", manifest="gateway_single.yaml"),
          "bench/models/gateway_single.yaml", True),
+        ("gw-single-thread", "gateway, 1 node in a thread pool (--execution thread)",
+         partial(_gateway, key="gw-single-thread", manifest="gateway_single.yaml", execution="thread"),
+         "bench/models/gateway_single.yaml --execution thread", True),
+        ("gw-single-process", "gateway, 1 node in its own process (--execution process)",
+         partial(_gateway, key="gw-single-process", manifest="gateway_single.yaml", execution="process"),
+         "bench/models/gateway_single.yaml --execution process", True),
         ("gw-ab", "gateway, RANDOM_ABTEST over 2 in-process BenchModel",
          partial(_gateway, key="gw-ab", manifest="gateway_ab.yaml"),
          "bench/models/gateway_ab.yaml", False),
         ("gw-chain3", "gateway, 3-node in-process chain (transformer -> transformer -> model)",
          partial(_gateway, key="gw-chain3", manifest="gateway_chain3.yaml"),
          "bench/models/gateway_chain3.yaml", True),
+        ("gw-chain3-thread", "gateway, 3-node chain, each node in a thread pool",
+         partial(_gateway, key="gw-chain3-thread", manifest="gateway_chain3.yaml", execution="thread"),
+         "bench/models/gateway_chain3.yaml --execution thread", False),
+        ("gw-chain3-process", "gateway, 3-node chain, each node in its own process",
+         partial(_gateway, key="gw-chain3-process", manifest="gateway_chain3.yaml", execution="process"),
+         "bench/models/gateway_chain3.yaml --execution process", False),
         ("gw-remote3", "gateway, 3-node chain of remote microservices over REST",
          partial(_gateway_remote, key="gw-remote3"),
          "bench/gateway_remote.py: 3 x `seldon microservice --workers 1` + gateway", True),
