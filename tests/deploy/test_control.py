@@ -98,7 +98,7 @@ def test_compile_failure_is_a_failed_status_and_others_keep_serving(tmp_path: Pa
         "class NotThere:\n    def predict(self, X, features_names=None):\n        return X\n"
     )
     retried = apply(control, broken, base_dir=str(tmp_path))
-    assert retried["result"] == "configured"
+    assert retried["result"].startswith("configured")
     assert retried["deployment"]["manifest"]["status"]["state"] == "Available"
     assert proba(control, "broken") == 1.0
 

@@ -325,7 +325,7 @@ def test_a_status_the_operator_never_writes_is_refused() -> None:
     doc = _with_status()
     doc["status"]["state"] = "Sleeping"
     assert schema_errors(served_schemas()["v1alpha2"], doc) == [
-        "status.state: 'Sleeping' is not one of ['Creating', 'Available', 'Failed']"
+        "status.state: 'Sleeping' is not one of ['Creating', 'Available', 'Failed', 'NotReady']"
     ]
 
 

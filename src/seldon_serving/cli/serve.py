@@ -60,6 +60,12 @@ from seldon_serving.settings import (
     "--with-apife` does [$SELDON_CLUSTER_ENGINES].",
 )
 @click.option(
+    "--reload",
+    is_flag=True,
+    help="Watch the FILEs and DIRs, and the Python files their classes load, and re-apply on every "
+    "change (graphs are swapped, requests in flight finish).  For development.",
+)
+@click.option(
     "--oauth-token-ttl",
     type=click.FloatRange(min=0, min_open=True),
     default=DEFAULT_OAUTH_TTL,
@@ -82,6 +88,7 @@ def serve_command(
     execution: str,
     cluster_engines: bool,
     oauth_token_ttl: float,
+    reload: bool,
 ) -> None:
     """Serve SeldonDeployments: Seldon's external REST and gRPC API for every deployment.
 
@@ -93,6 +100,8 @@ def serve_command(
     from seldon_serving.deploy.local import serve_gateway
     from seldon_serving.servers import logs
 
+    if reload and not paths:
+        raise click.UsageError("--reload watches the FILEs and DIRs given: name at least one")
     logs.configure(log_level)
     collected = collect(list(paths))  # a bad manifest stops here, before anything starts
     for line in collected.skipped:
@@ -107,4 +116,4 @@ def serve_command(
         execution=execution,
     )
     server = server_settings(host, http_port, grpc_port, workers, max_message_size, log_level)
-    sys.exit(serve_gateway(collected.manifests, gateway, server))
+    sys.exit(serve_gateway(collected.manifests, gateway, server, watch=list(paths) if reload else None))

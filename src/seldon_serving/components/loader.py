@@ -7,28 +7,42 @@ Seldon itself mishandles (it would pick the submodule instead of the class).
 A module that is a file of the searched directory (`MyModel.py`, Seldon's s2i layout) is
 loaded under a name of its own, made from its path: two deployments from different
 directories whose classes share a file name (`projA/Model.py`, `projB/Model.py`) each run
-their own code, never the first one's from a shared `sys.modules` entry.  It is loaded
-again when the file changed since (a re-applied deployment runs the edited code).
+their own code, never the first one's from a shared `sys.modules` entry.
+
+A re-applied deployment runs the code as it is now, as a fresh process would: when the
+content of a directory's code files (`code_files`: its *.py files and those of its packages)
+changed since a class was last loaded from it, every module loaded from those files is
+dropped and imported again, so an edited helper module is seen too, not only the class's.
 """
 
 from __future__ import annotations
 
 import ast
+import contextlib
 import hashlib
 import importlib
+import importlib.machinery
 import importlib.util
 import inspect
 import os
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from types import ModuleType
+from types import CodeType, ModuleType
 from typing import Any
 
 from seldon_serving.components import seldon_core_api
 from seldon_serving.protocol.errors import ServingError
 
-__all__ = ["ComponentLoadError", "find_user_class", "instantiate", "load_user_class", "takes_state"]
+__all__ = [
+    "ComponentLoadError",
+    "code_digests",
+    "code_files",
+    "find_user_class",
+    "instantiate",
+    "load_user_class",
+    "takes_state",
+]
 
 
 class ComponentLoadError(ServingError):
@@ -70,15 +84,86 @@ def _file_in(dirs: list[Path], module_name: str) -> Path | None:
     return None
 
 
+# --- the code files of a directory, and noticing that they changed ---------------------------------
+
+
+def code_files(directory: str | Path) -> list[Path]:
+    """The files a class loaded from `directory` may run: every *.py file in it and in its
+    packages (subdirectories with an __init__.py, at any depth), sorted.  Hidden entries and
+    __pycache__ are skipped; other subdirectories (a virtualenv, data) are not code of ours."""
+    found: list[Path] = []
+    seen: set[Path] = set()
+    pending = [Path(directory)]
+    while pending:
+        current = pending.pop()
+        try:
+            real = current.resolve()
+            entries = list(current.iterdir())
+        except OSError:
+            continue
+        if real in seen:  # a symlinked package pointing back up must not loop
+            continue
+        seen.add(real)
+        for entry in entries:
+            if entry.name.startswith(".") or entry.name == "__pycache__":
+                continue
+            if entry.suffix == ".py" and entry.is_file():
+                found.append(entry)
+            elif entry.is_dir() and (entry / "__init__.py").is_file():
+                pending.append(entry)
+    return sorted(found)
+
+
+def _content_digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def code_digests(directory: str | Path) -> dict[Path, str]:
+    """Each of `code_files(directory)` -> a digest of its content (unreadable files are left
+    out).  Contents, not modification times: a `touch`, or an editor saving the same text,
+    changes nothing."""
+    digests: dict[Path, str] = {}
+    for path in code_files(directory):
+        try:
+            digests[path] = _content_digest(path)
+        except OSError:
+            continue
+    return digests
+
+
+# directory -> the digests of its code files when a class was last loaded from it
+_DIRECTORY_CODE: dict[Path, dict[Path, str]] = {}
+
+
+def _forget_changed_code(dirs: list[Path]) -> None:
+    """Drop every module loaded from a directory whose code changed since we last loaded from
+    it, so the imports that follow run the files as they are now."""
+    for directory in dirs:
+        current = code_digests(directory)
+        previous = _DIRECTORY_CODE.get(directory)
+        _DIRECTORY_CODE[directory] = current
+        if previous is None or previous == current:
+            continue
+        changed = set(previous) | set(current)
+        # Modules know their file by the path they were found at, or by its resolved form.
+        stale = changed | {path.resolve() for path in changed}
+        for path in stale:
+            _FILE_MODULES.pop(path, None)
+            if previous.get(path) != current.get(path):
+                # Bytecode is trusted by the source's mtime (in seconds) and size: an edit within
+                # the same second that keeps the size would otherwise run the old code.
+                with contextlib.suppress(OSError, ValueError, NotImplementedError):
+                    Path(importlib.util.cache_from_source(str(path))).unlink(missing_ok=True)
+        for name, module in list(sys.modules.items()):
+            file = getattr(module, "__file__", None)
+            if file and not name.startswith("seldon_serving") and Path(file) in stale:
+                del sys.modules[name]  # modules still referenced by running graphs live on there
+
+
 # --- loading a user file under a name unique to its path ------------------------------------------
 
-# path -> ((mtime_ns, size) when loaded, module)
-_FILE_MODULES: dict[Path, tuple[tuple[int, int], ModuleType]] = {}
-
-
-def _stamp(path: Path) -> tuple[int, int]:
-    stat = path.stat()
-    return stat.st_mtime_ns, stat.st_size
+# path -> (digest of the content it was executed from, module)
+_FILE_MODULES: dict[Path, tuple[str, ModuleType]] = {}
 
 
 def _unique_name(path: Path, module_name: str) -> str:
@@ -86,16 +171,30 @@ def _unique_name(path: Path, module_name: str) -> str:
     return f"seldon_user_{digest}_{module_name}"
 
 
+class _SourceLoader(importlib.machinery.SourceFileLoader):
+    """Compiles the file itself, never a cached .pyc: the file's current text is what runs."""
+
+    def get_code(self, fullname: str) -> CodeType:
+        path = self.get_filename(fullname)
+        return self.source_to_code(self.get_data(path), path)
+
+
 def _load_file(path: Path, module_name: str) -> ModuleType:
-    """The module in `path`, executed once per version of the file."""
-    stamp = _stamp(path)
+    """The module in `path`, executed once per version of the file's content."""
+    try:
+        digest = _content_digest(path)
+    except OSError as exc:
+        raise ComponentLoadError(f"cannot read module '{module_name}' ({path}): {_describe(exc)}") from exc
     cached = _FILE_MODULES.get(path)
-    if cached is not None and cached[0] == stamp:
+    if cached is not None and cached[0] == digest:
         return cached[1]
     unique = _unique_name(path, module_name)
     is_package = path.name == "__init__.py"
     spec = importlib.util.spec_from_file_location(
-        unique, path, submodule_search_locations=[str(path.parent)] if is_package else None
+        unique,
+        path,
+        loader=_SourceLoader(unique, str(path)),
+        submodule_search_locations=[str(path.parent)] if is_package else None,
     )
     if spec is None or spec.loader is None:
         raise ComponentLoadError(f"cannot load module '{module_name}' from {path}")
@@ -108,7 +207,7 @@ def _load_file(path: Path, module_name: str) -> ModuleType:
     except Exception as exc:  # SyntaxError, the module's own errors at import time, ...
         sys.modules.pop(unique, None)
         raise ComponentLoadError(f"importing module '{module_name}' failed: {_describe(exc)}") from exc
-    _FILE_MODULES[path] = (stamp, module)
+    _FILE_MODULES[path] = (digest, module)
     return module
 
 
@@ -196,6 +295,7 @@ def load_user_class(interface_name: str, search_dirs: Sequence[str | Path] | Non
     name = _split(interface_name)
     dirs = _search_dirs(search_dirs)
     _add_to_path(dirs)
+    _forget_changed_code(dirs)
     seldon_core_api.install()  # classes written against seldon-core import its API
     importlib.invalidate_caches()  # files written after start-up (tests, notebooks) must be seen
     looked_in = ", ".join(str(d) for d in dirs)

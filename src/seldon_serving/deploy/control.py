@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Any, Protocol
 
+from seldon_serving.deploy.files import code_fingerprint, user_classes
 from seldon_serving.deploy.records import UNCHANGED, Record, Records, worker_id
 from seldon_serving.engine.deployment import Deployment, build_deployment
 from seldon_serving.engine.plan import check_deployment
@@ -189,12 +190,15 @@ class ControlPlane:
             raise BadRequest("base_dir must be a directory path")
         try:
             sdep = parse_deployment(manifest, source=body.get("source") or None)
-            check_deployment(sdep)
+            plans = check_deployment(sdep)
         except ManifestError as exc:
             raise BadRequest(str(exc)) from None
         name = deployment_name(sdep)
         namespace = sdep.metadata.namespace or body.get("namespace") or DEFAULT_NAMESPACE
-        outcome, record = self.records.apply(namespace, name, manifest, base_dir)
+        # Computed here, where the classes will be loaded from (the caller only names the
+        # directory): edited class files make an unchanged manifest a change.
+        code = await asyncio.to_thread(code_fingerprint, user_classes(plans), base_dir)
+        outcome, record = self.records.apply(namespace, name, manifest, base_dir, code)
         if outcome != UNCHANGED:
             await self.sync()
             await self._wait_for_workers()

@@ -1,7 +1,8 @@
 """`seldon serve`: the gateway and its local control plane, in one or several workers.
 
 The parent process validates and stores the manifests it was started with, then forks
-the workers; every worker opens the state store itself (after the fork), builds every
+the workers (and, with --reload, the watcher that re-applies edited manifests and code:
+`deploy.reload`); every worker opens the state store itself (after the fork), builds every
 stored deployment before it opens its ports, and follows later changes by polling.
 """
 
@@ -13,6 +14,7 @@ from seldon_serving.deploy.control import ControlPlane
 from seldon_serving.deploy.files import Manifest
 from seldon_serving.deploy.k8s.front import build_forwarding_deployment
 from seldon_serving.deploy.records import Records, server_id
+from seldon_serving.deploy.reload import start_watcher
 from seldon_serving.engine.deployment import build_deployment
 from seldon_serving.engine.plane import DEFAULT_NAMESPACE, DataPlane
 from seldon_serving.protocol.errors import ServingError
@@ -69,22 +71,31 @@ def gateway_edges(settings: GatewaySettings, server: ServerSettings, server_name
 def store_manifests(
     store_target: str | Path, manifests: list[Manifest], server_name: str = "local"
 ) -> list[tuple[str, str]]:
-    """Apply the start-up manifests to the records: [(name, created|configured|unchanged)]."""
+    """Apply the start-up manifests to the records: [(name, created|configured|configured (code
+    changed)|unchanged)] — the code its classes run counts, as it does for `seldon apply`."""
     store = open_store(store_target)
     try:
         records = Records(store, OAuthService(store), server_name)
         records.reset_runtime()
         out = []
         for item in manifests:
-            namespace = (item.manifest.get("metadata") or {}).get("namespace") or DEFAULT_NAMESPACE
-            outcome, _ = records.apply(namespace, item.name, item.manifest, item.base_dir)
+            namespace = item.namespace or DEFAULT_NAMESPACE
+            outcome, _ = records.apply(namespace, item.name, item.manifest, item.base_dir, item.code())
             out.append((item.name, outcome))
         return out
     finally:
         store.close()
 
 
-def serve_gateway(manifests: list[Manifest], settings: GatewaySettings, server: ServerSettings) -> int:
+def serve_gateway(
+    manifests: list[Manifest],
+    settings: GatewaySettings,
+    server: ServerSettings,
+    *,
+    watch: list[str] | None = None,
+) -> int:
+    """Serve until stopped; with `watch` (the command line's files and directories), re-apply
+    them whenever they or their classes' code change (`deploy.reload`)."""
     if settings.state_store is None:
         try:
             settings.state_dir.mkdir(parents=True, exist_ok=True)
@@ -101,8 +112,16 @@ def serve_gateway(manifests: list[Manifest], settings: GatewaySettings, server: 
     front = ", OAuth front end on (POST /oauth/token)" if settings.oauth else ""
     where = f"state in {_shown(settings.state_store) if settings.state_store else settings.state_path}"
     lines.append(f"seldon gateway: {server.addresses()}, {server.workers} worker(s){front}, {where}")
+    if watch:
+        lines.append(f"reloading on changes to {', '.join(watch)} and the code their deployments run")
     factory = lambda: gateway_edges(settings, server, name)  # noqa: E731
-    return serve(factory, server, announce="\n".join(lines), claims=claims)
+    # Forked before the workers, while this process runs no thread: see `deploy.reload`.
+    watcher = start_watcher(watch, manifests, settings.store_target, name, claims) if watch else None
+    try:
+        return serve(factory, server, announce="\n".join(lines), claims=claims)
+    finally:
+        if watcher is not None:
+            watcher.stop()
 
 
 def _shown(url: str) -> str:

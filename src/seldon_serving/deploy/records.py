@@ -1,8 +1,9 @@
 """What the local control plane keeps in the state store, the way a cluster keeps objects.
 
 - one record per deployment (`seldon.deployments`, key "<namespace>/<name>"): the manifest as
-  applied, the directory it came from (where MODEL_NAME classes are found), a generation
-  that grows with every change, and creation/update times;
+  applied, the directory it came from (where MODEL_NAME classes are found), a fingerprint of
+  the code its classes load from there (`deploy.files.code_fingerprint`), a generation that
+  grows with every change (of the manifest or of that code), and creation/update times;
 - its status (`seldon.status`), written by the workers that compiled that generation;
 - a change counter (`seldon.control`/"changes") bumped on every apply/delete/pause: each
   worker polls its version (one indexed SQLite read) and rebuilds only when it moved;
@@ -46,6 +47,7 @@ CHANGES = "changes"
 PAUSED = "paused"
 
 CREATED, CONFIGURED, UNCHANGED = "created", "configured", "unchanged"
+CODE_CHANGED = "configured (code changed)"  # the same manifest, but its class files were edited
 
 
 @dataclass(slots=True)
@@ -57,6 +59,7 @@ class Record:
     generation: int
     created: float
     updated: float
+    code: str | None = None  # fingerprint of its class files; None: it runs none of the user's code
 
     @property
     def key(self) -> str:
@@ -71,6 +74,7 @@ class Record:
             "generation": self.generation,
             "created": self.created,
             "updated": self.updated,
+            "code": self.code,
         }
 
     @classmethod
@@ -83,6 +87,7 @@ class Record:
             generation=int(value["generation"]),
             created=float(value["created"]),
             updated=float(value["updated"]),
+            code=value.get("code"),
         )
 
 
@@ -132,9 +137,21 @@ class Records:
     # --- deployments ---------------------------------------------------------------------------
 
     def apply(
-        self, namespace: str, name: str, manifest: dict[str, Any], base_dir: str | None
+        self,
+        namespace: str,
+        name: str,
+        manifest: dict[str, Any],
+        base_dir: str | None,
+        code: str | None = None,
+        *,
+        retry_failed: bool = True,
     ) -> tuple[str, Record]:
-        """Store a manifest: ("created" | "configured" | "unchanged", the record now stored)."""
+        """Store a manifest and the fingerprint of its class files (`code`): ("created" |
+        "configured" | "configured (code changed)" | "unchanged", the record now stored).
+
+        A deployment whose build failed is built again even if nothing changed (a retry: the
+        user may have fixed something it needs), unless `retry_failed` is False (the reload
+        watcher, which re-applies on every edit, retries only what changed)."""
         oauth_key, oauth_secret = _oauth_credentials(manifest)
         if oauth_secret == REDACTED:  # `seldon get -o yaml` fed back: keep the registered secret
             credentials_changed = False
@@ -144,20 +161,22 @@ class Records:
         outcome: list[str] = []
         now = time.time()
         # Re-applying a manifest that failed is a retry (the user may have fixed a file it needs).
-        failed = (self.status(namespace, name) or {}).get("state") == "Failed"
+        failed = retry_failed and (self.status(namespace, name) or {}).get("state") == "Failed"
 
         def write(current: Any) -> Any:
             outcome.clear()  # an updater may be retried; only its last run counts
             if current is None:
                 outcome.append(CREATED)
-                return Record(namespace, name, manifest, base_dir, 1, now, now).to_json()
+                return Record(namespace, name, manifest, base_dir, 1, now, now, code).to_json()
             same = current["manifest"] == manifest and current.get("base_dir") == base_dir
-            if same and not failed and not credentials_changed:
+            # A record stored before fingerprints were kept has none: nothing to compare with.
+            same_code = current.get("code", code) == code
+            if same and same_code and not failed and not credentials_changed:
                 outcome.append(UNCHANGED)
                 return current
-            outcome.append(CONFIGURED)
+            outcome.append(CONFIGURED if not same or same_code else CODE_CHANGED)
             record = Record.from_json(current)
-            record.manifest, record.base_dir = manifest, base_dir
+            record.manifest, record.base_dir, record.code = manifest, base_dir, code
             record.generation += 1
             record.updated = now
             return record.to_json()
