@@ -103,6 +103,28 @@ def test_compile_failure_is_a_failed_status_and_others_keep_serving(tmp_path: Pa
     assert proba(control, "broken") == 1.0
 
 
+def test_a_failed_update_keeps_the_previous_generation_serving(tmp_path: Path) -> None:
+    control = worker(tmp_path / "state.db")
+    (tmp_path / "Answer.py").write_text(
+        "class Answer:\n    def predict(self, X, features_names=None):\n        return [[1.0]]\n"
+    )
+    doc = example_model("mine")
+    doc["spec"]["predictors"][0]["componentSpecs"][0]["spec"]["containers"][0]["env"] = [
+        {"name": "MODEL_NAME", "value": "Answer"}
+    ]
+    assert apply(control, doc, base_dir=str(tmp_path))["result"] == "created"
+    (tmp_path / "Answer.py").write_text(
+        "class Answer:\n    def __init__(self):\n        raise ValueError('no')\n"
+    )
+    failed = apply(control, doc, base_dir=str(tmp_path))
+    status = failed["deployment"]["manifest"]["status"]
+    assert status["state"] == "Failed"
+    assert status["description"].startswith("generation 2 failed, the previous one keeps serving: ")
+    assert "ValueError: no" in status["description"]
+    assert proba(control, "mine") == 1.0  # as a failed rollout on a cluster: the old pods serve
+    assert asyncio.run(control.plane.not_ready()) is None
+
+
 def test_every_worker_follows_changes_made_through_another(tmp_path: Path) -> None:
     path = tmp_path / "state.db"
     one, two = worker(path), worker(path)

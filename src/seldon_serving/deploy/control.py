@@ -162,10 +162,14 @@ class ControlPlane:
             )
 
     def _failed(self, record: Record, reason: str, cause: BaseException | None) -> None:
+        # As a failed rollout on a cluster: the generation that served before keeps serving.
+        if self.plane.get(record.namespace, record.name) is not None:
+            reason = f"generation {record.generation} failed, the previous one keeps serving: {reason}"
+        else:
+            self.plane.mark_failed(record.namespace, record.name, reason)
         if _leads():  # every worker fails alike: one of them says so
             exc_info = (type(cause), cause, cause.__traceback__) if cause is not None else None
             log.error("deployment %s/%s failed: %s", record.namespace, record.name, reason, exc_info=exc_info)
-        self.plane.mark_failed(record.namespace, record.name, reason)
         self.records.set_status(record, _status(record, "Failed", reason))
 
     def _compile(self, sdep: Any, record: Record) -> Deployment:
