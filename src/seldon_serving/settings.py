@@ -36,10 +36,15 @@ class ServerSettings:
     # Prometheus on a port of its own, as Seldon's wrapper serves it (None: only on the REST port).
     metrics_port: int | None = None
     metrics_path: str = "/metrics"
+    # REST on this Unix domain socket instead of a TCP port (a gateway's `process` node): no
+    # TCP REST port and no gRPC then.
+    uds: str | None = None
 
     def addresses(self) -> str:
         """`REST on host:port, gRPC on host:port` for the start-up line."""
         parts = []
+        if self.uds is not None:
+            parts.append(f"REST on unix:{self.uds}")
         if self.http_port is not None:
             parts.append(f"REST on {self.host}:{self.http_port}")
         if self.grpc_port is not None:

@@ -81,6 +81,7 @@ def start_microservice(
     metrics_port: int | None,
     metrics_path: str,
     model_metadata: str | None = None,
+    uds: str | None = None,
 ) -> int:
     """Build the settings from the options and serve the class."""
     from seldon_serving.servers import logs
@@ -115,7 +116,11 @@ def start_microservice(
         model_metadata=model_metadata,
         **_seldon_environment(service_type),
     )
+    if uds:
+        http = grpc = None  # REST on the socket only: nothing listens on TCP
     server = server_settings(host, http, grpc, workers, max_message_size, log_level)
+    if uds:
+        server = replace(server, uds=uds)
     if metrics_port is not None:
         path = metrics_path if metrics_path.startswith("/") else "/" + metrics_path
         server = replace(server, metrics_port=metrics_port, metrics_path=path)
@@ -192,6 +197,13 @@ def _with_options(fn: FC, metrics_port: int | None) -> FC:
             "restarts [$SELDON_STATE_DIR; default: shared between workers until the server stops].",
         ),
         state_store_option,
+        click.option(
+            "--uds",
+            default=None,
+            metavar="PATH",
+            help="Serve REST on this Unix domain socket instead (no TCP port, no gRPC): how the "
+            "gateway runs a `process` node.",
+        ),
     ]
     for option in reversed(options):
         fn = option(fn)

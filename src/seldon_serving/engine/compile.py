@@ -5,6 +5,7 @@ component adapter, remote nodes through a pooled REST or gRPC client.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +24,7 @@ from seldon_serving.engine.plan import (
     USER_CLASS,
     NodePlan,
 )
-from seldon_serving.engine.process import process_runner
+from seldon_serving.engine.process import ProcessRunner, ProcessStartError, process_runner
 from seldon_serving.engine.remote import GrpcRunner, RestRunner
 from seldon_serving.engine.runners import LocalRunner, NodeRunner
 from seldon_serving.protocol.errors import ServingError
@@ -94,6 +95,9 @@ def _runner(plan: NodePlan, ctx: CompileContext) -> NodeRunner:
         if execution_of(plan, ctx) == PROCESS:
             return process_runner(plan, ctx)
         return _local_runner(plan, ctx)
+    except ProcessStartError as exc:
+        # The child's own output (its traceback) is in the log already: ours would add nothing.
+        raise CompileError(f"node '{plan.name}': {exc}") from None
     except ServingError as exc:
         raise CompileError(f"node '{plan.name}': {exc}") from exc
 
@@ -106,9 +110,24 @@ def runner_can_wait(runner: NodeRunner) -> bool:
     return True
 
 
+def stop_started(runners: Iterable[NodeRunner]) -> None:
+    """The runners of a build that failed: their deployment will never be closed, so a
+    process node's child is stopped now."""
+    for runner in runners:
+        if isinstance(runner, ProcessRunner):
+            runner.terminate()
+
+
 def compile_graph(plan: NodePlan, ctx: CompileContext) -> GraphNode:
     """The running tree of nodes for a predictor's plan."""
     runner = _runner(plan, ctx)
+    children: list[GraphNode] = []
+    try:
+        for child in plan.children:
+            children.append(compile_graph(child, ctx))
+    except BaseException:
+        stop_started([runner, *(node.runner for built in children for node in built.walk())])
+        raise
     methods = plan.methods
     if isinstance(runner, LocalRunner) and not runner.adapter.implements("send_feedback"):
         methods -= {"SEND_FEEDBACK"}  # nothing to tell a class without send_feedback
@@ -121,7 +140,7 @@ def compile_graph(plan: NodePlan, ctx: CompileContext) -> GraphNode:
         name=plan.name,
         runner=runner,
         image=plan.request_path,
-        children=[compile_graph(child, ctx) for child in plan.children],
+        children=children,
         does_input="TRANSFORM_INPUT" in methods,
         does_route="ROUTE" in methods,
         does_aggregate="AGGREGATE" in methods,

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from seldon_serving.engine import graph
-from seldon_serving.engine.compile import CompileContext, compile_graph
+from seldon_serving.engine.compile import CompileContext, compile_graph, stop_started
 from seldon_serving.engine.graph import GraphNode
 from seldon_serving.engine.plan import plan_predictor
 from seldon_serving.protocol.message import Feedback, SeldonMessage
@@ -193,19 +193,23 @@ def build_deployment(
     names no mode run."""
     name = deployment_name(sdep)
     shares = traffic_shares(sdep)
-    predictors = []
-    for index, predictor in enumerate(sdep.spec.predictors):
-        ctx = CompileContext(name, namespace, predictor.name, base_dir, store, max_message, execution)
-        root = compile_graph(plan_predictor(sdep, index), ctx)
-        traffic = shares[index]
-        predictors.append(
-            Predictor(
-                name=predictor.name,
-                root=root,
-                traffic=traffic,
-                shadow=bool(predictor.shadow),
-                node_names=frozenset(n.name for n in root.walk()),
-                node_paths=frozenset((n.name, n.image) for n in root.walk()),
+    predictors: list[Predictor] = []
+    try:
+        for index, predictor in enumerate(sdep.spec.predictors):
+            ctx = CompileContext(name, namespace, predictor.name, base_dir, store, max_message, execution)
+            root = compile_graph(plan_predictor(sdep, index), ctx)
+            traffic = shares[index]
+            predictors.append(
+                Predictor(
+                    name=predictor.name,
+                    root=root,
+                    traffic=traffic,
+                    shadow=bool(predictor.shadow),
+                    node_names=frozenset(n.name for n in root.walk()),
+                    node_paths=frozenset((n.name, n.image) for n in root.walk()),
+                )
             )
-        )
+    except BaseException:
+        stop_started(node.runner for p in predictors for node in p.root.walk())
+        raise
     return Deployment(name=name, namespace=namespace, manifest=sdep, predictors=predictors)

@@ -19,6 +19,7 @@ import os
 import shutil
 import signal
 import socket
+import stat
 import sys
 import tempfile
 import time
@@ -133,13 +134,34 @@ def _listen_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-async def _serve_worker(factory: EdgesFactory, settings: ServerSettings) -> None:
+def _listen_unix(path: str) -> socket.socket:
+    """A listening Unix domain socket at `path` (a stale socket file left there is replaced)."""
+    with contextlib.suppress(FileNotFoundError):
+        if stat.S_ISSOCK(os.stat(path).st_mode):
+            os.unlink(path)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.bind(path)
+        os.chmod(path, 0o600)  # only this user's processes may call the component
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        raise PortInUse(f"Unix socket {path} cannot be bound ({exc.strerror})") from None
+    sock.set_inheritable(True)
+    return sock
+
+
+async def _serve_worker(
+    factory: EdgesFactory, settings: ServerSettings, uds: socket.socket | None = None
+) -> None:
     edges = factory()
     loop = asyncio.get_running_loop()
     stopping = asyncio.Event()
     grpc_server: grpc.aio.Server | None = None
     # The REST sockets are bound before anything starts, so a failure leaves nothing half-running.
     apps: list[tuple[Any, socket.socket]] = []
+    if edges.asgi_app is not None and uds is not None:
+        apps.append((edges.asgi_app, uds))
     if edges.asgi_app is not None and settings.http_port is not None:
         apps.append((edges.asgi_app, _listen_socket(settings.host, settings.http_port)))
     if edges.metrics_app is not None and settings.metrics_port is not None:
@@ -200,7 +222,7 @@ async def _serve_worker(factory: EdgesFactory, settings: ServerSettings) -> None
             await edges.on_stop()
 
 
-def _run_loop(factory: EdgesFactory, settings: ServerSettings) -> None:
+def _run_loop(factory: EdgesFactory, settings: ServerSettings, uds: socket.socket | None = None) -> None:
     try:
         import uvloop
 
@@ -208,7 +230,7 @@ def _run_loop(factory: EdgesFactory, settings: ServerSettings) -> None:
     except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
         runner = asyncio.Runner()
     with runner:
-        runner.run(_serve_worker(factory, settings))
+        runner.run(_serve_worker(factory, settings, uds))
 
 
 def _enable_multiprocess_metrics() -> str | None:
@@ -232,19 +254,25 @@ def serve(
     are the ports' locks if the caller took them already (`claim_ports`)."""
     if claims is None:
         claims = claim_ports(settings)
+    # A Unix socket cannot be shared with SO_REUSEPORT: bound once, here, and inherited by every worker.
+    uds = _listen_unix(settings.uds) if settings.uds is not None else None
     try:
         if announce:
             print(announce, file=sys.stderr, flush=True)
         if settings.workers <= 1:
-            _run_loop(factory, settings)
+            _run_loop(factory, settings, uds)
             return 0
-        return _supervise(factory, settings)
+        return _supervise(factory, settings, uds)
     finally:
         for handle in claims:
             handle.close()
+        if uds is not None and settings.uds is not None:
+            uds.close()
+            with contextlib.suppress(OSError):
+                os.unlink(settings.uds)
 
 
-def _supervise(factory: EdgesFactory, settings: ServerSettings) -> int:
+def _supervise(factory: EdgesFactory, settings: ServerSettings, uds: socket.socket | None = None) -> int:
     """Fork the workers and keep them running until a signal says stop."""
     metrics_dir = _enable_multiprocess_metrics()
     children: dict[int, int] = {}
@@ -258,7 +286,7 @@ def _supervise(factory: EdgesFactory, settings: ServerSettings) -> int:
                 signal.signal(signal.SIGTERM, signal.SIG_DFL)
                 signal.signal(signal.SIGINT, signal.SIG_DFL)
                 logs.set_worker(index)
-                _run_loop(factory, settings)
+                _run_loop(factory, settings, uds)
             except BaseException:
                 log.exception("worker %d failed", index)
                 code = 1
