@@ -16,7 +16,7 @@ DEFAULT_STATE_DIR = ".seldon-state"
 DEFAULT_OAUTH_TTL = 43200.0  # seconds an OAuth access token stays valid (Seldon's 12 h)
 EXECUTION_MODES = ("inline", "thread", "process")
 # How `seldon serve` runs a user class whose manifest names no mode (bench/RESULTS.md: why).
-DEFAULT_EXECUTION = "thread"
+DEFAULT_EXECUTION = "process"
 
 
 @dataclass(frozen=True, slots=True)

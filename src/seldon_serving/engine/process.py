@@ -62,7 +62,7 @@ import seldon_serving
 from seldon_serving.engine.plan import PYTHON, NodePlan
 from seldon_serving.engine.remote import RestRunner
 from seldon_serving.protocol import json_codec
-from seldon_serving.protocol.errors import NodeUnavailable, ServingError
+from seldon_serving.protocol.errors import NodeUnavailable, ServingError, status_error
 from seldon_serving.protocol.message import SeldonMessage
 from seldon_serving.state.redis import RedisStore
 from seldon_serving.state.sqlite import SqliteStore
@@ -604,6 +604,22 @@ class ProcessRunner(RestRunner):
     async def _post(self, path: str, payload: Any) -> SeldonMessage:
         status, raw = await self._exchange(b"POST", path, json_codec.dumps(payload))
         return self._answer(status, raw)
+
+    def _answer(self, status: int, raw: bytes) -> SeldonMessage:
+        """As the class answers inline: its error's own status, reason, message (and body)."""
+        if status < 400:
+            return super()._answer(status, raw)
+        try:
+            body = json_codec.loads(raw)
+        except Exception:
+            body = None
+        found = body.get("status") if isinstance(body, dict) else None
+        if isinstance(found, dict) and found.get("info") is not None:
+            default = "MICROSERVICE_BAD_DATA" if status < 500 else "Microservice error"
+            raise status_error(status, str(found.get("reason") or default), str(found["info"]))
+        # A body of the class's own (an exception's to_dict()): answered as it is.
+        info = raw[:200].decode(errors="replace")
+        raise status_error(status, "Microservice error", info, body if isinstance(body, dict) else None)
 
     async def metadata(self) -> dict[str, Any]:
         status, raw = await self._exchange(b"GET", "/metadata")
