@@ -341,7 +341,7 @@ def save_mlflow_pyfunc(directory: Path) -> TrainedModel:
     )
 
 
-_PYFUNC_CODE = f'''"""Iris class probabilities as a DataFrame, one column per class (an MLflow model from code)."""
+_PYFUNC_CODE = f'''"""Iris class probabilities as a DataFrame, one column per class (MLflow model code)."""
 
 import joblib
 import mlflow.pyfunc
