@@ -39,16 +39,25 @@ from typing import Any
 VALUES = [1.0, 2.0, 3.0, 4.0]
 
 
-def build_call(proto: str, model_name: str) -> tuple[str, Any, Any, Any]:
-    """(method path, request message, stub factory(channel) -> callable, response check)."""
+def build_call(
+    proto: str, model_name: str, row: list[float] | None = None, output: str | None = None
+) -> tuple[str, Any, Any, Any]:
+    """(method path, request message, stub factory(channel) -> callable, response check).
+    `row`: another request row than VALUES (any answer with data then counts as an answer);
+    `output`: the V2 output to ask for by name."""
+    values = row or VALUES
     if proto == "seldon":
         from seldon_serving.protocol._pb import prediction_pb2, prediction_pb2_grpc
 
         request = prediction_pb2.SeldonMessage(
-            data=prediction_pb2.DefaultData(tensor=prediction_pb2.Tensor(shape=[1, 4], values=VALUES))
+            data=prediction_pb2.DefaultData(
+                tensor=prediction_pb2.Tensor(shape=[1, len(values)], values=values)
+            )
         )
 
         def seldon_check(response: Any) -> bool:
+            if row is not None:
+                return bool(response.data.tensor.values) or bool(response.data.ndarray.values)
             return len(response.data.tensor.values) == 3 or len(response.data.ndarray.values) == 1
 
         return (
@@ -63,13 +72,16 @@ def build_call(proto: str, model_name: str) -> tuple[str, Any, Any, Any]:
         tensor = dataplane_pb2.ModelInferRequest.InferInputTensor(
             name="x",
             datatype="FP64",
-            shape=[1, 4],
-            contents=dataplane_pb2.InferTensorContents(fp64_contents=VALUES),
+            shape=[1, len(values)],
+            contents=dataplane_pb2.InferTensorContents(fp64_contents=values),
         )
-        request = dataplane_pb2.ModelInferRequest(model_name=model_name, inputs=[tensor])
+        outputs = [dataplane_pb2.ModelInferRequest.InferRequestedOutputTensor(name=output)] if output else []
+        request = dataplane_pb2.ModelInferRequest(model_name=model_name, inputs=[tensor], outputs=outputs)
 
         def v2_check(response: Any) -> bool:
             outputs = response.outputs
+            if row is not None:
+                return bool(outputs)
             return bool(outputs) and (
                 len(outputs[0].contents.fp64_contents) == 3 or len(response.raw_output_contents) == 1
             )
@@ -93,7 +105,7 @@ def percentile(sorted_values: list[float], q: float) -> float | None:
 async def run_one_process(args: argparse.Namespace) -> dict[str, Any]:
     import grpc
 
-    _, request, stub_factory, check = build_call(args.proto, args.model_name)
+    _, request, stub_factory, check = _call(args)
     channels = [
         grpc.aio.insecure_channel(
             args.target,
@@ -189,6 +201,8 @@ def run_processes(args: argparse.Namespace) -> dict[str, Any]:
             "--channels", str(args.channels),
             "--start-at", repr(start_at),
             "--child",
+            *(["--row-file", args.row_file] if args.row_file else []),
+            *(["--output", args.output] if args.output else []),
         ]  # fmt: skip
         children.append(subprocess.Popen(command, stdout=subprocess.PIPE))
     parts = []
@@ -206,8 +220,16 @@ def run_processes(args: argparse.Namespace) -> dict[str, Any]:
     return summarize(parts, args, args.inflight)
 
 
+def _call(args: argparse.Namespace) -> tuple[str, Any, Any, Any]:
+    row = None
+    if args.row_file:
+        with open(args.row_file) as handle:
+            row = json.load(handle)
+    return build_call(args.proto, args.model_name, row, args.output)
+
+
 def dump_body(args: argparse.Namespace) -> None:
-    _, request, _, _ = build_call(args.proto, args.model_name)
+    _, request, _, _ = _call(args)
     payload = request.SerializeToString()
     with open(args.dump_body, "wb") as handle:
         handle.write(b"\x00" + struct.pack(">I", len(payload)) + payload)
@@ -220,6 +242,8 @@ def main() -> None:
     parser.add_argument("--target", default="127.0.0.1:5000", help="host:port of the gRPC server")
     parser.add_argument("--proto", choices=("seldon", "v2"), default="seldon")
     parser.add_argument("--model-name", default="bench", help="V2 model name (v2 only)")
+    parser.add_argument("--row-file", help="a JSON list: the request row instead of [1, 2, 3, 4]")
+    parser.add_argument("--output", help="V2 output to request by name (v2 only)")
     parser.add_argument("--duration", type=float, default=10.0, help="measured seconds")
     parser.add_argument("--warmup", type=float, default=2.0, help="unmeasured seconds before")
     parser.add_argument("--inflight", type=int, default=16, help="calls in flight in total")

@@ -36,6 +36,7 @@ from lib.config import BENCH, OUT, REPO, Settings
 from lib.loadgen import CLIENTS, LATENCY_CLIENTS
 from lib.machine import metadata
 from lib.measure import base_record, measure_undisturbed, plan
+from lib.model_servers import SERVER_KEYS
 from lib.report import summary_line, write_report
 from lib.scenarios import GATEWAY_KEYS, build_scenarios
 
@@ -61,6 +62,13 @@ def parse_args() -> argparse.Namespace:
                         help="only the gateway scenarios and the bare microservice (1 worker, REST); "
                         "raw data to bench/out/gateway.json; RESULTS.md is re-rendered from "
                         "bench/out/results.json with this run as its Gateway section")  # fmt: skip
+    parser.add_argument("--servers", action="store_true",
+                        help="only the model-server scenarios (a saved sklearn model: ours, MLServer, "
+                        "KServe; REST wrk and gRPC h2load, 1 and 2 workers); raw data to "
+                        "bench/out/model_servers.json; RESULTS.md gets it as its Model servers "
+                        "section")  # fmt: skip
+    parser.add_argument("--servers-json", type=Path, default=OUT / "model_servers.json",
+                        help="data of the Model servers section when the main data has none")  # fmt: skip
     parser.add_argument("--results", type=Path, default=BENCH / "RESULTS.md")
     parser.add_argument("--json", type=Path, default=None,
                         help="where the raw results go (default bench/out/results.json; "
@@ -121,12 +129,21 @@ def main() -> int:
         args.only = args.only or ["ours", *GATEWAY_KEYS]
         args.workers = args.workers or [1]
         args.clients = args.clients or ["wrk", *LATENCY_CLIENTS]
+    elif args.servers:
+        args.json = args.json or args.servers_json
+        args.servers_json = args.json
+        args.only = args.only or list(SERVER_KEYS)
+        args.clients = args.clients or ["wrk", "h2load"]
     else:
         args.json = args.json or main_json
         main_json = args.json
 
     if args.report_only:
-        print(write_report(main_json, args.gateway_json, args.results, args.lesson, args.gateway_notes))
+        print(
+            write_report(
+                main_json, args.gateway_json, args.results, args.lesson, args.gateway_notes, args.servers_json
+            )
+        )
         return 0
     settings = Settings(max_idle_wait=args.max_idle_wait, retries=args.retries)
     if args.quick:
@@ -154,7 +171,9 @@ def main() -> int:
         json.dumps({"meta": meta, "settings": asdict(settings), "cells": cells, "runs": records}, indent=2)
         + "\n"
     )
-    report = write_report(main_json, args.gateway_json, args.results, args.lesson, args.gateway_notes)
+    report = write_report(
+        main_json, args.gateway_json, args.results, args.lesson, args.gateway_notes, args.servers_json
+    )
     print()
     print(report)
     print(f"\nwrote {args.results} and {args.json}")

@@ -137,7 +137,7 @@ def run_h2load(
     call: GrpcCall, port: int, settings: Settings, duration: float, balance: Balance | None
 ) -> dict[str, Any]:
     assert call.request is not None
-    body = grpc_body_path(call.proto)
+    body = grpc_body_path(call.body_key or call.proto)
     body.write_bytes(b"\x00" + len(call.request).to_bytes(4, "big") + call.request)
     fd, log_name = tempfile.mkstemp(prefix="h2load-", suffix=".log", dir=OUT)
     os.close(fd)

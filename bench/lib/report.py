@@ -24,7 +24,9 @@ from .markdown import (
     table_row,
     workers_label,
 )
-from .scenarios import GATEWAY_KEYS, PEERS, ROW_ORDER
+from .model_servers import SERVER_KEYS
+from .scenarios import GATEWAY_KEYS, PEERS, ROW_ORDER, SECTION_KEYS
+from .servers_report import render_servers
 
 # Targets from the issue (ratios: ours / peer at equal worker count).
 TARGET_REST_VS_SELDON = 5.0
@@ -41,7 +43,7 @@ def results_table(records: list[Record], protocol: str, client: str, memory_colu
     rows = [
         r
         for r in records
-        if r["protocol"] == protocol and r["client"] == client and r["key"] not in GATEWAY_KEYS
+        if r["protocol"] == protocol and r["client"] == client and r["key"] not in SECTION_KEYS
     ]
     if not rows:
         return ["_Not measured in this run._"]
@@ -299,34 +301,71 @@ def _load(path: Path) -> dict[str, Any] | None:
         return None
 
 
-def write_report(main_json: Path, gateway_json: Path, results: Path, lesson: Path, notes: Path) -> str:
+GATEWAY_HEADING = "## Gateway"
+SERVERS_HEADING = "## Model servers"
+
+
+def _section(text: str, heading: str) -> str:
+    """The section of an earlier report that starts with `heading`, up to the next section."""
+    lines = text.splitlines()
+    start = next((i for i, line in enumerate(lines) if line.startswith(heading)), None)
+    if start is None:
+        return ""
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+    return "\n".join(lines[start:end]).strip("\n")
+
+
+def _main_part(text: str) -> str:
+    """An earlier report's peer comparison: everything before its first section of another run."""
+    lines = text.splitlines()
+    other = (GATEWAY_HEADING, SERVERS_HEADING, *KEPT_HEADINGS)
+    end = next((i for i, line in enumerate(lines) if line.startswith(other)), len(lines))
+    return "\n".join(lines[:end]).strip("\n")
+
+
+def _run_with(keys: tuple[str, ...], saved: dict[str, Any] | None, main_json: Path, own_json: Path) -> Any:
+    """(data, its file) of a section: the main run's when it measured `keys`, else its own run's."""
+    if saved is not None and any(c["key"] in keys for c in saved["cells"]):
+        return saved, main_json
+    if own_json.resolve() != main_json.resolve():
+        return _load(own_json), own_json
+    return None, own_json
+
+
+def write_report(
+    main_json: Path, gateway_json: Path, results: Path, lesson: Path, notes: Path, servers_json: Path
+) -> str:
     """RESULTS.md from `main_json`, with the Gateway section from the same data when it has gateway
-    cells, else from `gateway_json` (a separate gateway run), when that exists."""
+    cells, else from `gateway_json` (a separate gateway run), the same for the Model servers section
+    and `servers_json`.  A part whose data is gone (bench/out is not kept) is carried over from the
+    earlier RESULTS.md as it was."""
+    old = results.read_text() if results.exists() else ""
     saved = _load(main_json)
-    gateway = None
-    source = main_json
-    if saved is not None and any(c["key"] in GATEWAY_KEYS for c in saved["cells"]):
-        gateway = saved
-    elif gateway_json.resolve() != main_json.resolve():
-        gateway, source = _load(gateway_json), gateway_json
-    if saved is None:
-        if gateway is None:
-            raise SystemExit(f"no results to report: neither {main_json} nor {gateway_json} can be read")
-        saved = gateway
-    report = render(
-        saved["meta"],
-        saved["cells"],
-        Settings(**saved["settings"]),
-        lesson.read_text() if lesson.exists() else "",
-    )
-    if gateway is not None:
-        section = render_gateway(
-            gateway, os.path.relpath(source, REPO), notes.read_text() if notes.exists() else ""
+    if saved is not None:
+        report = render(
+            saved["meta"],
+            saved["cells"],
+            Settings(**saved["settings"]),
+            lesson.read_text() if lesson.exists() else "",
         )
-        report += "\n" + "\n".join(section)
-    kept = kept_sections(results.read_text() if results.exists() else "")
-    if kept:
-        report = report.rstrip("\n") + "\n\n" + kept
+    else:
+        report = _main_part(old)
+        if not report:
+            raise SystemExit(f"no results to report: {main_json} cannot be read and {results} has none")
+    gateway, source = _run_with(GATEWAY_KEYS, saved, main_json, gateway_json)
+    if gateway is not None:
+        notes_text = notes.read_text() if notes.exists() else ""
+        section = "\n".join(render_gateway(gateway, os.path.relpath(source, REPO), notes_text))
+    else:
+        section = _section(old, GATEWAY_HEADING)
+    servers, source = _run_with(SERVER_KEYS, saved, main_json, servers_json)
+    if servers is not None:
+        servers_section = "\n".join(render_servers(servers, os.path.relpath(source, REPO)))
+    else:
+        servers_section = _section(old, SERVERS_HEADING)
+    for part in (section, servers_section, kept_sections(old)):
+        if part.strip():
+            report = report.rstrip("\n") + "\n\n" + part.strip("\n")
     results.write_text(report.rstrip("\n") + "\n")
     return report
 

@@ -19,7 +19,9 @@ from functools import cache, partial
 from pathlib import Path
 from typing import Any
 
+from . import model_servers
 from .config import BENCH, MLSERVER_MODEL, MLSERVER_VENV, MODELS, OUR_VENV, OUT, REPO, SELDON_VENV
+from .model_servers import SERVER_KEYS
 from .processes import free_ports
 
 ROW = [1.0, 2.0, 3.0, 4.0]
@@ -42,7 +44,9 @@ GATEWAY_KEYS = (
 )
 # Peers for the targets: a target is judged against the FASTEST variant of a peer.
 PEERS = {"seldon-core": ("seldon", "seldon-notf"), "MLServer": ("mlserver",)}
-ROW_ORDER = ["ours", "seldon", "seldon-notf", "mlserver", "ceiling", *GATEWAY_KEYS]
+ROW_ORDER = ["ours", "seldon", "seldon-notf", "mlserver", "ceiling", *GATEWAY_KEYS, *SERVER_KEYS]
+# Scenarios that have sections of their own, not rows of the peer tables.
+SECTION_KEYS = (*GATEWAY_KEYS, *SERVER_KEYS)
 
 
 @cache
@@ -118,6 +122,7 @@ class GrpcCall:
     client_python: Path  # an interpreter that has the stubs grpc_load.py needs
     request: bytes | None  # serialized request message (None: could not be built)
     request_error: str = ""
+    body_key: str = ""  # names the h2load body file when one proto has several requests
 
 
 @dataclass(frozen=True)
@@ -223,27 +228,31 @@ def _mlserver(ports: Ports, workers: int) -> Launch:
 
 
 def grpc_body_path(proto: str) -> Path:
-    """The request of `proto` as an h2load body (gRPC framing), written by `_grpc_call`."""
+    """The request of `proto` (or of a GrpcCall's body_key) as an h2load body (gRPC framing),
+    written by `_grpc_call`."""
     return OUT / f"grpc_body_{proto}.bin"
 
 
-def _grpc_call(method: str, proto: str, python: Path) -> GrpcCall:
-    """Serialize the request once with the stubs of the interpreter that will load it."""
+def _grpc_call(method: str, proto: str, python: Path, *extra: str, body_key: str = "") -> GrpcCall:
+    """Serialize the request once with the stubs of the interpreter that will load it; `extra`:
+    more arguments of grpc_load.py (another row, a model name)."""
     OUT.mkdir(parents=True, exist_ok=True)
-    path = grpc_body_path(proto)
+    path = grpc_body_path(body_key or proto)
     try:
         subprocess.run(
-            [str(python), str(BENCH / "grpc_load.py"), "--proto", proto, "--dump-body", str(path)],
+            [str(python), str(BENCH / "grpc_load.py"), "--proto", proto, *extra, "--dump-body", str(path)],
             check=True,
             capture_output=True,
             timeout=60,
         )
         framed = path.read_bytes()
-        return GrpcCall(method, proto, python, framed[5:])  # without the 5-byte gRPC frame header
+        # without the 5-byte gRPC frame header
+        return GrpcCall(method, proto, python, framed[5:], body_key=body_key)
     except (OSError, subprocess.SubprocessError) as exc:
         stderr = getattr(exc, "stderr", b"") or b""
         reason = stderr.decode(errors="replace").strip().splitlines()[-1:] or [str(exc)]
-        return GrpcCall(method, proto, python, None, f"cannot build the {proto} request: {reason[0]}")
+        error = f"cannot build the {proto} request: {reason[0]}"
+        return GrpcCall(method, proto, python, None, error, body_key=body_key)
 
 
 def _missing(path: Path) -> str:
@@ -328,4 +337,57 @@ def build_scenarios() -> list[Scenario]:
         scenarios.append(
             Scenario(key, label, 1, launch, gateway_rest, note=note, unavailable=no_seldon, latency=latency)
         )
+    return scenarios + _model_server_scenarios()
+
+
+def _model_server_scenarios() -> list[Scenario]:
+    """Issue 12: one saved sklearn model served by us, MLServer and KServe (lib/model_servers.py)."""
+    made = model_servers.prepared()
+    if isinstance(made, str):
+        return [Scenario(key, key, w, _ours, unavailable=made) for key in SERVER_KEYS for w in (1, 2)]
+    row, expected = made
+    model_servers.row_file().write_text(json.dumps(row))
+    calls = model_servers.requests(row, expected)
+    rest = {name: RestCall(path, body, check) for name, (path, body, check) in calls.items()}
+    row_args = ("--row-file", str(model_servers.row_file()))
+    seldon_grpc = _grpc_call(
+        "/seldon.protos.Model/Predict", "seldon", OUR_VENV / "bin" / "python", *row_args,
+        body_key="seldon-digits",
+    )  # fmt: skip
+    # KServe and MLServer both speak the Open Inference Protocol over gRPC: one body for both.
+    v2_grpc = _grpc_call(
+        "/inference.GRPCInferenceService/ModelInfer", "v2", MLSERVER_VENV / "bin" / "python", *row_args,
+        "--model-name", model_servers.MODEL_NAME, "--output", "predict_proba", body_key="v2-digits",
+    )  # fmt: skip
+    scenarios = []
+    for workers in (1, 2):
+        count = f"{workers} worker" + ("s" if workers > 1 else "")
+        scenarios += [
+            Scenario(
+                "sk-ours", f"**Seldon Serving (ours)** `--server sklearn`, {count}", workers,
+                lambda p, w=workers: Launch(model_servers.ours_argv(p.http, p.grpc, w), OUT),
+                rest["seldon"], seldon_grpc, ours=True, note="Seldon protocol",
+                unavailable=_missing(OUR_VENV / "bin" / "seldon"),
+            ),
+            Scenario(
+                "sk-mlserver", f"MLServer 1.7.1 + mlserver-sklearn, {count}", workers,
+                lambda p, w=workers: Launch(model_servers.mlserver_argv(w), OUT, _mlserver_env(p)),
+                rest["v2"], v2_grpc, note="V2 protocol; parallel_workers 0 (1 worker) or N",
+                unavailable=_missing(MLSERVER_VENV / "bin" / "mlserver"),
+            ),
+            Scenario(
+                "sk-kserve", f"KServe `kserve.Model` (same joblib file), {count}", workers,
+                lambda p, w=workers: Launch(model_servers.kserve_argv(p.http, p.grpc, w), OUT),
+                rest["kserve-v1"], v2_grpc, note="KServe v1 REST, V2 gRPC; --workers N",
+                unavailable=_missing(model_servers.KSERVE_VENV / "bin" / "python"),
+            ),
+        ]  # fmt: skip
     return scenarios
+
+
+def _mlserver_env(ports: Ports) -> dict[str, str]:
+    return {
+        "MLSERVER_HTTP_PORT": str(ports.http),
+        "MLSERVER_GRPC_PORT": str(ports.grpc),
+        "MLSERVER_METRICS_PORT": str(ports.metrics),
+    }
