@@ -55,6 +55,14 @@ class ServerSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class ModelPlaces:
+    """Where model servers find the model a node's `modelUri` names."""
+
+    pvc_root: Path | None = None  # pvc://<claim>/<path> is <pvc_root>/<claim>/<path>
+    cache_dir: Path | None = None  # where s3:// and gs:// models are downloaded (None: storage's default)
+
+
+@dataclass(frozen=True, slots=True)
 class GatewaySettings:
     """`seldon serve`: the gateway and its local control plane."""
 
@@ -69,6 +77,10 @@ class GatewaySettings:
     # front end of a Kubernetes install, fed by the operator through the shared store).
     cluster_engines: bool = False
     execution: str = DEFAULT_EXECUTION  # user classes whose manifest names no `seldon.io/execution`
+    models: ModelPlaces = field(default_factory=ModelPlaces)
+    # Model servers the user registered: `NAME=module:Class` each, and a config file of them.
+    servers: tuple[str, ...] = ()
+    server_config: Path | None = None
 
     @property
     def state_path(self) -> Path:

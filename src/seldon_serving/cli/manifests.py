@@ -10,6 +10,7 @@ import click
 
 from seldon_serving.cli.deployments import dump
 from seldon_serving.cli.errors import one_sentence
+from seldon_serving.cli.options import register_servers, server_registry_options
 
 output_option = click.option(
     "-o", "--output", type=click.Choice(["yaml", "json"]), default="yaml", show_default=True
@@ -18,15 +19,19 @@ output_option = click.option(
 
 @click.command("validate")
 @click.argument("files", nargs=-1, required=True)
-def validate_command(files: tuple[str, ...]) -> None:
+@server_registry_options
+@one_sentence
+def validate_command(files: tuple[str, ...], servers: tuple[str, ...], server_config: Path | None) -> None:
     """Check manifests without serving them: ok per deployment, or what is wrong (file and field).
 
-    Every rule `seldon apply` checks, and also that each MODEL_NAME class is found in the
-    manifest's directory (its file is read, not run).
+    Every rule `seldon apply` checks, and also that each MODEL_NAME class (and the class of
+    each model server of --server / --server-config) is found in the manifest's directory
+    (its file is read, not run).  Models are not read and frameworks need not be installed.
     """
     from seldon_serving.deploy.files import collect, manifest_files
     from seldon_serving.spec import ManifestError
 
+    register_servers(servers, server_config)
     bad = 0
     for given in files:
         try:

@@ -4,12 +4,13 @@ that can set it (Seldon's own where Seldon had one), and the settings built from
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 from click.core import ParameterSource
 
-from seldon_serving.settings import DEFAULT_MAX_MESSAGE, ServerSettings
+from seldon_serving.settings import DEFAULT_MAX_MESSAGE, ModelPlaces, ServerSettings
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -107,3 +108,60 @@ state_store_option = click.option(
     "e.g. redis://host:6379/0, so that replicas anywhere learn as one; also sqlite:///path or a path "
     "[$SELDON_STATE_STORE].",
 )
+
+
+def server_registry_options(fn: F) -> F:
+    """--server NAME=module:Class (repeatable) and --server-config FILE: model servers of the user's."""
+    fn = click.option(
+        "--server-config",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        envvar="SELDON_SERVER_CONFIG",
+        help="A YAML or JSON file mapping implementation names to module:Class (or to {class, requires, "
+        "extra}), as Seldon's predictor_servers ConfigMap did [$SELDON_SERVER_CONFIG].",
+    )(fn)
+    return click.option(
+        "--server",
+        "servers",
+        multiple=True,
+        metavar="NAME=module:Class",
+        help="Let graphs name NAME as an implementation served by this class (a model server of your "
+        "own; its module is found beside the manifest or among the installed packages).  Repeatable.",
+    )(fn)
+
+
+def register_servers(servers: tuple[str, ...], server_config: Path | None) -> None:
+    """Register what --server and --server-config name (ServerRegistryError: one sentence)."""
+    from seldon_serving.components.servers import load_server_config, register_server
+
+    if server_config is not None:
+        load_server_config(server_config)
+    for spec in servers:
+        register_server(spec)
+
+
+def model_places_options(fn: F) -> F:
+    """--pvc-root and --model-cache: where model servers find the models modelUris name."""
+    fn = click.option(
+        "--model-cache",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=None,
+        envvar="SELDON_MODEL_CACHE",
+        help="Where s3:// and gs:// models are downloaded, once per URI [$SELDON_MODEL_CACHE; default: "
+        "a cache directory of your user].",
+    )(fn)
+    return click.option(
+        "--pvc-root",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=None,
+        envvar="SELDON_PVC_ROOT",
+        help="The directory standing for PersistentVolumeClaims: modelUri pvc://CLAIM/PATH is read from "
+        "PVC_ROOT/CLAIM/PATH [$SELDON_PVC_ROOT].",
+    )(fn)
+
+
+def model_places(pvc_root: Path | None, model_cache: Path | None) -> ModelPlaces:
+    return ModelPlaces(
+        pvc_root=pvc_root.expanduser().resolve() if pvc_root is not None else None,
+        cache_dir=model_cache.expanduser().resolve() if model_cache is not None else None,
+    )

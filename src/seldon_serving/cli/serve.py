@@ -8,7 +8,15 @@ from pathlib import Path
 import click
 
 from seldon_serving.cli.errors import one_sentence
-from seldon_serving.cli.options import server_options, server_settings, state_store_option
+from seldon_serving.cli.options import (
+    model_places,
+    model_places_options,
+    register_servers,
+    server_options,
+    server_registry_options,
+    server_settings,
+    state_store_option,
+)
 from seldon_serving.settings import (
     DEFAULT_EXECUTION,
     DEFAULT_OAUTH_TTL,
@@ -65,6 +73,8 @@ from seldon_serving.settings import (
     help="Watch the FILEs and DIRs, and the Python files their classes load, and re-apply on every "
     "change (graphs are swapped, requests in flight finish).  For development.",
 )
+@server_registry_options
+@model_places_options
 @click.option(
     "--oauth-token-ttl",
     type=click.FloatRange(min=0, min_open=True),
@@ -89,12 +99,18 @@ def serve_command(
     cluster_engines: bool,
     oauth_token_ttl: float,
     reload: bool,
+    servers: tuple[str, ...],
+    server_config: Path | None,
+    pvc_root: Path | None,
+    model_cache: Path | None,
 ) -> None:
     """Serve SeldonDeployments: Seldon's external REST and gRPC API for every deployment.
 
     Every SeldonDeployment in the FILEs (and in every *.yaml, *.yml, *.json of each
     DIR) is applied at start; deployments applied earlier come back from the state
     directory.  Change them while serving with `seldon apply` / `seldon delete`.
+    Model servers (SKLEARN_SERVER, XGBOOST_SERVER, LIGHTGBM_SERVER, MLFLOW_SERVER and those
+    of --server) load the model their node's modelUri names.
     """
     from seldon_serving.deploy.files import collect
     from seldon_serving.deploy.local import serve_gateway
@@ -103,7 +119,10 @@ def serve_command(
     if reload and not paths:
         raise click.UsageError("--reload watches the FILEs and DIRs given: name at least one")
     logs.configure(log_level)
-    collected = collect(list(paths))  # a bad manifest stops here, before anything starts
+    register_servers(servers, server_config)  # before the manifests that name them are read
+    # A bad manifest stops here, before anything starts (so does a model server whose
+    # framework is not installed, unless graphs run on a cluster).
+    collected = collect(list(paths), servers_installed=not cluster_engines)
     for line in collected.skipped:
         click.echo(line, err=True)
     gateway = GatewaySettings(
@@ -114,6 +133,9 @@ def serve_command(
         state_store=state_store or None,
         cluster_engines=cluster_engines,
         execution=execution,
+        models=model_places(pvc_root, model_cache),
+        servers=servers,
+        server_config=server_config.resolve() if server_config is not None else None,
     )
     server = server_settings(host, http_port, grpc_port, workers, max_message_size, log_level)
     sys.exit(serve_gateway(collected.manifests, gateway, server, watch=list(paths) if reload else None))

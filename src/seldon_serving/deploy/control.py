@@ -19,7 +19,7 @@ from typing import Any, Protocol
 from seldon_serving.deploy.files import code_fingerprint, user_classes
 from seldon_serving.deploy.records import UNCHANGED, Record, Records, worker_id
 from seldon_serving.engine.deployment import Deployment, build_deployment
-from seldon_serving.engine.plan import check_deployment
+from seldon_serving.engine.plan import check_deployment, check_servers_installed
 from seldon_serving.engine.plane import DEFAULT_NAMESPACE, PROBE_INTERVAL, DataPlane
 from seldon_serving.protocol.errors import BadRequest, DeploymentNotFound, ServingError
 from seldon_serving.servers import logs
@@ -65,8 +65,12 @@ class ControlPlane:
         max_message: int = DEFAULT_MAX_MESSAGE,
         builder: Builder = build_deployment,
         execution: str = DEFAULT_EXECUTION,
+        runs_nodes: bool = True,
     ) -> None:
         self.execution = execution  # how user classes whose manifest names no mode run
+        # Whether graphs run here (model servers need their framework installed), or elsewhere
+        # (the cluster front end forwards to engines).
+        self.runs_nodes = runs_nodes
         self.records = records
         self.builder = builder  # how a manifest becomes a running deployment
         self.plane = plane
@@ -195,6 +199,8 @@ class ControlPlane:
         try:
             sdep = parse_deployment(manifest, source=body.get("source") or None)
             plans = check_deployment(sdep)
+            if self.runs_nodes:  # refused before it is stored: no deployment is left Failed
+                check_servers_installed(sdep, plans)
         except ManifestError as exc:
             raise BadRequest(str(exc)) from None
         name = deployment_name(sdep)

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from seldon_serving.components.loader import code_digests
-from seldon_serving.engine.plan import NodePlan, check_classes, check_deployment
+from seldon_serving.engine.plan import NodePlan, check_classes, check_deployment, check_servers_installed
 from seldon_serving.spec import ManifestError, load_documents
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
@@ -67,10 +67,17 @@ def manifest_files(paths: list[str]) -> list[Path]:
     return files
 
 
-def collect(paths: list[str], *, stdin_text: str | None = None, find_classes: bool = False) -> Collected:
+def collect(
+    paths: list[str],
+    *,
+    stdin_text: str | None = None,
+    find_classes: bool = False,
+    servers_installed: bool = False,
+) -> Collected:
     """Every SeldonDeployment in `paths` ("-" reads `stdin_text`), each checked (`check_deployment`);
     with `find_classes`, also that every MODEL_NAME class is in the manifest's directory (read
-    from the files, never run).
+    from the files, never run); with `servers_installed`, that the framework of every model
+    server they use is installed here (what serving them needs, not what validating them does).
 
     Raises ManifestError naming the file and the field of the first problem found.
     """
@@ -88,6 +95,8 @@ def collect(paths: list[str], *, stdin_text: str | None = None, find_classes: bo
             out.skipped.append(f"{name}: {line}")
         for sdep in loaded.deployments:
             plans = check_deployment(sdep)
+            if servers_installed:
+                check_servers_installed(sdep, plans)
             if find_classes:
                 check_classes(sdep, Path(base_dir))
             deployment = sdep.metadata.name or sdep.spec.name or ""
@@ -96,8 +105,14 @@ def collect(paths: list[str], *, stdin_text: str | None = None, find_classes: bo
 
 
 def user_classes(plans: Iterable[NodePlan]) -> tuple[str, ...]:
-    """The MODEL_NAME of every node of these predictor plans that runs a user class."""
-    return tuple(node.model_name for plan in plans for node in plan.walk() if node.model_name)
+    """The MODEL_NAME of every node of these predictor plans that runs a user class (a model
+    server the user registered included: its module may be beside the manifest; ours are not)."""
+    return tuple(
+        node.model_name
+        for plan in plans
+        for node in plan.walk()
+        if node.model_name and (node.server is None or not node.server.builtin)
+    )
 
 
 def code_fingerprint(classes: Iterable[str], base_dir: str | Path | None) -> str | None:

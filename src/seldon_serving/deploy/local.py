@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from seldon_serving.components.servers import load_server_config, register_server
 from seldon_serving.deploy.control import ControlPlane
 from seldon_serving.deploy.files import Manifest
 from seldon_serving.deploy.k8s.front import build_forwarding_deployment
 from seldon_serving.deploy.records import Records, server_id
 from seldon_serving.deploy.reload import start_watcher
+from seldon_serving.engine.compile import set_model_places
 from seldon_serving.engine.deployment import build_deployment
 from seldon_serving.engine.plane import DEFAULT_NAMESPACE, DataPlane
 from seldon_serving.protocol.errors import ServingError
@@ -32,8 +34,20 @@ class StateDirError(ServingError):
     """The state directory cannot be created or written."""
 
 
+def configure_models(settings: GatewaySettings) -> None:
+    """Register the user's model servers and say where models are found, in this process.
+    Idempotent: the parent does it before it checks the manifests, and every worker again
+    (a worker forked from the parent has it already; one started otherwise would not)."""
+    if settings.server_config is not None:
+        load_server_config(settings.server_config)
+    for spec in settings.servers:
+        register_server(spec)
+    set_model_places(settings.models)
+
+
 def gateway_edges(settings: GatewaySettings, server: ServerSettings, server_name: str = "local") -> Edges:
     """One worker's edges (built after the fork: nothing here may be shared between workers)."""
+    configure_models(settings)
     store = open_store(settings.store_target)
     metrics = Metrics()
     plane = DataPlane(observer=GatewayMetrics(metrics))
@@ -47,6 +61,7 @@ def gateway_edges(settings: GatewaySettings, server: ServerSettings, server_name
         max_message=server.max_message,
         builder=build_forwarding_deployment if settings.cluster_engines else build_deployment,
         execution=settings.execution,
+        runs_nodes=not settings.cluster_engines,
     )
 
     async def stop() -> None:

@@ -1,18 +1,25 @@
 """Build the running nodes of a predictor from its plan (`engine.plan` decides how each
 node runs; this module makes it so): built-in and user classes run in-process through the
 component adapter, remote nodes through a pooled REST or gRPC client.
+
+A model server node is a user class whose `model_uri` is made local first: its modelUri is
+resolved (a local path or claim checked, an s3:// or gs:// model downloaded into the cache
+once) where `set_model_places` says, and its framework must be installed.  Each failure is
+one sentence naming the node and the URI, and fails the build like any other.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from seldon_serving.components.adapter import ComponentAdapter
 from seldon_serving.components.loader import instantiate, load_user_class
 from seldon_serving.components.metadata import parse_model_metadata
+from seldon_serving.components.storage import ModelUriError, resolve_model_uri
 from seldon_serving.engine.graph import GraphNode
 from seldon_serving.engine.plan import (
     BUILTIN,
@@ -23,12 +30,13 @@ from seldon_serving.engine.plan import (
     UNAVAILABLE,
     USER_CLASS,
     NodePlan,
+    server_problem,
 )
 from seldon_serving.engine.process import ProcessRunner, ProcessStartError, process_runner
 from seldon_serving.engine.remote import GrpcRunner, RestRunner
 from seldon_serving.engine.runners import LocalRunner, NodeRunner
 from seldon_serving.protocol.errors import ServingError
-from seldon_serving.settings import DEFAULT_MAX_MESSAGE
+from seldon_serving.settings import DEFAULT_MAX_MESSAGE, ModelPlaces
 from seldon_serving.state.base import StateHandle, StateStore
 
 
@@ -48,6 +56,50 @@ class CompileContext:
 
 
 THREAD_POOL = 8  # threads per `thread` node: enough for overlapping calls, bounded
+
+# Where model servers' modelUris are found: one setting for the whole process (`seldon serve
+# --pvc-root / --model-cache`, set in each worker before it builds anything).
+_places = ModelPlaces()
+
+
+def set_model_places(places: ModelPlaces) -> None:
+    """Where every model server node this process builds finds its model (see `ModelPlaces`)."""
+    global _places
+    _places = places
+
+
+def model_places() -> ModelPlaces:
+    return _places
+
+
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+
+
+def local_model(plan: NodePlan, base_dir: Path | None) -> Path:
+    """The local path of a model server node's model (downloaded into the cache if remote);
+    ModelUriError (naming the URI) if there is none.  A relative path is relative to the
+    manifest's directory, as a MODEL_NAME class's file is."""
+    uri = plan.model_uri
+    if base_dir is None or _SCHEME.match(uri) or Path(uri).expanduser().is_absolute():
+        return resolve_model_uri(uri, pvc_root=_places.pvc_root, cache_dir=_places.cache_dir)
+    try:
+        return resolve_model_uri(str(base_dir / uri))
+    except ModelUriError as exc:  # named as the user wrote it (the sentence shows the full path too)
+        raise ModelUriError(str(exc).replace(repr(str(base_dir / uri)), repr(uri), 1)) from None
+
+
+def _server_plan(plan: NodePlan, ctx: CompileContext) -> NodePlan:
+    """A model server node with its framework checked and its model made local (CompileError,
+    one sentence naming the node and the URI, if either fails)."""
+    assert plan.server is not None
+    problem = server_problem(plan)
+    if problem is not None:
+        raise CompileError(problem)
+    try:
+        path = local_model(plan, ctx.base_dir)
+    except ModelUriError as exc:  # its sentence names the URI
+        raise CompileError(f"node '{plan.name}' ({plan.server.implementation}): {exc}") from None
+    return replace(plan, parameters={**plan.parameters, "model_uri": str(path)})
 
 
 def execution_of(plan: NodePlan, ctx: CompileContext) -> str:
@@ -91,15 +143,20 @@ def _runner(plan: NodePlan, ctx: CompileContext) -> NodeRunner:
     if plan.how == REMOTE:
         runner_class = GrpcRunner if plan.transport == "GRPC" else RestRunner
         return runner_class(plan.name, plan.host, plan.port, plan.service_type, ctx.max_message)
+    where = f"node '{plan.name}'"
+    if plan.server is not None:
+        # A model that does not load is the model's fault: say which one.
+        where = f"node '{plan.name}' ({plan.server.implementation}, modelUri '{plan.model_uri}')"
+        plan = _server_plan(plan, ctx)
     try:
         if execution_of(plan, ctx) == PROCESS:
             return process_runner(plan, ctx)
         return _local_runner(plan, ctx)
     except ProcessStartError as exc:
         # The child's own output (its traceback) is in the log already: ours would add nothing.
-        raise CompileError(f"node '{plan.name}': {exc}") from None
+        raise CompileError(f"{where}: {exc}") from None
     except ServingError as exc:
-        raise CompileError(f"node '{plan.name}': {exc}") from exc
+        raise CompileError(f"{where}: {exc}") from exc
 
 
 def runner_can_wait(runner: NodeRunner) -> bool:

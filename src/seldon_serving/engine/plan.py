@@ -3,14 +3,18 @@
 The one place that resolves a graph node, in this order:
 1. `implementation` naming a built-in component (RANDOM_ABTEST, AVERAGE_COMBINER, ...);
 2. an endpoint with service_host/service_port: called remotely over REST or gRPC;
-3. a container whose image is one of the seed's images: that built-in component;
-4. a container whose env MODEL_NAME names a Python class (Seldon's s2i convention, with
+3. `implementation` naming a model server (SKLEARN_SERVER, ..., or one the user registered):
+   the server's class, given the node's `modelUri` as its `model_uri` parameter;
+4. a container whose image is one of the seed's images: that built-in component;
+5. a container whose env MODEL_NAME names a Python class (Seldon's s2i convention, with
    SERVICE_TYPE) found in the manifest's directory;
 and checks what that choice needs (a built-in's parameters and children) with field
-paths, without running any user code.  A node none of these can run (an image only a
-cluster can start) is not an error of the manifest: its plan says why it cannot run here,
-and only building it fails.  `check_deployment` is the whole check every manifest passes
-before anything starts; `compile` builds running nodes from the plans.
+paths, without running any user code, importing a framework or reading a model (`seldon
+validate` and `seldon k8s render` plan too, on machines that have neither).  A node none of
+these can run (an image only a cluster can start) is not an error of the manifest: its plan
+says why it cannot run here, and only building it fails.  `check_deployment` is the whole
+check every manifest passes before anything starts; `compile` builds running nodes from the
+plans.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from seldon_serving.components.builtin.registry import (
     builtin_implementations,
 )
 from seldon_serving.components.loader import find_user_class, instantiate
+from seldon_serving.components.servers.registry import ModelServer, known_servers
 from seldon_serving.protocol.errors import ServingError
 from seldon_serving.settings import EXECUTION_MODES
 from seldon_serving.spec import ManifestError, validate
@@ -80,6 +85,9 @@ class NodePlan:
     # A user class's execution mode; "" leaves it to the server's default (`--execution`).
     execution: str = ""
     python: str | None = None  # a process node's own interpreter
+    # A model server node: the server (its class is `model_name`) and the modelUri as written.
+    server: ModelServer | None = None
+    model_uri: str = ""
     children: tuple[NodePlan, ...] = ()
 
     def walk(self) -> list[NodePlan]:
@@ -176,9 +184,32 @@ def _plan_unit(
         host, port = endpoint.service_host, endpoint.service_port
         transport = "GRPC" if over_grpc else "REST"
         label = f"{'gRPC' if over_grpc else 'REST'} {host}:{port}"
-        request_path = image or env.get("MODEL_NAME", "")
+        request_path = image or env.get("MODEL_NAME") or implementation or ""
         return plan(
             REMOTE, declared or "MODEL", request_path, label, transport=transport, host=host, port=port
+        )
+    server = server_named(implementation) if implementation else None
+    if server is not None:
+        if not unit.model_uri:
+            raise ManifestError(
+                join_path(path, "modelUri"),
+                f"node {unit.name!r} uses {server.implementation} but has no modelUri (where the model "
+                "is stored)",
+            )
+        # Seldon's operator passes the model's location as the parameter `model_uri`.
+        return replace(
+            plan(
+                USER_CLASS,
+                declared or "MODEL",  # Seldon: a model server node is a MODEL
+                image or server.implementation,
+                f"{server.implementation} {unit.model_uri}",
+                model_name=server.dotted,
+                execution=execution,
+                python=python,
+                server=server,
+                model_uri=unit.model_uri,
+            ),
+            parameters={**parameters, "model_uri": unit.model_uri},
         )
     found = builtin_for_image(image) if image and "MODEL_NAME" not in env else None
     if found is not None:
@@ -211,10 +242,10 @@ def _plan_unit(
             "(service_host, service_port) instead"
         )
     elif implementation is not None:
-        known = ", ".join(builtin_implementations())
+        known = ", ".join([*builtin_implementations(), *(s.implementation for s in known_servers())])
         raise ManifestError(
             join_path(path, "implementation"),
-            f"{implementation!r} is not an implementation this server knows (built in: {known})",
+            f"{implementation!r} is not an implementation this server knows (known: {known})",
         )
     else:
         what = f"image '{image}' is not a built-in image" if image else "has no container"
@@ -226,6 +257,11 @@ def _plan_unit(
     return plan(
         UNAVAILABLE, declared or "MODEL", image or implementation or "", "not runnable here", problem=problem
     )
+
+
+def server_named(implementation: str) -> ModelServer | None:
+    """The model server a graph's `implementation` names (built in or registered), if any."""
+    return next((s for s in known_servers() if s.implementation == implementation), None)
 
 
 def _setting(
@@ -306,14 +342,42 @@ def check_deployment(sdep: SeldonDeployment) -> list[NodePlan]:
 
 
 def check_classes(sdep: SeldonDeployment, base_dir: Path | None) -> None:
-    """Offline (no user code runs): every MODEL_NAME class can be found in `base_dir`."""
+    """Offline (no user code runs): every MODEL_NAME class, and the class of every model server
+    the user registered, can be found in `base_dir` (or among the installed packages)."""
     for i in range(len(sdep.spec.predictors)):
         for node in plan_predictor(sdep, i).walk():
-            if node.model_name is None:
+            if node.model_name is None or (node.server is not None and node.server.builtin):
                 continue
             problem = find_user_class(node.model_name, [base_dir] if base_dir is not None else None)
             if problem is not None:
-                error = ManifestError(node.path, f"MODEL_NAME {node.model_name}: {problem}")
+                what = (
+                    f"server {node.server.implementation} ({node.server.target})"
+                    if node.server is not None
+                    else f"MODEL_NAME {node.model_name}"
+                )
+                error = ManifestError(node.path, f"{what}: {problem}")
+                raise error.located(source=sdep.source, context=sdep.context)
+
+
+def server_problem(node: NodePlan) -> str | None:
+    """Why a model server node cannot run in this interpreter (its framework is not installed:
+    the sentence names the node and the pip command), or None.  A node with an interpreter of
+    its own (`seldon.io/python`) is left to that interpreter, which may well have it."""
+    if node.server is None or node.python is not None:
+        return None
+    missing = node.server.missing()
+    return f"node {node.name!r}: {missing}" if missing else None
+
+
+def check_servers_installed(sdep: SeldonDeployment, plans: list[NodePlan]) -> None:
+    """Every model server these predictor plans use can run here (ManifestError at the node,
+    naming the pip command that installs its framework).  Not part of `check_deployment`:
+    rendering for a cluster and `seldon validate` must not need the frameworks."""
+    for plan in plans:
+        for node in plan.walk():
+            problem = server_problem(node)
+            if problem is not None:
+                error = ManifestError(node.path, problem)
                 raise error.located(source=sdep.source, context=sdep.context)
 
 
@@ -326,5 +390,8 @@ __all__ = [
     "NodePlan",
     "check_classes",
     "check_deployment",
+    "check_servers_installed",
     "plan_predictor",
+    "server_named",
+    "server_problem",
 ]

@@ -434,6 +434,9 @@ class ProcessRunner(RestRunner):
         while not _ping(self.socket_path):
             code = child.proc.poll()
             if code is not None:
+                said = self._error_sentence(child)
+                if said:  # our CLI's one sentence (a load() that failed): the reason comes first
+                    raise ProcessStartError(f"{said} (in its process, which {_how_it_ended(code)})")
                 raise ProcessStartError(
                     f"its process {_how_it_ended(code)} before it was ready{self._last_words(child)}"
                 )
@@ -445,6 +448,14 @@ class ProcessRunner(RestRunner):
                     f"{self._last_words(child)}"
                 )
             time.sleep(0.02)
+
+    @staticmethod
+    def _error_sentence(child: _Child) -> str:
+        """The `error: ...` sentence our CLI ends with when it fails, or ''."""
+        if child.pump is not None:
+            child.pump.join(1.0)  # the rest of its output, now that it exited
+        lines = [line.strip() for line in child.tail if line.strip()]
+        return lines[-1].removeprefix("error: ") if lines and lines[-1].startswith("error: ") else ""
 
     @staticmethod
     def _last_words(child: _Child) -> str:
