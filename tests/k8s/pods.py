@@ -5,7 +5,11 @@ only the substitutions a machine without a cluster forces:
 - Service DNS names (`<svc>.<ns>.svc.cluster.local.`, `<svc>.<ns>`, `<svc>`) -> 127.0.0.1, at
   the port of the pod the Service selects; `localhost` stays the pod's own processes;
 - every port a pod uses -> a free port of its own (pods share this machine's ports), also
-  inside ENGINE_PREDICTOR (base64 JSON) and in the install's Redis URL.
+  inside ENGINE_PREDICTOR (base64 JSON) and in the install's Redis URL;
+- volumes -> directories: a PersistentVolumeClaim is the directory the test gives for that
+  claim, an emptyDir a fresh directory of the pod; each container sees its mounts in a
+  directory tree of its own, and every path in its command and env that lies in that tree
+  (`/mnt/pvc/...`, `/mnt/models`) is rewritten to it.  The downward-API volume is not made.
 
 Everything else — command, args, env, probes — is taken as rendered, so a wrong port, a
 missing variable or an engine predictor pointing nowhere fails the test as it would fail a pod.
@@ -38,6 +42,7 @@ class Pod:
     replica: int
     labels: dict[str, str]
     containers: list[dict[str, Any]]
+    volumes: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> its source
     ports: dict[int, int] = field(default_factory=dict)  # containerPort -> this machine's port
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     logs: dict[str, Path] = field(default_factory=dict)
@@ -58,10 +63,12 @@ class ProcessCluster:
         runtime_image: str,
         redis_url: str | None = None,
         workdir: Path | None = None,
+        claims: dict[str, Path] | None = None,
     ) -> None:
         self.objects = objects
         self.runtime_image = runtime_image
         self.redis_url = redis_url
+        self.claims = claims or {}  # PersistentVolumeClaim name -> the directory standing for it
         self.workdir = workdir or Path(tempfile.mkdtemp(prefix="seldon-pods-"))
         self.services = {o["metadata"]["name"]: o for o in objects if o["kind"] == "Service"}
         self.pods: list[Pod] = []
@@ -73,6 +80,7 @@ class ProcessCluster:
                     replica,
                     dict(template["metadata"].get("labels") or {}),
                     template["spec"]["containers"],
+                    {v["name"]: v for v in template["spec"].get("volumes") or []},
                 )
                 self.pods.append(pod)
 
@@ -152,6 +160,48 @@ class ProcessCluster:
             raise AssertionError(f"{container['name']}: expected a `seldon ...` command, got {argv}")
         return [seldon_bin(), *argv[1:]]
 
+    # --- volumes -------------------------------------------------------------------------------
+
+    def _volume_dir(self, pod: Pod, name: str) -> Path | None:
+        """Where a pod's volume is on this machine (None: the downward API, not made here)."""
+        volume = pod.volumes.get(name)
+        if volume is None:
+            raise AssertionError(
+                f"{pod.deployment}: a container mounts {name}, which the pod does not declare"
+            )
+        if "persistentVolumeClaim" in volume:
+            claim = volume["persistentVolumeClaim"]["claimName"]
+            if claim not in self.claims:
+                raise AssertionError(f"{pod.deployment}: claim {claim} was not given to this test")
+            return self.claims[claim]
+        if "emptyDir" in volume:
+            path = self.workdir / f"{pod.deployment}-{pod.replica}-volumes" / name
+            path.mkdir(parents=True, exist_ok=True)
+            return path
+        if "downwardAPI" in volume:
+            return None
+        raise AssertionError(f"{pod.deployment}: volume {name} cannot be made here: {volume}")
+
+    def filesystem(self, pod: Pod, container: dict[str, Any]) -> Path:
+        """The container's mounts, as symlinks in a directory tree of its own (its "/")."""
+        root = self.workdir / f"{pod.deployment}-{pod.replica}-{container['name']}" / "fs"
+        for mount in container.get("volumeMounts") or []:
+            source = self._volume_dir(pod, mount["name"])
+            if source is None:
+                continue
+            target = root / mount["mountPath"].lstrip("/")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if not target.is_symlink():
+                target.symlink_to(source, target_is_directory=True)
+        return root
+
+    @staticmethod
+    def in_filesystem(root: Path, value: str) -> str:
+        """An absolute path that lies in the container's tree, as this machine reaches it."""
+        if value.startswith("/") and (root / value.lstrip("/")).exists():
+            return str(root / value.lstrip("/"))
+        return value
+
     # --- probes --------------------------------------------------------------------------------
 
     def _probe_ok(self, pod: Pod, probe: dict[str, Any]) -> bool:
@@ -208,13 +258,16 @@ class ProcessCluster:
     def start(self) -> None:
         for pod in self.pods:
             for container in pod.containers:
-                env = {**os.environ, **self.environment(pod, container)}
+                root = self.filesystem(pod, container)
+                own = {k: self.in_filesystem(root, v) for k, v in self.environment(pod, container).items()}
+                env = {**os.environ, **own}
+                argv = [self.in_filesystem(root, arg) for arg in self.command(container)]
                 workdir = self.workdir / f"{pod.deployment}-{pod.replica}-{container['name']}"
                 workdir.mkdir(parents=True, exist_ok=True)
                 log = workdir / "log"
                 with log.open("wb") as out:
                     pod.processes[container["name"]] = subprocess.Popen(
-                        self.command(container),
+                        argv,
                         cwd=workdir,
                         env=env,
                         stdout=out,

@@ -17,6 +17,7 @@ from seldon_serving.cli.main import cli
 from seldon_serving.deploy.k8s import config
 from seldon_serving.deploy.k8s.install import InstallError, InstallOptions, install_objects
 from seldon_serving.deploy.k8s.render import RenderOptions, render_manifest
+from seldon_serving.engine.plan import server_named
 from seldon_serving.spec import GROUP, PREPACKAGED_SERVERS, PROTOTYPES, ManifestError, generate, iter_units
 from seldon_serving.spec import parse_deployment as parse
 
@@ -518,9 +519,11 @@ EXAMPLE_DEPLOYMENTS = _example_deployments()
 
 
 def _prepackaged_without_endpoint(manifest: dict[str, Any]) -> bool:
-    """Render refuses these today (a prepackaged server needs a container we do not make)."""
+    """Render refuses these (a prepackaged server we do not implement, such as TENSORFLOW_SERVER,
+    needs a container we do not make); our own model servers render."""
     return any(
         unit.implementation in PREPACKAGED_SERVERS
+        and server_named(unit.implementation) is None
         and not (unit.endpoint and unit.endpoint.service_host and unit.endpoint.service_port)
         for predictor in parse(manifest).spec.predictors
         for _, unit in iter_units(predictor.graph)

@@ -287,10 +287,10 @@ def test_a_manifest_validate_refuses_is_refused_with_the_same_sentence() -> None
     model_server = predictor()
     model_server["graph"] = {
         "name": "model",
-        "implementation": "SKLEARN_SERVER",
+        "implementation": "TENSORFLOW_SERVER",
         "modelUri": "gs://bucket/model",
     }
-    with pytest.raises(ManifestError, match="does not run on Kubernetes here yet"):
+    with pytest.raises(ManifestError, match="TENSORFLOW_SERVER does not run on Kubernetes here yet"):
         render_manifest(sdep([model_server]), None)
 
 

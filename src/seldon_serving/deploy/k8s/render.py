@@ -13,8 +13,15 @@ single-namespace install, `/seldon/<name>/`) and the gRPC header `seldon: <name>
 engines, weighted by `traffic`, with shadows mirrored.
 
 The seed's images (`seldonio/mock_classifier`, ...) become our runtime image running the
-built-in component, as they do locally; every other image runs as given.  Output is
-deterministic (no timestamps, no random parts), so applying it again changes nothing.
+built-in component, as they do locally; every other image runs as given.  A model server node
+(SKLEARN_SERVER, ..., or one the user registered) becomes a container of the runtime image
+running `seldon microservice --server ... --model-uri ...`: the container named like the node if
+there is one (its env, resources and mounts kept: why Seldon allowed one without an image), else
+one added to the first pod template, as Seldon's operator adds it.  Its model is read from a
+`pvc://` claim mounted read-only under `/mnt/pvc`, or downloaded at start from `s3://` / `gs://`
+into an emptyDir at `/mnt/models` (credentials from the container's env, or the node's
+`envSecretRefName`).  Output is deterministic (no timestamps, no random parts), so applying it
+again changes nothing.
 """
 
 from __future__ import annotations
@@ -29,9 +36,10 @@ from typing import Any
 import yaml
 
 from seldon_serving import __version__
-from seldon_serving.components.builtin.registry import BUILTINS, image_repository
+from seldon_serving.components.builtin.registry import BUILTINS, builtin_for_implementation, image_repository
+from seldon_serving.components.servers import ModelServer
 from seldon_serving.deploy.k8s import names
-from seldon_serving.engine.plan import check_deployment
+from seldon_serving.engine.plan import RESERVED_PREFIX, check_deployment, server_named
 from seldon_serving.spec import ManifestError, SeldonDeployment, deployment_name, parse_deployment
 from seldon_serving.spec.enums import PREPACKAGED_SERVERS
 from seldon_serving.spec.graph import iter_units
@@ -46,6 +54,10 @@ DEFAULT_TIMEOUT_MS = 3000  # Seldon's Ambassador mapping timeout
 SEPARATE_ENGINE = "seldon.io/engine-separate-pod"
 PODINFO = "podinfo"  # the downward-API volume Seldon's wrapper reads its pod's annotations from
 GROUP_VERSION = "machinelearning.seldon.io"
+PVC_ROOT = "/mnt/pvc"  # claims a model server reads (pvc://<claim>/<path>) are mounted under it
+MODEL_CACHE = "/mnt/models"  # where a model server downloads an s3:// or gs:// model (Seldon's path)
+MODEL_CACHE_VOLUME = "seldon-model-cache"
+STARTUP_SECONDS = 600  # a model server may download and load its model for this long before it is live
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,28 +176,64 @@ class _Predictor:
         self.annotations = {k: str(v) for k, v in annotations.items()}
         self.separate_engine = self.annotations.get(SEPARATE_ENGINE, "").lower() == "true"
         self.templates = [t.to_dict() for t in predictor.pod_templates]
-        self.ports = self._assign_ports()
+        self.servers = self._model_servers()
+        added = self._add_server_containers()
+        self.ports = self._assign_ports(added)
 
-    # Seldon's rule: one port (set) per distinct graph container, in the order they appear.
-    def _assign_ports(self) -> dict[str, _Port]:
+    def _model_servers(self) -> dict[str, tuple[PredictiveUnit, ModelServer]]:
+        """The nodes served by one of our model servers in a container of their own."""
+        found = {}
+        for path, unit in self.units.values():
+            server = server_named(unit.implementation) if unit.implementation else None
+            if server is not None and not _remote(unit):
+                found[unit.name] = (unit, server)
+            elif unit.implementation in PREPACKAGED_SERVERS and not _remote(unit):
+                raise ManifestError(
+                    f"spec.predictors[{self.index}].{path}.implementation",
+                    f"{unit.implementation} does not run on Kubernetes here yet: serve the model with "
+                    "`seldon microservice` in a container of its own",
+                ).located(source=self.sdep.source, context=self.sdep.context)
+        return found
+
+    def _add_server_containers(self) -> list[str]:
+        """Seldon's operator adds a container for a model server node that has none: to the first
+        pod template (made if there is none).  Returns the names added."""
+        present = {
+            c.get("name") for t in self.templates for c in (t.get("spec") or {}).get("containers") or []
+        }
+        added = [name for name in self.servers if name not in present]
+        if added and not self.templates:
+            self.templates.append({"spec": {"containers": []}})
+        for name in added:
+            self.templates[0].setdefault("spec", {}).setdefault("containers", []).append({"name": name})
+        return added
+
+    # Seldon's rule: one port (set) per distinct graph container, in the order they appear, the
+    # containers it added for model servers last.
+    def _assign_ports(self, added: list[str]) -> dict[str, _Port]:
         ports: dict[str, _Port] = {}
-        for template in self.templates:
-            for container in (template.get("spec") or {}).get("containers") or []:
-                unit = self._unit(container.get("name", ""))
-                if unit is None or unit.name in ports:
-                    continue
-                k = len(ports)
-                grpc = unit.endpoint is not None and unit.endpoint.type == "GRPC"
-                ports[unit.name] = _Port(HTTP_BASE + k, GRPC_BASE + k, METRICS_BASE + k, grpc)
+        names_in_order = [
+            c.get("name", "")
+            for template in self.templates
+            for c in (template.get("spec") or {}).get("containers") or []
+            if c.get("name") not in added
+        ]
+        for container_name in [*names_in_order, *added]:
+            unit = self._unit(container_name)
+            if unit is None or unit.name in ports:
+                continue
+            k = len(ports)
+            grpc = unit.endpoint is not None and unit.endpoint.type == "GRPC"
+            ports[unit.name] = _Port(HTTP_BASE + k, GRPC_BASE + k, METRICS_BASE + k, grpc)
         return ports
 
     def _unit(self, container_name: str) -> PredictiveUnit | None:
-        """The graph node a container serves (implementation nodes run in the engine)."""
+        """The graph node a container serves (built-in implementations run in the engine)."""
         found = self.units.get(container_name)
         if found is None:
             return None
         unit = found[1]
-        engine_side = unit.implementation not in (None, "UNKNOWN_IMPLEMENTATION", *PREPACKAGED_SERVERS)
+        engine_side = unit.implementation is not None and builtin_for_implementation(unit.implementation)
         return None if engine_side else unit
 
     # --- names and labels ---------------------------------------------------------------------
@@ -208,13 +256,6 @@ class _Predictor:
     # --- the objects --------------------------------------------------------------------------
 
     def objects(self) -> list[dict[str, Any]]:
-        for path, unit in self.units.values():
-            if unit.implementation in PREPACKAGED_SERVERS and not _remote(unit):
-                raise ManifestError(
-                    f"spec.predictors[{self.index}].{path}.implementation",
-                    f"{unit.implementation} does not run on Kubernetes here yet: serve the model with "
-                    "`seldon microservice` in a container of its own",
-                ).located(source=self.sdep.source, context=self.sdep.context)
         deployments: list[dict[str, Any]] = []
         services: list[dict[str, Any]] = []
         hpas: list[dict[str, Any]] = []
@@ -260,6 +301,12 @@ class _Predictor:
             annotations.update(_PROMETHEUS)
         pod["containers"] = containers
         pod["volumes"] = [_volume(v) for v in pod.get("volumes") or []] + [_PODINFO_VOLUME]
+        pod["volumes"] += self._server_volumes(containers, pod)
+        for container in containers:
+            served = self.servers.get(container.get("name", ""))
+            if served is not None and served[0].service_account_name:
+                # Seldon: the pod runs as the node's account (its cloud storage rights, IAM roles).
+                pod["serviceAccountName"] = served[0].service_account_name
         pod.setdefault("terminationGracePeriodSeconds", 20)
         # With an autoscaler the replicas are its to set: an apply must not reset them.
         specs = self.predictor.component_specs
@@ -316,12 +363,21 @@ class _Predictor:
         image = container.get("image") or ""
         env = {e["name"]: e for e in container.get("env") or [] if "name" in e}
         builtin = self.options.builtin_images.get(image_repository(image)) if image else None
-        if builtin is not None and "MODEL_NAME" not in env:
+        served = self.servers.get(unit.name)
+        if served is not None:
+            self._server_container(container, *served)
+            image = container["image"]
+        elif builtin is not None and "MODEL_NAME" not in env:
             container["image"] = self.options.runtime_image
             kind = str(unit.type or builtin.service_type)
             container["command"] = ["seldon", "microservice", builtin.class_path, "--service-type", kind]
             container.pop("args", None)
-        parameters = [{"name": p.name, "value": p.value, "type": p.type} for p in unit.parameters]
+        parameters = [
+            {"name": p.name, "value": p.value, "type": p.type}
+            for p in unit.parameters
+            # Our own settings (seldon.io/execution, ...) are not the server class's parameters.
+            if served is None or not p.name.startswith(RESERVED_PREFIX)
+        ]
         wanted = {
             "PREDICTIVE_UNIT_SERVICE_PORT": str(port.served),
             "PREDICTIVE_UNIT_HTTP_SERVICE_PORT": str(port.http),
@@ -355,6 +411,64 @@ class _Predictor:
         container.setdefault("lifecycle", {"preStop": {"exec": {"command": ["/bin/sh", "-c", "sleep 5"]}}})
         container["volumeMounts"] = [*(container.get("volumeMounts") or []), _PODINFO_MOUNT]
         return container
+
+    def _server_container(self, container: dict[str, Any], unit: PredictiveUnit, server: ModelServer) -> None:
+        """A model server node's container: the runtime image (unless the container names one)
+        running `seldon microservice --server`, with what its modelUri needs mounted."""
+        uri = unit.model_uri or ""
+        container["image"] = container.get("image") or self.options.runtime_image
+        # A registered server is not known in the pod: it is named with its class.
+        named = server.short if server.builtin else f"{server.implementation}={server.target}"
+        command = ["seldon", "microservice", "--server", named, "--model-uri", uri]
+        command += ["--service-type", str(unit.type or "MODEL")]
+        scheme = uri.partition("://")[0].lower() if "://" in uri else ""
+        mounts = list(container.get("volumeMounts") or [])
+        if scheme == "pvc":
+            claim = uri.partition("://")[2].partition("/")[0]
+            command += ["--pvc-root", PVC_ROOT]
+            mount = {"name": _pvc_volume_name(claim), "mountPath": f"{PVC_ROOT}/{claim}", "readOnly": True}
+            if not any(m.get("mountPath") == mount["mountPath"] for m in mounts):
+                mounts.append(mount)
+        elif scheme in ("s3", "gs"):
+            command += ["--model-cache", MODEL_CACHE]
+            if not any(m.get("mountPath") == MODEL_CACHE for m in mounts):
+                mounts.append({"name": MODEL_CACHE_VOLUME, "mountPath": MODEL_CACHE})
+        container["volumeMounts"] = mounts
+        if not container.get("command") and not container.get("args"):  # the user's own command wins
+            container["command"] = command
+        if unit.env_secret_ref_name:  # the credentials of its storage, as Seldon's initializer got them
+            ref = {"secretRef": {"name": unit.env_secret_ref_name}}
+            container["envFrom"] = [*(container.get("envFrom") or []), ref]
+        port = self.ports[unit.name]
+        # Downloading and loading a model may take a while: live only once it has started.
+        container.setdefault(
+            "startupProbe",
+            {
+                "tcpSocket": {"port": port.served},
+                "periodSeconds": 5,
+                "failureThreshold": STARTUP_SECONDS // 5,
+            },
+        )
+
+    def _server_volumes(self, containers: list[dict[str, Any]], pod: dict[str, Any]) -> list[dict[str, Any]]:
+        """The volumes the model server containers of one pod mount: each claim (read-only) and
+        the download cache, unless the pod has them already."""
+        have = {v.get("name") for v in pod.get("volumes") or []}
+        wanted: dict[str, dict[str, Any]] = {}
+        for container in containers:
+            served = self.servers.get(container.get("name", ""))
+            if served is None:
+                continue
+            unit, _ = served
+            uri = unit.model_uri or ""
+            scheme, _, rest = uri.partition("://")
+            if scheme.lower() == "pvc":
+                claim = rest.partition("/")[0]
+                source = {"claimName": claim, "readOnly": True}
+                wanted[_pvc_volume_name(claim)] = {"persistentVolumeClaim": source}
+            elif scheme.lower() in ("s3", "gs"):
+                wanted[MODEL_CACHE_VOLUME] = {"emptyDir": {}}
+        return [{"name": name, **source} for name, source in sorted(wanted.items()) if name not in have]
 
     def _engine_container(self, in_pod: int | None) -> dict[str, Any]:
         predictor = base64.b64encode(json.dumps(self._engine_predictor(in_pod), sort_keys=True).encode())
@@ -424,6 +538,11 @@ class _Predictor:
                 "service_port": port.served,
                 "type": "GRPC" if port.grpc_endpoint else "REST",
             }
+            served = self.servers.get(unit.get("name", ""))
+            if served is not None and not served[1].builtin:
+                # The engine calls it as any remote MODEL; a registered name means nothing there.
+                unit.pop("implementation", None)
+                unit.setdefault("type", "MODEL")
         return predictor
 
     # --- services and autoscalers -------------------------------------------------------------
@@ -472,6 +591,10 @@ class _Predictor:
 
 def _remote(unit: PredictiveUnit) -> bool:
     return unit.endpoint is not None and bool(unit.endpoint.service_host) and bool(unit.endpoint.service_port)
+
+
+def _pvc_volume_name(claim: str) -> str:
+    return names.dns_label(f"seldon-pvc-{claim}")
 
 
 def _walk(unit: dict[str, Any]) -> list[dict[str, Any]]:
