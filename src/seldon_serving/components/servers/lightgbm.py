@@ -1,0 +1,48 @@
+"""LIGHTGBM_SERVER: a LightGBM Booster saved with `save_model` (`model.txt`; `model.bst`,
+MLServer's name for the same text file, is read too).
+
+Parameters: `model_uri`, and `method`: `predict` only: the answer is `booster.predict(X)`,
+e.g. class probabilities (float64) for a multiclass objective.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar
+
+from ._base import ModelServerBase, bad_request, exact
+
+__all__ = ["LightGBMServer"]
+
+
+class LightGBMServer(ModelServerBase):
+    """Serves a saved LightGBM Booster."""
+
+    implementation: ClassVar[str] = "LIGHTGBM_SERVER"
+    framework: ClassVar[str] = "lightgbm"
+    extra: ClassVar[str] = "lightgbm"
+    model_files: ClassVar[tuple[str, ...]] = ("model.txt", "model.bst")
+
+    def __init__(self, model_uri: str | None = None, method: str = "predict") -> None:
+        super().__init__(model_uri, method)
+        self._booster: Any = None
+        self._errors: tuple[type[Exception], ...] = (ValueError, TypeError)
+
+    def _load(self, path: Path) -> None:
+        lgb = self.import_framework()
+        file = self.model_file(path)
+        try:
+            booster = lgb.Booster(model_file=str(file))
+        except Exception as exc:  # LightGBMError, or anything a corrupt file provokes
+            raise self.unreadable(file, "model saved by LightGBM's save_model", exc) from None
+        self._booster = booster
+        self._errors = (ValueError, TypeError, lgb.basic.LightGBMError)
+
+    def predict(self, X: Any, features_names: list[str] | None = None) -> Any:
+        """`booster.predict(X)`."""
+        if not self.ready:
+            self.load()
+        try:
+            return exact(self._booster.predict(X))
+        except self._errors as exc:
+            raise bad_request(self.implementation, exc) from None
