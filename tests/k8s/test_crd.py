@@ -377,9 +377,10 @@ SCHEMA_REFUSES: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
 OPERATOR_REFUSES: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
     ("dangling child: no container", _edit(f"{GRAPH}.children.0.name", "nobody"), "has no container"),
     (
-        "node without type",
-        _edit(f"{GRAPH}.children.0.type", KeyError),
-        "has no type, implementation or methods",
+        # (a node with no type at all is a MODEL, as Seldon defaults it)
+        "node of unknown type",
+        _edit(f"{GRAPH}.children.0.type", "UNKNOWN_TYPE"),
+        "is of type UNKNOWN_TYPE with no implementation or methods",
     ),
     (
         "RANDOM_ABTEST with one child",

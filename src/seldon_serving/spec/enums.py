@@ -84,10 +84,34 @@ PREPACKAGED_SERVERS: frozenset[str] = frozenset(
 # predictor_servers ConfigMap did).  What runs each is decided when a graph is planned.
 _IMPLEMENTATIONS: set[str] = {i.value for i in Implementation}
 
+# Implementations that are components run by the engine itself (Seldon's in-engine units);
+# every other known name is a model server: Seldon's prepackaged ones, and those a server
+# registry adds (Seldon's predictor_servers ConfigMap).  A model server's node is a MODEL, and
+# a container named like it may leave out `image` (it only sets the server's resources or env).
+_COMPONENTS: set[str] = {
+    Implementation.UNKNOWN_IMPLEMENTATION,
+    Implementation.SIMPLE_MODEL,
+    Implementation.SIMPLE_ROUTER,
+    Implementation.RANDOM_ABTEST,
+    Implementation.AVERAGE_COMBINER,
+}
 
-def add_implementation(name: str) -> None:
-    """Let manifests name `name` as a node's implementation."""
+
+def add_implementation(name: str, *, component: bool = False) -> None:
+    """Let manifests name `name` as a node's implementation: a model server, or with
+    `component=True` a component that runs in the engine (a built-in router, combiner...)."""
     _IMPLEMENTATIONS.add(name)
+    if component:
+        _COMPONENTS.add(name)
+
+
+def is_model_server(implementation: str | None) -> bool:
+    """Whether `implementation` names a model server (built in, prepackaged or registered)."""
+    return (
+        implementation is not None
+        and implementation in _IMPLEMENTATIONS
+        and implementation not in _COMPONENTS
+    )
 
 
 def known_implementations() -> list[str]:

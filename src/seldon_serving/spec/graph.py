@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from seldon_serving.spec.enums import Implementation
+from seldon_serving.spec.enums import Implementation, UnitType, is_model_server
 from seldon_serving.spec.errors import join_path
 from seldon_serving.spec.models import Container, PredictiveUnit, PredictorSpec
 
@@ -49,3 +49,19 @@ def unit_image(predictor: PredictorSpec, unit: PredictiveUnit) -> str:
 def has_implementation(unit: PredictiveUnit) -> bool:
     """Whether the node names an implementation (a built-in or a model server) to run it."""
     return unit.implementation not in (None, Implementation.UNKNOWN_IMPLEMENTATION)
+
+
+def serves_model(unit: PredictiveUnit) -> bool:
+    """Whether a model server (SKLEARN_SERVER, a registered one...) runs the node."""
+    return has_implementation(unit) and is_model_server(unit.implementation)
+
+
+def unit_type(unit: PredictiveUnit) -> UnitType | None:
+    """The node's type with Seldon's defaults (its operator's `addDefaultsToGraph`): a node with
+    no type, implementation or methods is a MODEL, and so is a model server's node, whatever
+    type it names; otherwise the type as written (None: its methods or implementation decide)."""
+    if serves_model(unit):
+        return UnitType.MODEL
+    if unit.type is None and not unit.methods and not has_implementation(unit):
+        return UnitType.MODEL
+    return unit.type

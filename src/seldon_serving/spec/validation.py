@@ -12,7 +12,14 @@ from collections.abc import Iterator
 
 from seldon_serving.spec.enums import API_VERSIONS, KIND, UnitType
 from seldon_serving.spec.errors import ManifestError, join_path
-from seldon_serving.spec.graph import find_container, has_implementation, iter_containers, iter_units
+from seldon_serving.spec.graph import (
+    find_container,
+    has_implementation,
+    iter_containers,
+    iter_units,
+    serves_model,
+    unit_type,
+)
 from seldon_serving.spec.models import PredictiveUnit, PredictorSpec, SeldonDeployment
 from seldon_serving.spec.names import dns_name_problem
 from seldon_serving.spec.params import parse_value
@@ -52,6 +59,9 @@ def _check_pods(sdep: SeldonDeployment, i: int, predictor: PredictorSpec) -> Ite
             f"or use apiVersion {API_VERSIONS['v1alpha1']}",
         )
     seen: dict[str, str] = {}
+    # A container named like a model server's node may leave out the image: Seldon's operator
+    # fills in the server's, and the container only sets its resources or env.
+    servers = {unit.name for _, unit in iter_units(predictor.graph) if serves_model(unit)}
     for path, container in iter_containers(predictor):
         full = join_path(base, path)
         if container.name in seen:
@@ -60,10 +70,12 @@ def _check_pods(sdep: SeldonDeployment, i: int, predictor: PredictorSpec) -> Ite
                 f"duplicate container name {container.name!r} (also at {seen[container.name]})",
             )
         seen.setdefault(container.name, full)
-        if not container.image and not container.env_value("MODEL_NAME"):
+        if not container.image and not container.env_value("MODEL_NAME") and container.name not in servers:
             yield ManifestError(
                 join_path(full, "image"),
-                f"container {container.name!r} has no image; give an image or an env MODEL_NAME",
+                f"container {container.name!r} has no image; give an image or an env MODEL_NAME "
+                "(only a container named like a model server's node, such as one with "
+                "implementation SKLEARN_SERVER, may leave it out)",
             )
 
 
@@ -76,10 +88,12 @@ def _check_parameters(path: str, unit: PredictiveUnit) -> Iterator[ManifestError
 
 
 def _check_unit(path: str, unit: PredictiveUnit, predictor: PredictorSpec) -> Iterator[ManifestError]:
-    if not has_implementation(unit) and unit.type in (None, UnitType.UNKNOWN_TYPE) and not unit.methods:
+    # A node with no type at all is a MODEL (Seldon's defaults); UNKNOWN_TYPE written out, with
+    # nothing else to go by, is refused as Seldon's webhook refuses it.
+    if not has_implementation(unit) and unit.type == UnitType.UNKNOWN_TYPE and not unit.methods:
         yield ManifestError(
-            path,
-            f"node {unit.name!r} has no type, implementation or methods; set a type "
+            join_path(path, "type"),
+            f"node {unit.name!r} is of type UNKNOWN_TYPE with no implementation or methods; set a type "
             "(MODEL, ROUTER, COMBINER, TRANSFORMER, OUTPUT_TRANSFORMER), an implementation or methods",
         )
     endpoint = unit.endpoint
@@ -93,8 +107,9 @@ def _check_unit(path: str, unit: PredictiveUnit, predictor: PredictorSpec) -> It
             "(such as SIMPLE_MODEL or RANDOM_ABTEST), or give endpoint.service_host and "
             "endpoint.service_port of a running component",
         )
-    if not unit.children and unit.type in (UnitType.ROUTER, UnitType.COMBINER):
-        what = "router" if unit.type == UnitType.ROUTER else "combiner"
+    kind = unit_type(unit)
+    if not unit.children and kind in (UnitType.ROUTER, UnitType.COMBINER):
+        what = "router" if kind == UnitType.ROUTER else "combiner"
         yield ManifestError(
             join_path(path, "children"), f"{what} {unit.name!r} has no children to send requests to"
         )
