@@ -88,7 +88,10 @@ def test_long_names_are_hashed_to_what_kubernetes_accepts() -> None:
         assert len(name) <= 63 and name[0].isalpha(), name
         for value in obj["metadata"].get("labels", {}).values():
             assert len(value) <= 63
-    assert names.deployment_name(long, "p" * 40, [("c", "i")]).startswith("seldon-")
+    # Cut, and a hash of the whole name: distinct, and still recognisable.
+    shortened = names.deployment_name(long, "p" * 40, [("c", "i")])
+    assert len(shortened) <= 63 and shortened.startswith("a-deployment-name-that-goes-on")
+    assert shortened != names.deployment_name(long, "p" * 41, [("c", "i")])
     valid(objects)
 
 
