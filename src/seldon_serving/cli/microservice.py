@@ -1,7 +1,14 @@
-"""`seldon microservice` and the drop-in `seldon-core-microservice`."""
+"""`seldon microservice` and the drop-in `seldon-core-microservice`.
+
+`seldon microservice --server sklearn --model-uri URI` serves a saved model with a model
+server (a built-in, or `NAME=module:Class`, or a name from `--server-config`) instead of a
+class of the user's: the modelUri is made local first (`--pvc-root`, `--model-cache`) and
+given to the server's class as its `model_uri` parameter.
+"""
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import sys
@@ -15,8 +22,18 @@ from click.core import ParameterSource
 from click.decorators import FC
 
 from seldon_serving.cli.errors import CliError, one_sentence
-from seldon_serving.cli.options import PORT, server_options, server_settings, state_store_option
-from seldon_serving.settings import ComponentSettings
+from seldon_serving.cli.options import (
+    PORT,
+    model_places,
+    model_places_options,
+    server_options,
+    server_settings,
+    state_store_option,
+)
+from seldon_serving.components.loader import ComponentLoadError
+from seldon_serving.components.servers.registry import ModelServer, ServerParameterError
+from seldon_serving.protocol.errors import ServingError
+from seldon_serving.settings import ComponentSettings, ModelPlaces
 
 SERVICE_TYPES = ("MODEL", "ROUTER", "TRANSFORMER", "OUTPUT_TRANSFORMER", "COMBINER", "OUTLIER_DETECTOR")
 LEGACY_API_TYPES = ("REST", "GRPC", "FBS")
@@ -127,15 +144,15 @@ def start_microservice(
     return run_microservice(component, server)
 
 
-def microservice_options(metrics_port: int | None) -> Callable[[FC], FC]:
-    """The options of both commands; they differ only in whether metrics get a port of their own
-    by default (Seldon's wrapper: 6000)."""
-    return lambda fn: _with_options(fn, metrics_port)
+def microservice_options(metrics_port: int | None, interface_required: bool = True) -> Callable[[FC], FC]:
+    """The options of both commands; they differ in whether metrics get a port of their own by
+    default (Seldon's wrapper: 6000), and in whether the class may be left out (`--server`)."""
+    return lambda fn: _with_options(fn, metrics_port, interface_required)
 
 
-def _with_options(fn: FC, metrics_port: int | None) -> FC:
+def _with_options(fn: FC, metrics_port: int | None, interface_required: bool) -> FC:
     options = [
-        click.argument("interface_name"),
+        click.argument("interface_name", required=interface_required),
         click.argument("api_type", required=False, type=click.Choice(LEGACY_API_TYPES, case_sensitive=False)),
         click.option("--service-type", default="MODEL", show_default=True, help="Component type."),
         click.option(
@@ -210,15 +227,183 @@ def _with_options(fn: FC, metrics_port: int | None) -> FC:
     return fn
 
 
+# --- model servers: `seldon microservice --server NAME --model-uri URI` ------------------------
+
+
+def _model_server(name: str, server_config: Path | None) -> ModelServer:
+    """The server `--server` names: a built-in (sklearn, SKLEARN_SERVER), NAME=module:Class, or a
+    name the config file registers; its framework must be importable."""
+    from seldon_serving.components.servers import known_servers, load_server_config, register_server
+    from seldon_serving.components.servers import server_for as find_server
+
+    if server_config is not None:
+        load_server_config(server_config)
+    server = register_server(name) if "=" in name else find_server(name)
+    if server is None:
+        names = ", ".join(s.short if s.builtin else s.implementation for s in known_servers())
+        raise CliError(
+            f"--server {name!r} is not a model server: give one of {names}, or NAME=module:Class for "
+            "a server of your own"
+        )
+    problem = server.missing()
+    if problem is not None:
+        raise CliError(problem)
+    return server
+
+
+def _server_parameters(
+    server: ModelServer, parameters: str | None, model_uri: str | None, places: ModelPlaces
+) -> tuple[str, str]:
+    """(the modelUri as given, the --parameters JSON for the server's class with `model_uri`
+    replaced by the model's local path)."""
+    from seldon_serving.components.parameters import parse_parameters
+    from seldon_serving.components.storage import resolve_model_uri
+
+    typed = parse_parameters(parameters)  # BadParameter: one sentence naming the parameter
+    uri = model_uri if model_uri is not None else typed.get("model_uri")
+    if uri is None or not str(uri).strip():
+        raise CliError(f"--server {server.short} needs --model-uri URI: where the saved model is")
+    local = resolve_model_uri(str(uri), pvc_root=places.pvc_root, cache_dir=places.cache_dir)
+    given = json.loads(parameters) if parameters and parameters.strip() else []  # checked above: a list
+    entries = [e for e in given or [] if e.get("name") != "model_uri"]
+    entries.append({"name": "model_uri", "value": str(local), "type": "STRING"})
+    return str(uri), json.dumps(entries)
+
+
+def _check_model(dotted: str, parameters: str) -> list[str]:
+    """Build the server and load its model once in a child process, so that a model that does not
+    load is one sentence here rather than a failure in each of the workers; returns the modules
+    loading imported.  A child, not this process: xgboost and LightGBM models loaded before the
+    workers fork hang them (OpenMP)."""
+    from seldon_serving.components.loader import instantiate, load_user_class
+    from seldon_serving.components.parameters import parse_parameters
+
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report what happened, never run anything else
+        os.close(read_end)
+        before = set(sys.modules)
+        report: dict[str, Any] = {}
+        try:
+            instance = instantiate(load_user_class(dotted, [Path.cwd()]), parse_parameters(parameters))
+            load = getattr(instance, "load", None)
+            if callable(load):
+                load()
+            report["modules"] = [m for m in sys.modules if m not in before]
+        except ServerParameterError as exc:
+            report["parameter"] = str(exc)
+        except ServingError as exc:
+            report["error"] = str(exc) or type(exc).__name__
+        except BaseException as exc:
+            report["error"] = f"loading the model failed: {type(exc).__name__}: {exc}"
+        finally:
+            with os.fdopen(write_end, "w") as out:
+                json.dump(report, out)
+            os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end) as stream:
+        text = stream.read()
+    _, status = os.waitpid(pid, 0)
+    report = json.loads(text) if text else {}
+    if "parameter" in report:
+        raise ServerParameterError(report["parameter"])
+    if "error" in report:
+        raise ComponentLoadError(report["error"])
+    if status != 0 or "modules" not in report:
+        raise ComponentLoadError(f"loading the model killed the process that tried (wait status {status})")
+    return list(report["modules"])
+
+
+def _import_quietly(modules: list[str]) -> None:
+    """Import what loading the model imported, so that every worker inherits it instead of
+    importing it again (importing is safe before a fork; running OpenMP code is not)."""
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except Exception:
+            continue
+
+
+def serve_model(
+    server_name: str,
+    model_uri: str | None,
+    server_config: Path | None,
+    places: ModelPlaces,
+    api_type: str | None,
+    **kwargs: Any,
+) -> int:
+    """`seldon microservice --server`: the model made local, the server's class served with it."""
+    server = _model_server(server_name, server_config)
+    uri, parameters = _server_parameters(server, kwargs.pop("parameters"), model_uri, places)
+    try:
+        if kwargs["workers"] > 1:
+            _import_quietly(_check_model(server.dotted, parameters))
+        return start_microservice(server.dotted, api_type, parameters=parameters, **kwargs)
+    except ServerParameterError:
+        raise  # it names the parameter: the model is not at fault
+    except ComponentLoadError as exc:
+        raise CliError(f"{server.implementation} cannot serve modelUri {uri!r}: {exc}") from None
+
+
 @click.command("microservice")
-@microservice_options(metrics_port=None)
+@microservice_options(metrics_port=None, interface_required=False)
+@click.option(
+    "--server",
+    "server_name",
+    default=None,
+    metavar="NAME",
+    help="Serve a saved model with this model server instead of a class: sklearn, xgboost, lightgbm, "
+    "mlflow (or SKLEARN_SERVER, ...), a name from --server-config, or NAME=module:Class.",
+)
+@click.option(
+    "--model-uri",
+    default=None,
+    metavar="URI",
+    help="Where the model --server serves is: a path, file://, pvc://CLAIM/PATH, s3:// or gs:// "
+    "(default: the parameter model_uri).",
+)
+@click.option(
+    "--server-config",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    envvar="SELDON_SERVER_CONFIG",
+    help="A YAML or JSON file mapping server names to module:Class (or to {class, requires, extra}), "
+    "as Seldon's predictor_servers ConfigMap did [$SELDON_SERVER_CONFIG].",
+)
+@model_places_options
 @one_sentence
-def microservice_command(interface_name: str, api_type: str | None, **kwargs: Any) -> None:
-    """Serve a Python class as a Seldon component (REST and gRPC).
+def microservice_command(
+    interface_name: str | None,
+    api_type: str | None,
+    server_name: str | None,
+    model_uri: str | None,
+    server_config: Path | None,
+    pvc_root: Path | None,
+    model_cache: Path | None,
+    **kwargs: Any,
+) -> None:
+    """Serve a Python class as a Seldon component (REST and gRPC), or a saved model with a model
+    server (--server sklearn --model-uri ./model).
 
     INTERFACE_NAME is `Module` (class Module in Module.py of the working directory)
     or `package.module.Class`.
     """
+    if server_name is not None:
+        if interface_name is not None:
+            raise CliError(
+                f"give a class ({interface_name}) or --server {server_name}, not both: a model server "
+                "is the class that serves the model"
+            )
+        places = model_places(pvc_root, model_cache)
+        sys.exit(serve_model(server_name, model_uri, server_config, places, api_type, **kwargs))
+    if interface_name is None:
+        raise CliError(
+            "give the class to serve (INTERFACE_NAME), or a saved model: --server NAME --model-uri URI"
+        )
+    if model_uri is not None:
+        raise CliError(
+            "--model-uri is the model of a model server: give --server too (e.g. --server sklearn)"
+        )
     sys.exit(start_microservice(interface_name, api_type, **kwargs))
 
 

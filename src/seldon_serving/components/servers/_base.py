@@ -20,18 +20,14 @@ from typing import Any, ClassVar
 import numpy as np
 import yaml
 
-from seldon_serving.components.loader import ComponentLoadError
 from seldon_serving.components.storage import ModelUriError, resolve_model_uri
 from seldon_serving.protocol.errors import BadRequest
 
+from .registry import ModelServerError, ServerParameterError
+
 log = logging.getLogger("seldon_serving.model_servers")
 
-__all__ = ["ModelServerBase", "ModelServerError", "bad_request", "exact", "reason"]
-
-
-class ModelServerError(ComponentLoadError):
-    """A saved model a server cannot load, or a server parameter it cannot use; the sentence
-    names the parameter, or the modelUri and the file at fault."""
+__all__ = ["ModelServerBase", "ModelServerError", "ServerParameterError", "bad_request", "exact", "reason"]
 
 
 _NOISE = re.compile(r"^\[[\d:]+\]\s+(?:\S+:\d+:\s+)?")  # xgboost's "[11:08:25] /src/x.cc:12: "
@@ -74,14 +70,14 @@ class ModelServerBase:
 
     def __init__(self, model_uri: str | None = None, method: str | None = None) -> None:
         if model_uri is None or not str(model_uri).strip():
-            raise ModelServerError(
+            raise ServerParameterError(
                 f"{self.implementation} needs the parameter model_uri: where the saved model is "
                 "(a directory holding " + " or ".join(self.model_files) + ", or the file itself)"
             )
         self.model_uri = str(model_uri)
         chosen = self.methods[0] if method is None else str(method)
         if chosen not in self.methods:
-            raise ModelServerError(
+            raise ServerParameterError(
                 f"{self.implementation} parameter method {chosen!r} is not one of {', '.join(self.methods)}"
             )
         self.method = chosen

@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ._base import ModelServerBase, ModelServerError, bad_request, exact, reason
+from ._base import ModelServerBase, ModelServerError, ServerParameterError, bad_request, exact, reason
 
 __all__ = ["MLFlowServer"]
 
@@ -77,7 +77,7 @@ class MLFlowServer(ModelServerBase):
     def __init__(self, model_uri: str | None = None, xtype: str = "ndarray") -> None:
         super().__init__(model_uri)
         if xtype not in XTYPES:
-            raise ModelServerError(
+            raise ServerParameterError(
                 f"{self.implementation} parameter xtype {xtype!r} is not one of {', '.join(XTYPES)}"
             )
         self.xtype = xtype

@@ -18,12 +18,21 @@ from typing import Any
 
 import yaml
 
+from seldon_serving.components.loader import ComponentLoadError
 from seldon_serving.protocol.errors import ServingError
 from seldon_serving.spec.enums import add_implementation
 
 
 class ServerRegistryError(ServingError):
     """A `--server NAME=module:Class` or server config file we cannot use (one sentence)."""
+
+
+class ModelServerError(ComponentLoadError):
+    """A saved model a built-in server cannot load; the sentence names the file at fault."""
+
+
+class ServerParameterError(ModelServerError):
+    """A built-in server's parameter it cannot use (model_uri missing, an unknown method)."""
 
 
 @dataclass(frozen=True, slots=True)
