@@ -12,6 +12,9 @@ must answer exactly (to 1e-9).
 
 Data: `load_iris` (default, 4 features, 3 classes) or `load_digits` (64 features, 10 classes),
 both shipped with scikit-learn (no download).
+
+`serve_model("sklearn", trained.directory)` runs `seldon microservice --server sklearn
+--model-uri DIR` on free loopback ports (a `tests.helpers.Server`, stopped at exit).
 """
 
 from __future__ import annotations
@@ -19,11 +22,14 @@ from __future__ import annotations
 import shutil
 import warnings
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+
+from tests import helpers
 
 Dataset = Literal["iris", "digits"]
 
@@ -362,3 +368,12 @@ class IrisProbabilities(mlflow.pyfunc.PythonModel):
 
 set_model(IrisProbabilities())
 '''
+
+
+def serve_model(
+    server: str, model_uri: str | Path, *args: str, **options: Any
+) -> AbstractContextManager[helpers.Server]:
+    """`seldon microservice --server SERVER --model-uri URI ARGS...` on free loopback ports,
+    stopped at exit; `options` as `tests.helpers.microservice` takes them (workers, env, ...)."""
+    # The class argument's place holds the --server option: click takes options anywhere.
+    return helpers.microservice(f"--server={server}", "--model-uri", str(model_uri), *args, **options)
