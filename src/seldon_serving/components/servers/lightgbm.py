@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, ClassVar
 
-from ._base import ModelServerBase, bad_request, exact
+from ._base import ModelServerBase, ModelServerError, bad_request, exact
 
 __all__ = ["LightGBMServer"]
 
@@ -31,10 +31,21 @@ class LightGBMServer(ModelServerBase):
     def _load(self, path: Path) -> None:
         lgb = self.import_framework()
         file = self.model_file(path)
+        what = "model saved by LightGBM's save_model"
         try:
-            booster = lgb.Booster(model_file=str(file))
-        except Exception as exc:  # LightGBMError, or anything a corrupt file provokes
-            raise self.unreadable(file, "model saved by LightGBM's save_model", exc) from None
+            text = file.read_bytes()
+        except OSError as exc:
+            raise self.unreadable(file, what, exc) from None
+        # LightGBM's parser trusts the file: a truncated one crashes the process (SIGSEGV)
+        # instead of raising, so its shape is checked first.
+        if not text.startswith(b"tree"):
+            raise ModelServerError(f"{file} is not a {what} (it does not start with 'tree')")
+        if b"end of trees" not in text:
+            raise ModelServerError(f"{file} is truncated: it has no 'end of trees' line")
+        try:
+            booster = lgb.Booster(model_str=text.decode())
+        except Exception as exc:  # LightGBMError, UnicodeDecodeError
+            raise self.unreadable(file, what, exc) from None
         self._booster = booster
         self._errors = (ValueError, TypeError, lgb.basic.LightGBMError)
 
