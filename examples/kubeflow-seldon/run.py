@@ -652,7 +652,7 @@ def router_table(state: dict[str, Any], served: Served) -> str:
     mine = served.per_branch()
     lines = [
         f"      what {BANDIT_ROUTER} learnt (seldon get {BANDIT} -o wide): "
-        f"best branch {state.get('best_branch')}",
+        f"best branch {state.get('best_branch')} ({_branch_name(state)})",
         f"      {'model':<10}{'tries':>9}{'successes':>11}{'value':>8}   client: requests, correct",
     ]
     for branch, ours in zip(state.get("branches") or [], mine, strict=False):
@@ -662,6 +662,21 @@ def router_table(state: dict[str, Any], served: Served) -> str:
             f"{branch.get('value', 0.0):>8.3f}   {ours['requests']}, {ours['correct']}"
         )
     return "\n".join(lines)
+
+
+def _branch_name(state: dict[str, Any]) -> str:
+    for branch in state.get("branches") or []:
+        if branch.get("branch") == state.get("best_branch"):
+            return str(branch.get("name") or "-")
+    return "-"
+
+
+def shown(path: Path) -> str:
+    """A path as the user would type it: relative to the current directory when inside it."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
 
 
 def bar(
@@ -763,20 +778,21 @@ def run(
 ) -> int:
     out.mkdir(parents=True, exist_ok=True)
     models_root = out / "pvc"
-    click.echo(f"kubeflow-seldon: train, serve, A/B test and bandit on scikit-learn's digits -> {out}")
+    click.echo(f"kubeflow-seldon: train, serve, A/B test and bandit on scikit-learn's digits -> {shown(out)}")
 
     with step(1, "Train three classifiers on the handwritten digits (8x8 images, 10 classes)"):
         models, data = train(models_root)
         np.savez(out / "test_set.npz", X=data.X_test, y=data.y_test)
         click.echo(f"      {data.n_train} training images, {len(data.y_test)} held out for testing")
         for m in models.values():
-            click.echo(f"      {m.name:<10}{m.description:<52}accuracy {m.accuracy:.3f}  {m.directory}")
+            click.echo(f"      {m.name:<10}{m.description:<53}test accuracy {m.accuracy:.3f}")
+        click.echo(f"      saved as {shown(models_root / CLAIM)}/<model>/model.joblib")
     best = max(models.values(), key=lambda m: m.accuracy).name
 
     with step(2, "Write the SeldonDeployments (SKLEARN_SERVER, RANDOM_ABTEST, epsilon-greedy)"):
         paths = write_manifests(out / "manifests", models_root, best, epsilon)
         for path in paths:
-            click.echo(f"      {path}")
+            click.echo(f"      {shown(path)}")
 
     local = None
     if gateway_url is None:
@@ -787,8 +803,8 @@ def run(
                 local.start()
                 local.wait_ready([SINGLE, ABTEST, BANDIT])
                 url = local.url
-                click.echo(f"      seldon serve {out / 'manifests'} --pvc-root {models_root}: REST {url}")
-                click.echo(f"      (gRPC 127.0.0.1:{local.grpc_port}, log {local.log_path})")
+                click.echo(f"      seldon serve {shown(out / 'manifests')} --pvc-root {shown(models_root)}")
+                click.echo(f"      REST {url}, gRPC 127.0.0.1:{local.grpc_port}, log {shown(local.log_path)}")
             else:
                 url = gateway_url
                 click.echo(f"      using the gateway at {url}")
@@ -819,7 +835,7 @@ def run(
                 bandit, {m: models[m].accuracy for m in BANDIT_MODELS}, epsilon, out / "bandit_traffic.png"
             )
             if png is not None:
-                click.echo(f"      traffic share over time: {png}")
+                click.echo(f"      traffic share over time: {shown(png)}")
             router = router_state(url, BANDIT, BANDIT_ROUTER) if local is not None else None
             if router is not None:
                 click.echo(router_table(router, bandit))
@@ -871,7 +887,7 @@ def run(
                 f"      FAIL: {single['requests'] - single['same_as_scikit_learn']} answers of {SINGLE} "
                 "differ from scikit-learn's own predict_proba"
             )
-        click.echo(f"      summary: {out / 'summary.json'}")
+        click.echo(f"      summary: {shown(out / 'summary.json')}")
     return 0 if passed else 1
 
 
