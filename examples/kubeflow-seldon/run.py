@@ -806,7 +806,7 @@ def run(
                 click.echo(f"      seldon serve {shown(out / 'manifests')} --pvc-root {shown(models_root)}")
                 click.echo(f"      REST {url}, gRPC 127.0.0.1:{local.grpc_port}, log {shown(local.log_path)}")
             else:
-                url = gateway_url
+                url = str(gateway_url)  # there is no local gateway only when one was given
                 click.echo(f"      using the gateway at {url}")
             api = Api(url, namespace)
 
