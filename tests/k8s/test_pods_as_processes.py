@@ -191,3 +191,77 @@ def test_engine_pause_takes_the_pod_out_of_rotation(deployed: tuple[ProcessClust
     assert httpx.get(f"http://127.0.0.1:{port}/unpause").text == "unpaused"
     assert httpx.get(f"http://127.0.0.1:{port}/ready").status_code == 200
     assert engine["lifecycle"]["preStop"]["exec"]["command"]
+
+
+def test_a_rendered_sklearn_server_reads_its_claim_and_answers_what_sklearn_answers(
+    redis_url: str, tmp_path: Path
+) -> None:
+    from tests.trained_models import save_sklearn_logistic
+
+    claim = tmp_path / "claim-models"
+    trained = save_sklearn_logistic(claim / "iris" / "lr")
+    doc = {
+        "apiVersion": "machinelearning.seldon.io/v1",
+        "kind": "SeldonDeployment",
+        "metadata": {"name": "iris"},
+        "spec": {
+            "predictors": [
+                {
+                    "name": "default",
+                    "replicas": 1,
+                    "graph": {
+                        "name": "clf",
+                        "implementation": "SKLEARN_SERVER",
+                        "modelUri": "pvc://models/iris/lr",
+                    },
+                }
+            ]
+        },
+    }
+    objects = render_manifest(doc, "default", RenderOptions(runtime_image=IMAGE))
+    rows = trained.rows[:4]
+    expected = trained.framework_answer(rows)
+    with (
+        ProcessCluster(
+            objects,
+            runtime_image=IMAGE,
+            redis_url=redis_url,
+            workdir=tmp_path / "pods",
+            claims={"models": claim},
+        ) as cluster,
+        ambassador(objects, cluster.resolve) as proxy,
+    ):
+        body = {"data": {"ndarray": rows.tolist()}}
+        code, answer = curl(f"http://127.0.0.1:{proxy.http_port}/seldon/iris/api/v0.1/predictions", body)
+        assert code == 200, answer
+        assert answer["meta"]["requestPath"] == {"clf": "SKLEARN_SERVER"}
+        got = [row for row in answer["data"]["ndarray"]]
+        assert len(got) == len(expected)
+        for served_row, sklearn_row in zip(got, expected.tolist(), strict=True):
+            assert served_row == pytest.approx(sklearn_row, abs=1e-9)
+        (client_rest, client_grpc) = run_seldon_client(
+            compat_python(),
+            [
+                {
+                    "call": "predict",
+                    "client": {
+                        "gateway": "ambassador",
+                        "transport": transport,
+                        "deployment_name": "iris",
+                        "namespace": "default",
+                        "gateway_endpoint": f"127.0.0.1:{port}",
+                    },
+                    "kwargs": {"data": rows.tolist()},
+                }
+                for transport, port in (("rest", proxy.http_port), ("grpc", proxy.grpc_port))
+            ],
+            tensorflow=False,
+        )
+        for result in (client_rest, client_grpc):
+            assert result["success"], result["msg"]
+            data = result["response"]["data"]
+            values = (
+                data["tensor"]["values"] if "tensor" in data else [v for row in data["ndarray"] for v in row]
+            )
+            assert values == pytest.approx(expected.ravel().tolist(), abs=1e-9)
+        assert cluster.live() == []
