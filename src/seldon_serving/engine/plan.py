@@ -200,7 +200,7 @@ def _plan_unit(
         return replace(
             plan(
                 USER_CLASS,
-                declared or "MODEL",  # Seldon: a model server node is a MODEL
+                "MODEL",  # whatever type it names: Seldon's operator makes a model server's node a MODEL
                 image or server.implementation,
                 f"{server.implementation} {unit.model_uri}",
                 model_name=server.dotted,

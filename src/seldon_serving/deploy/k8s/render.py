@@ -420,7 +420,7 @@ class _Predictor:
         # A registered server is not known in the pod: it is named with its class.
         named = server.short if server.builtin else f"{server.implementation}={server.target}"
         command = ["seldon", "microservice", "--server", named, "--model-uri", uri]
-        command += ["--service-type", str(unit.type or "MODEL")]
+        command += ["--service-type", "MODEL"]  # Seldon: a model server's node is a MODEL
         scheme = uri.partition("://")[0].lower() if "://" in uri else ""
         mounts = list(container.get("volumeMounts") or [])
         if scheme == "pvc":
@@ -542,7 +542,7 @@ class _Predictor:
             if served is not None and not served[1].builtin:
                 # The engine calls it as any remote MODEL; a registered name means nothing there.
                 unit.pop("implementation", None)
-                unit.setdefault("type", "MODEL")
+                unit["type"] = "MODEL"
         return predictor
 
     # --- services and autoscalers -------------------------------------------------------------
