@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -346,3 +347,39 @@ def test_a_reapply_with_a_broken_model_keeps_the_previous_generation_serving(ser
         shutil.rmtree(broken_dir)
         restored = g.cli("apply", "-f", str(served.root / "sk-lr.yaml"))
         assert restored.returncode == 0, restored
+
+
+# --- seldon validate ---------------------------------------------------------------------------------
+
+
+def test_validate_knows_registered_servers_and_needs_no_framework_nor_model(tmp_path: Path) -> None:
+    from tests.helpers import seldon_bin
+
+    def validate(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [seldon_bin(), "validate", str(tmp_path / "torch.yaml"), *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    doc = manifest("torch", server_node("net", "TORCH_SERVER", "s3://no-such-bucket/net"))
+    (tmp_path / "torch.yaml").write_text(yaml.safe_dump(doc))
+    (tmp_path / "torch_serving.py").write_text("class TorchServer:\n    pass\n")
+    unknown = validate()
+    assert unknown.returncode == 1 and "'TORCH_SERVER' is not one of" in unknown.stderr
+    config = tmp_path / "servers.yaml"
+    config.write_text(
+        yaml.safe_dump({"TORCH_SERVER": {"class": "torch_serving:TorchServer", "requires": ["nope"]}})
+    )
+    # The framework is missing and the bucket does not exist: neither is validate's business.
+    ok = validate("--server-config", str(config))
+    assert ok.returncode == 0 and ok.stdout.strip().endswith("seldondeployment/torch"), ok
+    moved = validate("--server", "TORCH_SERVER=elsewhere:TorchServer")
+    assert moved.returncode == 1
+    assert moved.stderr.strip() == (
+        f"error: {tmp_path / 'torch.yaml'}: spec.predictors[0].graph: server TORCH_SERVER "
+        f"(elsewhere:TorchServer): no module named 'elsewhere' (looked in {tmp_path})"
+    )
+    bad = validate("--server", "torch")
+    assert bad.returncode == 1 and bad.stderr.strip() == "error: --server 'torch' is not NAME=module:Class"
