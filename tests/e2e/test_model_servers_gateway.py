@@ -23,6 +23,7 @@ import yaml
 from seldon_serving.protocol._pb import prediction_pb2 as pb
 from seldon_serving.protocol._pb import prediction_pb2_grpc as pb_grpc
 from tests.deploy.gateway import Gateway, gateway
+from tests.s3_server import S3Server
 from tests.trained_models import TrainedModel, save_lightgbm, save_sklearn_forest, save_sklearn_logistic
 
 pytestmark = pytest.mark.slow
@@ -88,13 +89,24 @@ class Served:
     lr: TrainedModel  # sklearn LogisticRegression, at models/lr (relative to the manifests)
     forest: TrainedModel  # sklearn RandomForest, on the claim "store" (pvc://store/forest)
     lgbm: TrainedModel  # LightGBM, by absolute path
+    s3: S3Server  # holds the LogisticRegression at s3://models/lr
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    server = S3Server(tmp_path_factory.mktemp("s3"))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory, s3: S3Server) -> Iterator[Served]:
     root = tmp_path_factory.mktemp("manifests")
     claims = tmp_path_factory.mktemp("claims")
     lr = save_sklearn_logistic(root / "models" / "lr")
+    s3.put_tree("models", {"lr/model.joblib": (lr.directory / "model.joblib").read_bytes()})
     forest = save_sklearn_forest(claims / "store" / "forest", n_estimators=10, max_depth=2)
     lgbm = save_lightgbm(tmp_path_factory.mktemp("lgbm") / "model")
     (root / "scaled_server.py").write_text(SCALED_SERVER)
@@ -127,6 +139,9 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         "sk-inline": manifest(
             "sk-inline", server_node("clf", "SKLEARN_SERVER", "models/lr"), execution="inline"
         ),
+        "sk-s3": manifest(
+            "sk-s3", server_node("clf", "SKLEARN_SERVER", "s3://models/lr"), execution="inline"
+        ),
         "sk-predict": manifest(
             "sk-predict",
             server_node("clf", "SKLEARN_SERVER", "models/lr", method="predict"),
@@ -151,10 +166,11 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         "--server", "SCALED_SERVER=scaled_server:ScaledServer",
         "--server-config", str(config),
         "--pvc-root", str(claims),
+        "--model-cache", str(tmp_path_factory.mktemp("model-cache")),
     ]  # fmt: skip
     state = tmp_path_factory.mktemp("state")
-    with gateway(root, state_dir=state, args=args, workers=2, timeout=120) as g:
-        yield Served(g, root, lr, forest, lgbm)
+    with gateway(root, state_dir=state, args=args, workers=2, timeout=120, env=s3.env()) as g:
+        yield Served(g, root, lr, forest, lgbm, s3)
 
 
 # --- calls -------------------------------------------------------------------------------------
@@ -210,7 +226,7 @@ def assert_same(served: np.ndarray, framework: np.ndarray) -> None:
 # --- answers ---------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["sk-lr", "sk-inline", "sk-env"])
+@pytest.mark.parametrize("name", ["sk-lr", "sk-inline", "sk-env", "sk-s3"])
 def test_sklearn_answers_what_predict_proba_answers_over_rest_and_grpc(served: Served, name: str) -> None:
     rows = served.lr.rows[:ROWS]
     expected = served.lr.framework_answer(rows)  # predict_proba, Seldon's default method
@@ -258,6 +274,12 @@ def test_a_registered_server_serves_in_every_worker(served: Served) -> None:
         assert body["data"]["ndarray"] == [[6.0 * 2.5 * 2.0]]
 
 
+def test_an_s3_model_is_downloaded_once_for_every_worker(served: Served) -> None:
+    # Two workers built sk-s3 (and a failed apply may have asked for another bucket): the
+    # model's file was fetched from the bucket once.
+    assert served.s3.object_downloads("models") == ["lr/model.joblib"]
+
+
 def test_get_wide_names_the_server_and_its_model(served: Served) -> None:
     out = served.gateway.cli("get", "-o", "wide").stdout
     line = next(line for line in out.splitlines() if line.startswith("sk-lr "))
@@ -285,6 +307,7 @@ def test_a_model_that_cannot_be_served_fails_its_apply_with_one_sentence(
         "wrong-format": ("bad/text", "bad/text"),
         "truncated": ("bad/truncated", "bad/truncated"),
         "no-model-file": ("bad/empty", "bad/empty"),
+        "no-bucket": ("s3://no-such-bucket/lr", "no-such-bucket"),
     }
     for name, (uri, words) in cases.items():
         for execution in ("process", "inline"):
