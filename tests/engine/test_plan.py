@@ -155,3 +155,29 @@ def test_execution_settings_come_from_the_node_else_the_predictor_else_the_deplo
     assert next(n for n in plan.walk() if n.name == "model-c").execution == "thread"
     # Built-ins run inline whatever is asked.
     assert next(n for n in plan.walk() if n.name == "router").how == BUILTIN
+
+
+def test_a_model_server_node_is_planned_as_its_class_without_reading_the_model() -> None:
+    doc = base()
+    graph(doc)["children"][0] = {
+        "name": "sk",
+        "implementation": "SKLEARN_SERVER",
+        "type": "TRANSFORMER",  # Seldon's operator makes a model server's node a MODEL anyway
+        "modelUri": "s3://bucket-that-is-never-read/model",
+        "parameters": [
+            {"name": "method", "value": "predict", "type": "STRING"},
+            {"name": "seldon.io/execution", "value": "inline", "type": "STRING"},
+        ],
+    }
+    (plan,) = check_deployment(parse_deployment(doc))
+    sk = next(n for n in plan.walk() if n.name == "sk")
+    assert sk.how == USER_CLASS and sk.service_type == "MODEL" and sk.execution == "inline"
+    assert sk.model_name == "seldon_serving.components.servers.sklearn.SKLearnServer"
+    assert sk.parameters == {"method": "predict", "model_uri": "s3://bucket-that-is-never-read/model"}
+    assert sk.label == "SKLEARN_SERVER s3://bucket-that-is-never-read/model"
+    assert sk.request_path == "SKLEARN_SERVER"
+    # With an endpoint, it is a server someone else runs: called there.
+    graph(doc)["children"][0]["endpoint"] = {"service_host": "10.0.0.7", "service_port": 9000}
+    (plan,) = check_deployment(parse_deployment(doc))
+    sk = next(n for n in plan.walk() if n.name == "sk")
+    assert sk.how == REMOTE and sk.request_path == "SKLEARN_SERVER" and sk.service_type == "MODEL"

@@ -185,9 +185,9 @@ def _plan_unit(
         transport = "GRPC" if over_grpc else "REST"
         label = f"{'gRPC' if over_grpc else 'REST'} {host}:{port}"
         request_path = image or env.get("MODEL_NAME") or implementation or ""
-        return plan(
-            REMOTE, declared or "MODEL", request_path, label, transport=transport, host=host, port=port
-        )
+        server = server_named(implementation) if implementation else None
+        kind = "MODEL" if server is not None else declared or "MODEL"  # a model server's node is a MODEL
+        return plan(REMOTE, kind, request_path, label, transport=transport, host=host, port=port)
     server = server_named(implementation) if implementation else None
     if server is not None:
         if not unit.model_uri:
