@@ -18,13 +18,17 @@ WORKDIR /src
 # Only what the wheel is made of (.dockerignore keeps the rest out of the context).
 COPY pyproject.toml README.md LICENSE ./
 COPY src ./src
+# The operator's and Redis' clients, and every model server's framework and model stores: the
+# one image runs SKLEARN_SERVER, XGBOOST_SERVER, ... nodes (`seldon k8s render` names it).
+# A smaller image: --build-arg EXTRAS=k8s,redis,sklearn
+ARG EXTRAS=k8s,redis,sklearn,xgboost,lightgbm,mlflow,s3,gcs
 # uvloop, httptools, grpcio, numpy, orjson, ... ship manylinux wheels: nothing is compiled,
 # and no compiler reaches the final stage either way.
-RUN pip wheel --no-cache-dir --wheel-dir /wheels ".[k8s,redis]"
+RUN pip wheel --no-cache-dir --wheel-dir /wheels ".[${EXTRAS}]"
 # Installed under a prefix the final stage copies as a whole: the wheels themselves never
 # become a layer of the final image (and no BuildKit-only RUN --mount is needed).
 RUN pip install --no-cache-dir --no-index --find-links /wheels --prefix /install \
-        "seldon-serving[k8s,redis]"
+        "seldon-serving[${EXTRAS}]"
 
 # --- runtime ---------------------------------------------------------------------------------
 # Same base as the builder: the interpreter path the console scripts' shebangs name.

@@ -490,10 +490,15 @@ def test_the_runtime_dockerfile() -> None:
     assert final[0] == ("FROM", "python:3.11-slim")
 
     # The builder stage makes the wheels of the project and its extras, and installs them.
+    # By default every model server's framework is in (rendered SKLEARN_SERVER nodes run it).
     run = " ".join(values(builder, "RUN"))
-    assert 'pip wheel --no-cache-dir --wheel-dir /wheels ".[k8s,redis]"' in run
+    extras = [v for v in values(builder, "ARG") if v.startswith("EXTRAS=")]
+    assert extras and set(extras[0].removeprefix("EXTRAS=").split(",")) >= {
+        "k8s", "redis", "sklearn", "xgboost", "lightgbm", "mlflow", "s3", "gcs"
+    }
+    assert 'pip wheel --no-cache-dir --wheel-dir /wheels ".[${EXTRAS}]"' in run
     install = r'pip install --no-cache-dir --no-index --find-links /wheels --prefix /install\s+'
-    install += r'"seldon-serving\[k8s,redis\]"'
+    install += r'"seldon-serving\[\$\{EXTRAS\}\]"'
     assert re.search(install, run)
     assert values(final, "COPY") == ["--from=builder /install /usr/local"]
 

@@ -363,3 +363,20 @@ def test_typed_parameters_go_back_to_seldons_list_unchanged() -> None:
     typed = {"count": 3, "ratio": 0.1, "flag": False, "name": "x y", "number_text": "2", "big": 1e300}
     again = parse_parameters(json.dumps(seldon_parameters(typed)))
     assert {k: (type(v), v) for k, v in again.items()} == {k: (type(v), v) for k, v in typed.items()}
+
+
+def test_the_process_nodes_of_a_graph_start_together(tmp_path: Path, start_gateway: Any) -> None:
+    # Each child spends its start importing (a framework, the user's module): a graph of three
+    # must not wait for them one after another. Their load() windows overlap only if they do not.
+    records = tmp_path / "loads"
+    records.mkdir()
+    chain = node("a", node("b", node("c", record_dir=str(records)), record_dir=str(records)),
+                 record_dir=str(records))  # fmt: skip
+    doc = sdep("together", chain, {"a": "SlowLoad", "b": "SlowLoad", "c": "SlowLoad"},
+               **{"seldon.io/execution": "process"})  # fmt: skip
+    gateway = start_gateway(write(tmp_path / "m", [doc], "SlowLoad"))
+    answer = predict(gateway, "together")
+    assert answer.status_code == 200, answer.text
+    loads = [json.loads(p.read_text()) for p in records.glob("*.json")]
+    assert len(loads) == 3, loads
+    assert max(r["start"] for r in loads) < min(r["end"] for r in loads), loads

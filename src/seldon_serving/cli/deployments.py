@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import click
 
 from seldon_serving.cli.admin_client import AdminClient
 from seldon_serving.cli.errors import CliError, one_sentence
+from seldon_serving.cli.options import register_servers, server_config_option
 
 DEFAULT_NAMESPACE = "default"
 
@@ -40,9 +42,13 @@ def _read_files(files: tuple[str, ...]) -> Any:
 )
 @namespace_option
 @server_option
+@server_config_option  # the gateway's own (`seldon serve --server-config`): its servers check here too
 @one_sentence
-def apply_command(files: tuple[str, ...], namespace: str | None, server: str | None) -> None:
+def apply_command(
+    files: tuple[str, ...], namespace: str | None, server: str | None, server_config: Path | None
+) -> None:
     """Create or update the SeldonDeployments of FILE in a running `seldon serve`."""
+    register_servers((), server_config)
     client = AdminClient(server)
     failed = []
     for item in _read_files(files):

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
 
 from seldon_serving.cli.errors import CliError, one_sentence
 from seldon_serving.cli.k8s_install import install_command
 from seldon_serving.cli.k8s_operator import operator_command
+from seldon_serving.cli.options import register_servers, server_registry_options
 
 
 @click.group("k8s")
@@ -28,6 +30,7 @@ def k8s_group() -> None:
     help="Also map /seldon/<name>/ (an install watching one namespace) or only /seldon/<ns>/<name>/.",
 )
 @click.option("-o", "--output", type=click.Choice(["yaml", "json"]), default="yaml", show_default=True)
+@server_registry_options
 @one_sentence
 def render_command(
     files: tuple[str, ...],
@@ -36,8 +39,11 @@ def render_command(
     install_name: str,
     single_namespace: bool,
     output: str,
+    servers: tuple[str, ...],
+    server_config: Path | None,
 ) -> None:
-    """Print, offline, the Kubernetes objects the operator applies for these manifests."""
+    """Print, offline, the Kubernetes objects the operator applies for these manifests (model
+    servers of your own: --server / --server-config, as `seldon serve` takes them)."""
     import json
 
     from seldon_serving.deploy.files import collect
@@ -49,6 +55,7 @@ def render_command(
         install_name=install_name,
         single_namespace=single_namespace,
     )
+    register_servers(servers, server_config)
     stdin_text = sys.stdin.read() if "-" in files else None
     collected = collect(list(files), stdin_text=stdin_text)
     for line in collected.skipped:

@@ -26,6 +26,7 @@ from seldon_serving.cli.options import (
     PORT,
     model_places,
     model_places_options,
+    server_config_option,
     server_options,
     server_settings,
     state_store_option,
@@ -362,14 +363,7 @@ def serve_model(
     help="Where the model --server serves is: a path, file://, pvc://CLAIM/PATH, s3:// or gs:// "
     "(default: the parameter model_uri).",
 )
-@click.option(
-    "--server-config",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    envvar="SELDON_SERVER_CONFIG",
-    help="A YAML or JSON file mapping server names to module:Class (or to {class, requires, extra}), "
-    "as Seldon's predictor_servers ConfigMap did [$SELDON_SERVER_CONFIG].",
-)
+@server_config_option
 @model_places_options
 @one_sentence
 def microservice_command(

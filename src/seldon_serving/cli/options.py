@@ -110,16 +110,25 @@ state_store_option = click.option(
 )
 
 
+def _path_option(flag: str, envvar: str, help_text: str, *, directory: bool) -> Callable[[F], F]:
+    """An option naming a file (or a directory), also read from `envvar`."""
+    kind = click.Path(file_okay=not directory, dir_okay=directory, path_type=Path)
+    return click.option(flag, type=kind, default=None, envvar=envvar, help=help_text)
+
+
+server_config_option = _path_option(
+    "--server-config",
+    "SELDON_SERVER_CONFIG",
+    "A YAML or JSON file mapping implementation names to module:Class (or to {class, requires, "
+    "extra}): model servers of your own, as Seldon's predictor_servers ConfigMap held them "
+    "[$SELDON_SERVER_CONFIG].",
+    directory=False,
+)
+
+
 def server_registry_options(fn: F) -> F:
     """--server NAME=module:Class (repeatable) and --server-config FILE: model servers of the user's."""
-    fn = click.option(
-        "--server-config",
-        type=click.Path(dir_okay=False, path_type=Path),
-        default=None,
-        envvar="SELDON_SERVER_CONFIG",
-        help="A YAML or JSON file mapping implementation names to module:Class (or to {class, requires, "
-        "extra}), as Seldon's predictor_servers ConfigMap did [$SELDON_SERVER_CONFIG].",
-    )(fn)
+    fn = server_config_option(fn)
     return click.option(
         "--server",
         "servers",
@@ -142,21 +151,19 @@ def register_servers(servers: tuple[str, ...], server_config: Path | None) -> No
 
 def model_places_options(fn: F) -> F:
     """--pvc-root and --model-cache: where model servers find the models modelUris name."""
-    fn = click.option(
+    fn = _path_option(
         "--model-cache",
-        type=click.Path(file_okay=False, path_type=Path),
-        default=None,
-        envvar="SELDON_MODEL_CACHE",
-        help="Where s3:// and gs:// models are downloaded, once per URI [$SELDON_MODEL_CACHE; default: "
+        "SELDON_MODEL_CACHE",
+        "Where s3:// and gs:// models are downloaded, once per URI [$SELDON_MODEL_CACHE; default: "
         "a cache directory of your user].",
+        directory=True,
     )(fn)
-    return click.option(
+    return _path_option(
         "--pvc-root",
-        type=click.Path(file_okay=False, path_type=Path),
-        default=None,
-        envvar="SELDON_PVC_ROOT",
-        help="The directory standing for PersistentVolumeClaims: modelUri pvc://CLAIM/PATH is read from "
+        "SELDON_PVC_ROOT",
+        "The directory standing for PersistentVolumeClaims: modelUri pvc://CLAIM/PATH is read from "
         "PVC_ROOT/CLAIM/PATH [$SELDON_PVC_ROOT].",
+        directory=True,
     )(fn)
 
 

@@ -67,7 +67,7 @@ BUILTINS: tuple[Builtin, ...] = (
 
 _BY_IMPLEMENTATION = {b.implementation: b for b in BUILTINS if b.implementation}
 for _name in _BY_IMPLEMENTATION:
-    add_implementation(_name)  # manifests may name every built-in
+    add_implementation(_name, component=True)  # manifests may name every built-in (run in the engine)
 _BY_IMAGE = {image: b for b in BUILTINS for image in b.images}
 
 BUILTIN_CLASSES: dict[str, type] = {name: b.cls for b in BUILTINS for name in (b.cls.__name__, *b.aliases)}
