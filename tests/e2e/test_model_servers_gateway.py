@@ -406,3 +406,20 @@ def test_validate_knows_registered_servers_and_needs_no_framework_nor_model(tmp_
     )
     bad = validate("--server", "torch")
     assert bad.returncode == 1 and bad.stderr.strip() == "error: --server 'torch' is not NAME=module:Class"
+
+
+def test_seldon_apply_with_the_gateways_server_config_sends_a_registered_server_and_shows_the_refusal(
+    served: Served, tmp_path: Path
+) -> None:
+    # Without the config the client cannot know TORCH_SERVER; with it, the manifest reaches the
+    # gateway, which refuses it for the framework it lacks, in one sentence, and stores nothing.
+    g = served.gateway
+    path = tmp_path / "torch.yaml"
+    path.write_text(yaml.safe_dump(manifest("torch-cli", server_node("net", "TORCH_SERVER", "models/lr"))))
+    unknown = g.cli("apply", "-f", str(path))
+    assert unknown.returncode != 0 and "TORCH_SERVER" in unknown.stderr, unknown.stderr
+    known = g.cli("apply", "-f", str(path), "--server-config", str(served.root / "servers.yaml"))
+    assert known.returncode != 0, known.stdout
+    assert "pip install 'seldon-serving[torch]'" in known.stderr and "Traceback" not in known.stderr
+    assert len(known.stderr.strip().splitlines()) == 1, known.stderr
+    assert httpx.get(f"{g.url}/admin/deployments/default/torch-cli", timeout=10).status_code == 404
