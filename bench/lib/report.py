@@ -360,7 +360,9 @@ def write_report(
         section = _section(old, GATEWAY_HEADING)
     servers, source = _run_with(SERVER_KEYS, saved, main_json, servers_json)
     if servers is not None:
-        servers_section = "\n".join(render_servers(servers, os.path.relpath(source, REPO)))
+        servers_notes = notes.with_name("model_servers_notes.md")
+        notes_text = servers_notes.read_text() if servers_notes.exists() else ""
+        servers_section = "\n".join(render_servers(servers, os.path.relpath(source, REPO), notes_text))
     else:
         servers_section = _section(old, SERVERS_HEADING)
     for part in (section, servers_section, kept_sections(old)):

@@ -111,7 +111,7 @@ def server_verdicts(cells: list[Record]) -> list[Verdict]:
     return out
 
 
-def render_servers(saved: dict[str, Any], source: str) -> list[str]:
+def render_servers(saved: dict[str, Any], source: str, notes: str = "") -> list[str]:
     """The report's Model servers section, from one run (`saved`, read from `source`)."""
     meta, cells = saved["meta"], saved["cells"]
     settings = saved.get("settings", {})
@@ -142,4 +142,5 @@ def render_servers(saved: dict[str, Any], source: str) -> list[str]:
         *VERDICT_HEAD,
         *(v.row() for v in server_verdicts(cells)),
         "",
+        *([notes.strip(), ""] if notes.strip() else []),
     ]
