@@ -3,6 +3,7 @@ clients and gRPC metadata: tokens, expiry, cross-deployment refusal, a restart."
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
@@ -25,6 +26,7 @@ TTL = 3.0
 
 class Front:
     def __init__(self, server: Gateway) -> None:
+        self.server = server
         self.url = server.url
         self.grpc = server.grpc
         self.client = httpx.Client(timeout=30)
@@ -141,3 +143,35 @@ def test_tokens_survive_a_restart(tmp_path: Path) -> None:
         assert front.predict(token).status_code == 200
     with start(directory, ttl=600, http_port=server.http_port, grpc_port=server.grpc_port) as again:
         assert Front(again).predict(token).status_code == 200
+
+
+def test_a_grpc_call_without_a_token_is_told_to_send_oauth_token_metadata(front: Front) -> None:
+    request = pb.SeldonMessage()
+    request.data.ndarray.extend([[1.0, 2.0]])
+    with grpc.insecure_channel(front.grpc) as channel:
+        stub = pb_grpc.SeldonStub(channel)
+        with pytest.raises(grpc.RpcError) as bare:
+            stub.Predict(request, timeout=30)
+        assert bare.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        assert "metadata key oauth_token" in bare.value.details()
+        # The REST habit, over gRPC: say why it is not taken.
+        with pytest.raises(grpc.RpcError) as header:
+            stub.Predict(request, metadata=[("authorization", "Bearer x")], timeout=30)
+        assert "not an Authorization header" in header.value.details()
+
+
+def test_a_deployment_no_token_can_reach_is_reported_at_apply_and_by_get(
+    front: Front, tmp_path: Path
+) -> None:
+    path = generate(tmp_path, ["serve-simple", "--image", MOCK], "dep-open")  # no --oauth-key / -secret
+    applied = front.server.cli("apply", "-f", str(path))
+    assert applied.returncode == 0, applied.stderr
+    assert "seldondeployment/dep-open created" in applied.stdout
+    assert "warning: seldondeployment/dep-open is not ready" in applied.stderr
+    assert "oauth_key" in applied.stderr and "oauth_secret" in applied.stderr
+    listed = front.server.cli("get", "dep-open")
+    assert "NotReady" in listed.stdout, listed.stdout
+    shown = front.server.cli("get", "dep-open", "-o", "json")
+    status = json.loads(shown.stdout)["status"]
+    assert status["state"] == "NotReady" and "--oauth" in status["description"]
+    front.server.cli("delete", "dep-open")

@@ -60,6 +60,9 @@ def apply_command(
         status = answer["deployment"]["manifest"].get("status") or {}
         if status.get("state") == "Failed":
             failed.append(f"seldondeployment/{item.name} failed: {status.get('description', '')}")
+        elif status.get("state") == "NotReady":
+            why = status.get("description")
+            click.echo(f"warning: seldondeployment/{item.name} is not ready: {why}", err=True)
     for line in failed:
         click.echo(f"error: {line}", err=True)
     if failed:

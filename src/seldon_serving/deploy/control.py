@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from seldon_serving.deploy.files import code_fingerprint, user_classes
-from seldon_serving.deploy.records import UNCHANGED, Record, Records, worker_id
+from seldon_serving.deploy.records import UNCHANGED, Record, Records, oauth_credentials, worker_id
 from seldon_serving.engine.deployment import Deployment, build_deployment
 from seldon_serving.engine.plan import check_deployment, check_servers_installed
 from seldon_serving.engine.plane import DEFAULT_NAMESPACE, PROBE_INTERVAL, DataPlane
@@ -66,8 +66,11 @@ class ControlPlane:
         builder: Builder = build_deployment,
         execution: str = DEFAULT_EXECUTION,
         runs_nodes: bool = True,
+        oauth: bool = False,
     ) -> None:
         self.execution = execution  # how user classes whose manifest names no mode run
+        # The OAuth front end is on: a deployment is reached only with a token of its own.
+        self.oauth = oauth
         # Whether graphs run here (model servers need their framework installed), or elsewhere
         # (the cluster front end forwards to engines).
         self.runs_nodes = runs_nodes
@@ -145,7 +148,7 @@ class ControlPlane:
             return
         self.plane.install(deployment)
         # Seldon's graph-ready check before saying Available: a remote node may not answer.
-        why = await self.plane.probe_one(record.namespace, record.name)
+        why = await self.plane.probe_one(record.namespace, record.name) or self._unreachable(record)
         state = DeploymentState.NOT_READY if why else DeploymentState.AVAILABLE
         self.records.set_status(record, _status(record, state, why or ""))
         level = logging.INFO if _leads() else logging.DEBUG
@@ -159,11 +162,23 @@ class ControlPlane:
         if record is None or self._loaded.get(key) != record.generation:
             return  # being rebuilt: the build writes its status
         if _leads():
+            why = why or self._unreachable(record)
             state = DeploymentState.NOT_READY if why else DeploymentState.AVAILABLE
             self.records.set_status(record, _status(record, state, why or ""))
             log.log(
                 logging.WARNING if why else logging.INFO, "deployment %s/%s %s", *key, why or "ready again"
             )
+
+    def _unreachable(self, record: Record) -> str | None:
+        """Why no client can ever call a deployment that serves (the OAuth front end issues
+        tokens only for deployments with credentials), or None."""
+        key, secret = oauth_credentials(record.manifest)
+        if not self.oauth or (key and secret):
+            return None
+        return (
+            "the OAuth front end is on (--oauth) and this deployment has no spec.oauth_key and "
+            "spec.oauth_secret, so no token can be issued for it and no client can call it: add both"
+        )
 
     def _failed(self, record: Record, reason: str, cause: BaseException | None) -> None:
         # As a failed rollout on a cluster: the generation that served before keeps serving.

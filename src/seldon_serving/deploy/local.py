@@ -62,6 +62,7 @@ def gateway_edges(settings: GatewaySettings, server: ServerSettings, server_name
         builder=build_forwarding_deployment if settings.cluster_engines else build_deployment,
         execution=settings.execution,
         runs_nodes=not settings.cluster_engines,
+        oauth=settings.oauth,
     )
 
     async def stop() -> None:

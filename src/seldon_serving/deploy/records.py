@@ -109,7 +109,7 @@ def _stored_manifest(manifest: dict[str, Any]) -> dict[str, Any]:
     return stored
 
 
-def _oauth_credentials(manifest: dict[str, Any]) -> tuple[str, str]:
+def oauth_credentials(manifest: dict[str, Any]) -> tuple[str, str]:
     spec = manifest.get("spec")
     if not isinstance(spec, dict):
         return "", ""
@@ -152,7 +152,7 @@ class Records:
         A deployment whose build failed is built again even if nothing changed (a retry: the
         user may have fixed something it needs), unless `retry_failed` is False (the reload
         watcher, which re-applies on every edit, retries only what changed)."""
-        oauth_key, oauth_secret = _oauth_credentials(manifest)
+        oauth_key, oauth_secret = oauth_credentials(manifest)
         if oauth_secret == REDACTED:  # `seldon get -o yaml` fed back: keep the registered secret
             credentials_changed = False
         else:

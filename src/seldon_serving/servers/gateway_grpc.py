@@ -44,7 +44,10 @@ def gateway_handlers(plane: DataPlane, oauth: OAuthService | None = None) -> lis
         if oauth is None:
             return name, namespace
         # Seldon's apife: the token comes in metadata `oauth_token` and picks the deployment.
-        grant = oauth.check(_metadata_value(context, "oauth_token"))
+        send_it = "send the token in the gRPC metadata key oauth_token"
+        if _metadata_value(context, "authorization") is not None:
+            send_it += " (not an Authorization header: over gRPC Seldon's API front end reads oauth_token)"
+        grant = oauth.check(_metadata_value(context, "oauth_token"), send_it)
         if (name and name != grant.deployment) or (namespace and namespace != grant.namespace):
             raise Unauthenticated(f"this token does not open deployment '{name}'")
         return grant.deployment, grant.namespace

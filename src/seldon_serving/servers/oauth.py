@@ -135,10 +135,11 @@ class OAuthService:
 
     # --- every protected request ---------------------------------------------------------------
 
-    def check(self, token: str | None) -> Grant:
-        """The grant of a bearer token; Unauthenticated if missing, unknown or expired."""
+    def check(self, token: str | None, send_it: str = "send Authorization: Bearer <token>") -> Grant:
+        """The grant of a bearer token; Unauthenticated if missing, unknown or expired.  `send_it`
+        tells a caller without one how its protocol carries it."""
         if not token:
-            raise Unauthenticated("Full authentication is required: send Authorization: Bearer <token>")
+            raise Unauthenticated(f"Full authentication is required: {send_it}")
         # One indexed read per request (~10 us on SQLite) and no per-process cache, so a token
         # revoked through any worker is refused by every worker at once.
         record = self.store.get(TOKENS, _token_key(token))
