@@ -141,3 +141,27 @@ def test_bad_parameters_are_one_sentence() -> None:
     assert result.returncode != 0
     assert "scale" in result.stderr and "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_class_that_cannot_load_stops_a_multi_worker_server_with_its_sentence(tmp_path: Path) -> None:
+    # Every worker would fail alike: the server says why once per worker and stops, instead of
+    # restarting them until "workers keep dying" with a traceback each time.
+    import subprocess
+
+    from tests.helpers import free_port
+
+    (tmp_path / "NoWeights.py").write_text(
+        "class NoWeights:\n"
+        "    def load(self):\n"
+        "        raise FileNotFoundError('weights.bin is missing')\n"
+        "    def predict(self, X, names):\n"
+        "        return X\n"
+    )
+    result = subprocess.run(
+        [seldon_bin(), "microservice", "NoWeights", "--workers", "2",
+         "--http-port", str(free_port()), "--grpc-port", str(free_port())],
+        cwd=tmp_path, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert "cannot start" in result.stderr and "weights.bin is missing" in result.stderr
+    assert "Traceback" not in result.stderr and "keep dying" not in result.stderr

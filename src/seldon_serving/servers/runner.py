@@ -43,6 +43,11 @@ class PortInUse(ServingError):
     """A port this server needs is taken (by another server of ours, or by anything else)."""
 
 
+# A forked worker's exit code when what it serves cannot be built (a class or model that does
+# not load, said in one sentence): starting it again would fail again, so the server stops.
+EXIT_CANNOT_START = 3
+
+
 @dataclass(slots=True)
 class Edges:
     """What one worker serves: an ASGI app, gRPC handlers, and hooks."""
@@ -287,6 +292,9 @@ def _supervise(factory: EdgesFactory, settings: ServerSettings, uds: socket.sock
                 signal.signal(signal.SIGINT, signal.SIG_DFL)
                 logs.set_worker(index)
                 _run_loop(factory, settings, uds)
+            except ServingError as exc:  # raised on purpose: its sentence says it all
+                log.error("worker %d cannot start: %s", index, exc)
+                code = EXIT_CANNOT_START
             except BaseException:
                 log.exception("worker %d failed", index)
                 code = 1
@@ -317,6 +325,10 @@ def _supervise(factory: EdgesFactory, settings: ServerSettings, uds: socket.sock
             index = children.pop(pid, -1)
             if index < 0 or stopping:
                 continue
+            if os.waitstatus_to_exitcode(status) == EXIT_CANNOT_START:
+                log.error("stopping the server: worker %d cannot start (see above)", index)
+                forward(signal.SIGTERM, None)
+                return 1
             now = time.monotonic()
             recent_deaths = [t for t in recent_deaths if now - t < 10] + [now]
             if len(recent_deaths) > 3 * settings.workers:
