@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from seldon_serving.protocol.arrays import tf_type_for_array
-from seldon_serving.protocol.errors import BadRequest, InvalidRouting
+from seldon_serving.protocol.errors import BadRequest, InvalidRouting, RequestTooLarge
 from seldon_serving.protocol.message import (
     BIN_DATA,
     CUSTOM_DATA,
@@ -79,10 +79,21 @@ def unwrap_response(result: Any) -> Unwrapped:
     return Unwrapped(result)
 
 
+# More `t:i` names (>= 5 bytes each on the wire) than fit in a 4 MiB answer, named in well under a second.
+MAX_DEFAULT_NAMES = 2**20
+
+
 def default_names(array: np.ndarray) -> list[str]:
     """Seldon's output names when the class declares none: one `t:i` per column of a >= 2-D array."""
     if array.ndim < 2:
         return []
+    # An empty array may declare any width (a tftensor of shape [0, 2**40]): naming every column
+    # would hang the server, and that many names could never fit in an answer anyway.
+    if array.shape[1] > MAX_DEFAULT_NAMES:
+        raise RequestTooLarge(
+            f"the answer has {array.shape[1]} columns, more than the {MAX_DEFAULT_NAMES} "
+            "this server names t:0, t:1, ..."
+        )
     return [f"t:{i}" for i in range(array.shape[1])]
 
 
