@@ -116,12 +116,19 @@ def tf_type_for_array(arr: np.ndarray) -> TFType:
 MAX_DIMS = 32  # numpy 1.x's limit (2.x allows 64): the portable bound
 
 
+# numpy's limit of 2**63 - 1 bytes over the widest element (16-byte complex), zero dimensions left out.
+MAX_ELEMENTS = 2**58
+
+
 def check_shape(shape: Sequence[int], where: str) -> tuple[int, ...]:
     dims = tuple(shape)
     if len(dims) > MAX_DIMS:
         raise BadRequest(f"{where} has {len(dims)} dimensions; at most {MAX_DIMS} are supported")
     if any(d < 0 for d in dims):
         raise BadRequest(f"{where} {fmt_shape(dims)} has a negative size")
+    # numpy refuses such a shape even with a zero dimension in it ([2**40, 0, 2**40])
+    if math.prod(d for d in dims if d) > MAX_ELEMENTS:
+        raise BadRequest(f"{where} {fmt_shape(dims)} is larger than any array can be")
     return dims
 
 
