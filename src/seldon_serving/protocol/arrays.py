@@ -126,8 +126,9 @@ def check_shape(shape: Sequence[int], where: str) -> tuple[int, ...]:
         raise BadRequest(f"{where} has {len(dims)} dimensions; at most {MAX_DIMS} are supported")
     if any(d < 0 for d in dims):
         raise BadRequest(f"{where} {fmt_shape(dims)} has a negative size")
-    # numpy refuses such a shape even with a zero dimension in it ([2**40, 0, 2**40])
-    if math.prod(d for d in dims if d) > MAX_ELEMENTS:
+    # numpy refuses such a shape even with a zero dimension in it ([2**40, 0, 2**40]); without
+    # one, the values given (or the fill limit) already refuse it
+    if 0 in dims and math.prod(d for d in dims if d) > MAX_ELEMENTS:
         raise BadRequest(f"{where} {fmt_shape(dims)} is larger than any array can be")
     return dims
 
