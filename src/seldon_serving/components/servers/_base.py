@@ -83,6 +83,29 @@ class ModelServerBase:
         self.method = chosen
         self.ready = False
         self.model_path: Path | None = None  # the local directory or file, once loaded
+        # What the model raises for rows that do not fit it (a 400 naming the server, not a
+        # 500); a server adds its framework's own error when it loads.
+        self.input_errors: tuple[type[Exception], ...] = (ValueError, TypeError)
+
+    # --- answering -----------------------------------------------------------------------
+
+    def predict(self, X: Any, features_names: list[str] | None = None) -> Any:
+        """The model's answer for the rows X (`exact`: float32 widened to float64)."""
+        if not self.ready:
+            self.load()
+        try:
+            result = self._answer(X, features_names)
+        except self.input_errors as exc:  # wrong shape or type of input
+            raise bad_request(self.implementation, exc) from None
+        return exact(self._finish(result))
+
+    def _answer(self, X: Any, features_names: list[str] | None) -> Any:
+        """The framework's own call on the rows."""
+        raise NotImplementedError
+
+    def _finish(self, result: Any) -> Any:
+        """The framework's answer as an array (a server whose answers are not one overrides it)."""
+        return result
 
     # --- loading -------------------------------------------------------------------------
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, ClassVar
 
-from ._base import ModelServerBase, ModelServerError, bad_request, exact
+from ._base import ModelServerBase, ModelServerError
 
 __all__ = ["LightGBMServer"]
 
@@ -26,7 +26,6 @@ class LightGBMServer(ModelServerBase):
     def __init__(self, model_uri: str | None = None, method: str = "predict") -> None:
         super().__init__(model_uri, method)
         self._booster: Any = None
-        self._errors: tuple[type[Exception], ...] = (ValueError, TypeError)
 
     def _load(self, path: Path) -> None:
         lgb = self.import_framework()
@@ -47,13 +46,8 @@ class LightGBMServer(ModelServerBase):
         except Exception as exc:  # LightGBMError, UnicodeDecodeError
             raise self.unreadable(file, what, exc) from None
         self._booster = booster
-        self._errors = (ValueError, TypeError, lgb.basic.LightGBMError)
+        self.input_errors = (*self.input_errors, lgb.basic.LightGBMError)
 
-    def predict(self, X: Any, features_names: list[str] | None = None) -> Any:
+    def _answer(self, X: Any, features_names: list[str] | None) -> Any:
         """`booster.predict(X)`."""
-        if not self.ready:
-            self.load()
-        try:
-            return exact(self._booster.predict(X))
-        except self._errors as exc:
-            raise bad_request(self.implementation, exc) from None
+        return self._booster.predict(X)

@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ._base import ModelServerBase, ModelServerError, ServerParameterError, bad_request, exact, reason
+from ._base import ModelServerBase, ModelServerError, ServerParameterError, reason
 
 __all__ = ["MLFlowServer"]
 
@@ -86,7 +86,7 @@ class MLFlowServer(ModelServerBase):
         self._pd: Any = None
         self._signature: Any = None
         self._columns: list[str] | None = None  # the signature's input column names, if it names them
-        self._errors: tuple[type[Exception], ...] = (ValueError, TypeError, KeyError)
+        self.input_errors = (*self.input_errors, KeyError)
 
     def _load(self, path: Path) -> None:
         pyfunc = self.import_framework()
@@ -109,7 +109,7 @@ class MLFlowServer(ModelServerBase):
         inputs = getattr(self._signature, "inputs", None)
         if inputs is not None and not inputs.is_tensor_spec() and inputs.has_input_names():
             self._columns = list(inputs.input_names())
-        self._errors = (ValueError, TypeError, KeyError, exceptions.MlflowException)
+        self.input_errors = (*self.input_errors, exceptions.MlflowException)
 
     def _model_input(self, X: Any, names: list[str] | None) -> Any:
         pd = self._pd
@@ -122,21 +122,19 @@ class MLFlowServer(ModelServerBase):
             return pd.DataFrame(data=X, columns=chosen)
         return X
 
-    def predict(self, X: Any, features_names: list[str] | None = None) -> Any:
-        """The pyfunc's `predict`: a DataFrame answer as its values, its columns as class names."""
-        if not self.ready:
-            self.load()
-        try:
-            result = self._model.predict(self._model_input(X, features_names))
-        except self._errors as exc:
-            raise bad_request(self.implementation, exc) from None
+    def _answer(self, X: Any, features_names: list[str] | None) -> Any:
+        """The pyfunc's `predict`."""
+        return self._model.predict(self._model_input(X, features_names))
+
+    def _finish(self, result: Any) -> Any:
+        """A DataFrame answer as its values, its columns as class names; a Series as its values."""
         pd = self._pd
         if isinstance(result, pd.DataFrame):
             self.class_names = [str(c) for c in result.columns]
-            return exact(result.to_numpy())
+            return result.to_numpy()
         if isinstance(result, pd.Series):
-            return exact(result.to_numpy())
-        return exact(result)
+            return result.to_numpy()
+        return result
 
     def init_metadata(self) -> dict[str, Any]:
         """metadata.yaml if the model directory has one, else the model's signature."""

@@ -13,7 +13,7 @@ import pickle
 from pathlib import Path
 from typing import Any, ClassVar
 
-from ._base import ModelServerBase, ModelServerError, bad_request, exact
+from ._base import ModelServerBase, ModelServerError
 
 __all__ = ["SKLearnServer"]
 
@@ -72,11 +72,6 @@ class SKLearnServer(ModelServerBase):
         except TypeError:
             return None
 
-    def predict(self, X: Any, features_names: list[str] | None = None) -> Any:
-        """The model's answer for the rows X (float64 where scikit-learn gives float64)."""
-        if not self.ready:
-            self.load()
-        try:
-            return exact(self._predict(X))
-        except (ValueError, TypeError) as exc:  # wrong shape or type of input
-            raise bad_request(self.implementation, exc) from None
+    def _answer(self, X: Any, features_names: list[str] | None) -> Any:
+        """The chosen method's answer (float64 where scikit-learn gives float64)."""
+        return self._predict(X)

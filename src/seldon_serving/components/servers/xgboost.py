@@ -12,7 +12,7 @@ import warnings
 from pathlib import Path
 from typing import Any, ClassVar
 
-from ._base import ModelServerBase, bad_request, exact
+from ._base import ModelServerBase
 
 __all__ = ["XGBoostServer"]
 
@@ -29,7 +29,6 @@ class XGBoostServer(ModelServerBase):
         super().__init__(model_uri, method)
         self._xgb: Any = None
         self._booster: Any = None
-        self._errors: tuple[type[Exception], ...] = (ValueError, TypeError)
 
     def _load(self, path: Path) -> None:
         xgb = self.import_framework()
@@ -43,13 +42,8 @@ class XGBoostServer(ModelServerBase):
             raise self.unreadable(file, "model saved by xgboost's save_model", exc) from None
         self._xgb = xgb
         self._booster = booster
-        self._errors = (ValueError, TypeError, xgb.core.XGBoostError)
+        self.input_errors = (*self.input_errors, xgb.core.XGBoostError)
 
-    def predict(self, X: Any, features_names: list[str] | None = None) -> Any:
+    def _answer(self, X: Any, features_names: list[str] | None) -> Any:
         """`booster.predict(DMatrix(X))`, as Seldon's server answers."""
-        if not self.ready:
-            self.load()
-        try:
-            return exact(self._booster.predict(self._xgb.DMatrix(X)))
-        except self._errors as exc:
-            raise bad_request(self.implementation, exc) from None
+        return self._booster.predict(self._xgb.DMatrix(X))
