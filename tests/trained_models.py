@@ -32,6 +32,8 @@ import numpy as np
 from tests import helpers
 
 Dataset = Literal["iris", "digits"]
+# The framework's own prediction for some rows, by server `method` (None: the server's default).
+Answer = Callable[[np.ndarray, str | None], np.ndarray]
 
 IRIS_FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
 IRIS_CLASSES = ["setosa", "versicolor", "virginica"]
@@ -47,6 +49,11 @@ class Split:
     y_test: np.ndarray
     feature_names: list[str]
     class_names: list[str]
+
+    def trained(self, framework: str, directory: Path, model: Any, answer: Answer) -> TrainedModel:
+        """A model trained on this split, with its held-out rows to ask it about."""
+        held_out = (self.x_test, self.y_test, self.feature_names, self.class_names)
+        return TrainedModel(framework, directory, model, *held_out, answer)
 
 
 def split(dataset: Dataset = "iris", test_size: float = 0.25, seed: int = 0) -> Split:
@@ -76,8 +83,7 @@ class TrainedModel:
     labels: np.ndarray  # their true classes
     feature_names: list[str]
     class_names: list[str]  # the data set's class names (not what a server reports)
-    # The framework's own prediction for some rows, by server `method` (None: the server's default).
-    _answer: Callable[[np.ndarray, str | None], np.ndarray] = field(repr=False)
+    _answer: Answer = field(repr=False)
 
     @property
     def file(self) -> Path:
@@ -99,7 +105,7 @@ class TrainedModel:
         return float(np.mean(predicted == self.labels))
 
 
-def _sklearn_answer(model: Any) -> Callable[[np.ndarray, str | None], np.ndarray]:
+def _sklearn_answer(model: Any) -> Answer:
     def answer(rows: np.ndarray, method: str | None) -> np.ndarray:
         return np.asarray(getattr(model, method or "predict_proba")(rows))
 
@@ -131,16 +137,7 @@ def save_sklearn_logistic(
         warnings.simplefilter("ignore")  # a deliberately weak model (small max_iter) may not converge
         model.fit(data.x_train, data.y_train)
     _save_sklearn(model, directory, filename)
-    return TrainedModel(
-        "sklearn",
-        directory,
-        model,
-        data.x_test,
-        data.y_test,
-        data.feature_names,
-        data.class_names,
-        _sklearn_answer(model),
-    )
+    return data.trained("sklearn", directory, model, _sklearn_answer(model))
 
 
 def save_sklearn_forest(
@@ -158,16 +155,7 @@ def save_sklearn_forest(
     model = RandomForestClassifier(n_estimators=n_estimators, max_depth=max_depth, random_state=0)
     model.fit(data.x_train, data.y_train)
     _save_sklearn(model, directory, filename)
-    return TrainedModel(
-        "sklearn",
-        directory,
-        model,
-        data.x_test,
-        data.y_test,
-        data.feature_names,
-        data.class_names,
-        _sklearn_answer(model),
-    )
+    return data.trained("sklearn", directory, model, _sklearn_answer(model))
 
 
 def save_sklearn_regressor(directory: Path, *, filename: str = "model.joblib") -> TrainedModel:
@@ -215,16 +203,7 @@ def save_xgboost(
     def answer(rows: np.ndarray, method: str | None) -> np.ndarray:
         return np.asarray(booster.predict(xgb.DMatrix(rows)))
 
-    return TrainedModel(
-        "xgboost",
-        directory,
-        booster,
-        data.x_test,
-        data.y_test,
-        data.feature_names,
-        data.class_names,
-        answer,
-    )
+    return data.trained("xgboost", directory, booster, answer)
 
 
 def save_lightgbm(
@@ -251,21 +230,10 @@ def save_lightgbm(
     def answer(rows: np.ndarray, method: str | None) -> np.ndarray:
         return np.asarray(booster.predict(rows))
 
-    return TrainedModel(
-        "lightgbm",
-        directory,
-        booster,
-        data.x_test,
-        data.y_test,
-        data.feature_names,
-        data.class_names,
-        answer,
-    )
+    return data.trained("lightgbm", directory, booster, answer)
 
 
-def _pyfunc_answer(
-    directory: Path, as_frame: list[str] | None
-) -> Callable[[np.ndarray, str | None], np.ndarray]:
+def _pyfunc_answer(directory: Path, as_frame: list[str] | None) -> Answer:
     def answer(rows: np.ndarray, method: str | None) -> np.ndarray:
         import mlflow.pyfunc
         import pandas as pd
@@ -295,16 +263,7 @@ def save_mlflow_sklearn(directory: Path, *, dataset: Dataset = "iris") -> Traine
         serialization_format="cloudpickle",  # skops is not installed by the mlflow extra
         pip_requirements=["scikit-learn"],  # inferring them runs the model in a subprocess (seconds)
     )
-    return TrainedModel(
-        "mlflow",
-        directory,
-        model,
-        data.x_test,
-        data.y_test,
-        data.feature_names,
-        data.class_names,
-        _pyfunc_answer(directory, None),
-    )
+    return data.trained("mlflow", directory, model, _pyfunc_answer(directory, None))
 
 
 def save_mlflow_pyfunc(directory: Path) -> TrainedModel:
@@ -335,16 +294,7 @@ def save_mlflow_pyfunc(directory: Path) -> TrainedModel:
         pip_requirements=["scikit-learn", "pandas"],  # inferring them takes seconds
     )
     shutil.rmtree(staging)  # save_model copied the code and the artifact into the model directory
-    return TrainedModel(
-        "mlflow",
-        directory,
-        model,
-        data.x_test,
-        data.y_test,
-        data.feature_names,
-        data.class_names,
-        _pyfunc_answer(directory, data.feature_names),
-    )
+    return data.trained("mlflow", directory, model, _pyfunc_answer(directory, data.feature_names))
 
 
 _PYFUNC_CODE = f'''"""Iris class probabilities as a DataFrame, one column per class (MLflow model code)."""
