@@ -19,6 +19,31 @@ EXECUTION_MODES = ("inline", "thread", "process")
 DEFAULT_EXECUTION = "process"
 
 
+# Connection limits of every listening port (REST and gRPC), per worker process.
+DEFAULT_HEADER_TIMEOUT = 10.0  # seconds a client gets to send a request's headers / the HTTP/2 preface
+DEFAULT_IDLE_TIMEOUT = 30  # seconds an idle connection is kept
+DEFAULT_MAX_CONNECTIONS = 2048  # open connections per worker; more are answered 503 and closed
+DEFAULT_ADMIN_PORT = 8004
+
+
+@dataclass(frozen=True, slots=True)
+class TlsFiles:
+    """TLS of the ports a server listens on (PEM files)."""
+
+    cert: Path  # the server's certificate chain
+    key: Path  # its private key
+    client_ca: Path | None = None  # mutual TLS: clients must show a certificate this CA signed
+
+
+@dataclass(frozen=True, slots=True)
+class NodeTls:
+    """TLS to remote graph nodes: https and secure gRPC channels (PEM files)."""
+
+    ca: Path | None = None  # trust these roots (None: the system's)
+    cert: Path | None = None  # a client certificate, for nodes that ask for one (mutual TLS)
+    key: Path | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class ServerSettings:
     """How a server listens, shared by `seldon serve` and `seldon microservice`."""
@@ -30,7 +55,11 @@ class ServerSettings:
     # The largest REST body or gRPC message, received or sent, to clients and to remote nodes.
     max_message: int = DEFAULT_MAX_MESSAGE
     graceful_timeout: float = 10.0  # seconds in-flight requests get to finish on SIGTERM
-    keep_alive: int = 30  # seconds an idle REST connection is kept
+    keep_alive: int = DEFAULT_IDLE_TIMEOUT  # seconds an idle connection is kept (REST and gRPC)
+    header_timeout: float = DEFAULT_HEADER_TIMEOUT
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
+    tls: TlsFiles | None = None  # None: plain text
+    node_tls: NodeTls | None = None  # None: remote graph nodes are called in plain text
     proxy_headers: bool = False  # trust X-Forwarded-* (only behind a proxy that sets them)
     log_level: str = "INFO"
     # Prometheus on a port of its own, as Seldon's wrapper serves it (None: only on the REST port).
@@ -39,6 +68,9 @@ class ServerSettings:
     # REST on this Unix domain socket instead of a TCP port (a gateway's `process` node): no
     # TCP REST port and no gRPC then.
     uds: str | None = None
+    # The admin API (apply / get / delete) on a port of its own (`seldon serve`; None: none).
+    admin_host: str = "127.0.0.1"
+    admin_port: int | None = None
 
     def addresses(self) -> str:
         """`REST on host:port, gRPC on host:port` for the start-up line."""
@@ -51,7 +83,10 @@ class ServerSettings:
             parts.append(f"gRPC on {self.host}:{self.grpc_port}")
         if self.metrics_port is not None:
             parts.append(f"metrics on {self.host}:{self.metrics_port}{self.metrics_path}")
-        return ", ".join(parts)
+        if self.admin_port is not None:
+            parts.append(f"admin on {self.admin_host}:{self.admin_port}")
+        text = ", ".join(parts)
+        return text + " (TLS)" if self.tls is not None else text
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
 from seldon_serving.cli.errors import one_sentence
-from seldon_serving.cli.options import server_options, server_settings, state_store_option
+from seldon_serving.cli.options import node_tls_options, server_options, server_settings, state_store_option
 from seldon_serving.settings import EngineSettings
 
 
@@ -42,6 +43,7 @@ from seldon_serving.settings import EngineSettings
     http_port=8000, grpc_port=5001, http_env="ENGINE_SERVER_PORT", grpc_env="ENGINE_SERVER_GRPC_PORT"
 )
 @state_store_option
+@node_tls_options
 @one_sentence
 def engine_command(
     predictor: str | None,
@@ -55,6 +57,7 @@ def engine_command(
     max_message_size: int,
     log_level: str,
     state_store: str | None,
+    **connection: Any,
 ) -> None:
     """Serve one predictor of a SeldonDeployment: Seldon's engine API in the predictor's pod.
 
@@ -73,5 +76,5 @@ def engine_command(
         namespace=namespace or "default",
         state_store=state_store or None,
     )
-    server = server_settings(host, http_port, grpc_port, workers, max_message_size, log_level)
+    server = server_settings(host, http_port, grpc_port, workers, max_message_size, log_level, **connection)
     sys.exit(serve_engine(settings, server))

@@ -100,6 +100,7 @@ def start_microservice(
     metrics_path: str,
     model_metadata: str | None = None,
     uds: str | None = None,
+    **connection: Any,
 ) -> int:
     """Build the settings from the options and serve the class."""
     from seldon_serving.servers import logs
@@ -136,7 +137,7 @@ def start_microservice(
     )
     if uds:
         http = grpc = None  # REST on the socket only: nothing listens on TCP
-    server = server_settings(host, http, grpc, workers, max_message_size, log_level)
+    server = server_settings(host, http, grpc, workers, max_message_size, log_level, **connection)
     if uds:
         server = replace(server, uds=uds)
     if metrics_port is not None:

@@ -10,7 +10,17 @@ from typing import Any, TypeVar
 import click
 from click.core import ParameterSource
 
-from seldon_serving.settings import DEFAULT_MAX_MESSAGE, ModelPlaces, ServerSettings
+from seldon_serving.cli.errors import CliError
+from seldon_serving.settings import (
+    DEFAULT_HEADER_TIMEOUT,
+    DEFAULT_IDLE_TIMEOUT,
+    DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_MAX_MESSAGE,
+    ModelPlaces,
+    NodeTls,
+    ServerSettings,
+    TlsFiles,
+)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -43,7 +53,9 @@ COUNT = _Int(minimum=1)
 def server_options(
     *, http_port: int, grpc_port: int, http_env: str | None, grpc_env: str | None
 ) -> Callable[[F], F]:
-    """--host, --http-port, --grpc-port, --workers, --max-message-size, --log-level."""
+    """--host, --http-port, --grpc-port, --workers, --max-message-size, --log-level, and the TLS
+    and connection-limit options of every port (the command takes those as `**connection` and
+    hands them to `server_settings`)."""
     options = [
         click.option("--host", default="0.0.0.0", show_default=True, help="Address to listen on."),
         click.option(
@@ -71,6 +83,7 @@ def server_options(
         click.option(
             "--log-level", default="INFO", envvar="SELDON_LOG_LEVEL", show_default=True, help="Log level."
         ),
+        *_connection_options,
     ]
 
     def decorate(fn: F) -> F:
@@ -81,6 +94,75 @@ def server_options(
     return decorate
 
 
+def _pem_option(flag: str, envvar: str, help_text: str) -> Callable[[F], F]:
+    kind = click.Path(exists=True, dir_okay=False, path_type=Path)
+    return click.option(flag, type=kind, default=None, envvar=envvar, help=f"{help_text} [${envvar}].")
+
+
+_connection_options = [
+    _pem_option(
+        "--tls-cert", "SELDON_TLS_CERT", "Serve every port over TLS with this certificate chain (PEM)"
+    ),
+    _pem_option("--tls-key", "SELDON_TLS_KEY", "The private key of --tls-cert (PEM)"),
+    _pem_option(
+        "--tls-client-ca",
+        "SELDON_TLS_CLIENT_CA",
+        "Mutual TLS: refuse clients without a certificate signed by this CA (PEM)",
+    ),
+    click.option(
+        "--header-timeout",
+        type=click.FloatRange(min=0, min_open=True),
+        default=DEFAULT_HEADER_TIMEOUT,
+        envvar="SELDON_HEADER_TIMEOUT",
+        show_default=True,
+        help="Seconds a client gets to send a request's headers (REST) or to open its connection "
+        "(TLS and HTTP/2 handshake, gRPC); slower connections are closed [$SELDON_HEADER_TIMEOUT].",
+    ),
+    click.option(
+        "--idle-timeout",
+        type=COUNT,
+        default=DEFAULT_IDLE_TIMEOUT,
+        envvar="SELDON_IDLE_TIMEOUT",
+        show_default=True,
+        help="Seconds an idle connection is kept open, REST and gRPC [$SELDON_IDLE_TIMEOUT].",
+    ),
+    click.option(
+        "--max-connections",
+        type=COUNT,
+        default=DEFAULT_MAX_CONNECTIONS,
+        envvar="SELDON_MAX_CONNECTIONS",
+        show_default=True,
+        help="Open connections per worker process and protocol; past it a REST client is answered 503 "
+        "and a gRPC connection is refused [$SELDON_MAX_CONNECTIONS].",
+    ),
+]
+
+
+def node_tls_options(fn: F) -> F:
+    """--node-ca, --node-cert, --node-key: TLS to the remote nodes of a graph."""
+    options = [
+        click.option(
+            "--node-tls",
+            is_flag=True,
+            envvar="SELDON_NODE_TLS",
+            help="Call remote graph nodes over TLS (https, secure gRPC), trusting the system's CAs "
+            "unless --node-ca names one [$SELDON_NODE_TLS].",
+        ),
+        _pem_option(
+            "--node-ca", "SELDON_NODE_CA", "Call remote graph nodes over TLS, trusting this CA (PEM)"
+        ),
+        _pem_option(
+            "--node-cert",
+            "SELDON_NODE_CERT",
+            "Show remote graph nodes this client certificate (mutual TLS, PEM)",
+        ),
+        _pem_option("--node-key", "SELDON_NODE_KEY", "The private key of --node-cert (PEM)"),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
 def server_settings(
     host: str,
     http_port: int | None,
@@ -88,7 +170,22 @@ def server_settings(
     workers: int,
     max_message_size: int,
     log_level: str,
+    **connection: Any,
 ) -> ServerSettings:
+    """The settings of a server command; `connection` holds the TLS, connection-limit and
+    remote-node TLS options the command was given."""
+    cert, key = connection.get("tls_cert"), connection.get("tls_key")
+    client_ca = connection.get("tls_client_ca")
+    if (cert is None) != (key is None):
+        raise CliError("--tls-cert and --tls-key go together: give both, or neither")
+    if client_ca is not None and cert is None:
+        raise CliError("--tls-client-ca needs --tls-cert and --tls-key: mutual TLS is TLS first")
+    node_ca, node_cert, node_key = (connection.get(k) for k in ("node_ca", "node_cert", "node_key"))
+    if (node_cert is None) != (node_key is None):
+        raise CliError("--node-cert and --node-key go together: give both, or neither")
+    node_tls = None
+    if connection.get("node_tls") or node_ca is not None or node_cert is not None:
+        node_tls = NodeTls(ca=node_ca, cert=node_cert, key=node_key)
     return ServerSettings(
         host=host,
         http_port=http_port,
@@ -96,6 +193,13 @@ def server_settings(
         workers=workers,
         max_message=max_message_size,
         log_level=log_level,
+        keep_alive=connection.get("idle_timeout", DEFAULT_IDLE_TIMEOUT),
+        header_timeout=connection.get("header_timeout", DEFAULT_HEADER_TIMEOUT),
+        max_connections=connection.get("max_connections", DEFAULT_MAX_CONNECTIONS),
+        tls=TlsFiles(cert=cert, key=key, client_ca=client_ca)
+        if cert is not None and key is not None
+        else None,
+        node_tls=node_tls,
     )
 
 

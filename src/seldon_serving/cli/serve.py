@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -11,6 +12,7 @@ from seldon_serving.cli.errors import one_sentence
 from seldon_serving.cli.options import (
     model_places,
     model_places_options,
+    node_tls_options,
     register_servers,
     server_options,
     server_registry_options,
@@ -75,6 +77,7 @@ from seldon_serving.settings import (
 )
 @server_registry_options
 @model_places_options
+@node_tls_options
 @click.option(
     "--oauth-token-ttl",
     type=click.FloatRange(min=0, min_open=True),
@@ -103,6 +106,7 @@ def serve_command(
     server_config: Path | None,
     pvc_root: Path | None,
     model_cache: Path | None,
+    **connection: Any,
 ) -> None:
     """Serve SeldonDeployments: Seldon's external REST and gRPC API for every deployment.
 
@@ -137,5 +141,5 @@ def serve_command(
         servers=servers,
         server_config=server_config.resolve() if server_config is not None else None,
     )
-    server = server_settings(host, http_port, grpc_port, workers, max_message_size, log_level)
+    server = server_settings(host, http_port, grpc_port, workers, max_message_size, log_level, **connection)
     sys.exit(serve_gateway(collected.manifests, gateway, server, watch=list(paths) if reload else None))

@@ -32,7 +32,7 @@ import grpc
 import uvicorn
 
 from seldon_serving.protocol.errors import ServingError
-from seldon_serving.servers import logs
+from seldon_serving.servers import connections, logs, tls
 from seldon_serving.servers.grpc_edge import server_options
 from seldon_serving.settings import ServerSettings
 
@@ -55,6 +55,7 @@ class Edges:
     asgi_app: Any = None
     grpc_handlers: list[grpc.GenericRpcHandler] | None = None
     metrics_app: Any = None  # an ASGI app for the metrics port, if the settings name one
+    admin_app: Any = None  # an ASGI app for the admin port, if the settings name one
     on_start: Callable[[], Any] | None = None  # awaitable factory, run inside the worker loop
     on_stop: Callable[[], Any] | None = None
 
@@ -121,6 +122,8 @@ def claim_ports(settings: ServerSettings) -> list[Any]:
         for kind, port in ports:
             if port:  # port 0: the system picks a free one, nothing to claim
                 claims.append(_claim(kind, settings.host, port))
+        if settings.admin_port:
+            claims.append(_claim("admin", settings.admin_host, settings.admin_port))
     except PortInUse:
         for handle in claims:
             handle.close()
@@ -171,6 +174,8 @@ async def _serve_worker(
         apps.append((edges.asgi_app, _listen_socket(settings.host, settings.http_port)))
     if edges.metrics_app is not None and settings.metrics_port is not None:
         apps.append((edges.metrics_app, _listen_socket(settings.host, settings.metrics_port)))
+    if edges.admin_app is not None and settings.admin_port is not None:
+        apps.append((edges.admin_app, _listen_socket(settings.admin_host, settings.admin_port)))
     http_servers: list[_Uvicorn] = []
 
     def request_stop() -> None:
@@ -183,11 +188,15 @@ async def _serve_worker(
         if edges.on_start is not None:
             await edges.on_start()
         if edges.grpc_handlers and settings.grpc_port is not None:
-            grpc_server = grpc.aio.server(options=server_options(settings.max_message))
+            options = server_options(settings.max_message) + connections.grpc_limits(settings)
+            grpc_server = grpc.aio.server(options=options)
             grpc_server.add_generic_rpc_handlers(tuple(edges.grpc_handlers))
             address = f"{settings.host}:{settings.grpc_port}"
             try:
-                bound = grpc_server.add_insecure_port(address)
+                if settings.tls is not None:
+                    bound = grpc_server.add_secure_port(address, tls.grpc_server_credentials(settings.tls))
+                else:
+                    bound = grpc_server.add_insecure_port(address)
             except RuntimeError:  # newer grpcio raises where older ones answered 0
                 bound = 0
             if bound == 0:
@@ -196,9 +205,11 @@ async def _serve_worker(
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, request_stop)
         for app, sock in apps:
+            secure = settings.tls is not None and sock is not uds  # a Unix socket is this user's only
             config = uvicorn.Config(
                 app,
-                http="httptools",
+                http=connections.rest_protocol(settings),
+                **(tls.uvicorn_options(settings.tls) if secure and settings.tls is not None else {}),
                 loop="none",
                 lifespan="off",
                 access_log=False,
