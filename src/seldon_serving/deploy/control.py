@@ -23,7 +23,7 @@ from seldon_serving.engine.plan import check_deployment, check_servers_installed
 from seldon_serving.engine.plane import DEFAULT_NAMESPACE, PROBE_INTERVAL, DataPlane
 from seldon_serving.protocol.errors import BadRequest, DeploymentNotFound, ServingError
 from seldon_serving.servers import logs
-from seldon_serving.settings import DEFAULT_EXECUTION, DEFAULT_MAX_MESSAGE
+from seldon_serving.settings import DEFAULT_EXECUTION, DEFAULT_MAX_MESSAGE, NodeTls
 from seldon_serving.spec import (
     DeploymentState,
     ManifestError,
@@ -67,7 +67,9 @@ class ControlPlane:
         execution: str = DEFAULT_EXECUTION,
         runs_nodes: bool = True,
         oauth: bool = False,
+        node_tls: NodeTls | None = None,
     ) -> None:
+        self.node_tls = node_tls  # TLS to remote graph nodes (None: plain text)
         self.execution = execution  # how user classes whose manifest names no mode run
         # The OAuth front end is on: a deployment is reached only with a token of its own.
         self.oauth = oauth

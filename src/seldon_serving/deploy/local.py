@@ -63,6 +63,7 @@ def gateway_edges(settings: GatewaySettings, server: ServerSettings, server_name
         execution=settings.execution,
         runs_nodes=not settings.cluster_engines,
         oauth=settings.oauth,
+        node_tls=server.node_tls,
     )
 
     async def stop() -> None:
