@@ -186,6 +186,17 @@ def server_settings(
     node_tls = None
     if connection.get("node_tls") or node_ca is not None or node_cert is not None:
         node_tls = NodeTls(ca=node_ca, cert=node_cert, key=node_key)
+    tls_files = None
+    if cert is not None and key is not None:
+        tls_files = TlsFiles(cert=cert, key=key, client_ca=client_ca)
+    # Checked here, before any port is taken or worker forked: a bad file is one sentence, once.
+    if tls_files is not None or node_tls is not None:
+        from seldon_serving.servers import tls
+
+        if tls_files is not None:
+            tls.check_server_files(tls_files)
+        if node_tls is not None:
+            tls.check_node_files(node_tls)
     return ServerSettings(
         host=host,
         http_port=http_port,
@@ -196,9 +207,7 @@ def server_settings(
         keep_alive=connection.get("idle_timeout", DEFAULT_IDLE_TIMEOUT),
         header_timeout=connection.get("header_timeout", DEFAULT_HEADER_TIMEOUT),
         max_connections=connection.get("max_connections", DEFAULT_MAX_CONNECTIONS),
-        tls=TlsFiles(cert=cert, key=key, client_ca=client_ca)
-        if cert is not None and key is not None
-        else None,
+        tls=tls_files,
         node_tls=node_tls,
     )
 

@@ -51,6 +51,7 @@ class Builder(Protocol):
         store: StateStore | None = ...,
         max_message: int = ...,
         execution: str = ...,
+        node_tls: NodeTls | None = ...,
     ) -> Deployment: ...
 
 
@@ -202,6 +203,7 @@ class ControlPlane:
             store=self.store,
             max_message=self.max_message,
             execution=self.execution,
+            node_tls=self.node_tls,
         )
 
     # --- admin API (called by the gateway's REST edge) --------------------------------------------

@@ -93,7 +93,13 @@ def engine_edges(sdep: SeldonDeployment, settings: EngineSettings, server: Serve
     metrics = Metrics()
     plane = DataPlane(observer=GatewayMetrics(metrics))
     plane.install(
-        build_deployment(sdep, namespace=settings.namespace, store=store, max_message=server.max_message)
+        build_deployment(
+            sdep,
+            namespace=settings.namespace,
+            store=store,
+            max_message=server.max_message,
+            node_tls=server.node_tls,
+        )
     )
 
     async def stop() -> None:

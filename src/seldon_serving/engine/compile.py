@@ -36,7 +36,7 @@ from seldon_serving.engine.process import ProcessRunner, ProcessStartError, proc
 from seldon_serving.engine.remote import GrpcRunner, RestRunner
 from seldon_serving.engine.runners import LocalRunner, NodeRunner
 from seldon_serving.protocol.errors import ServingError
-from seldon_serving.settings import DEFAULT_MAX_MESSAGE, ModelPlaces
+from seldon_serving.settings import DEFAULT_MAX_MESSAGE, ModelPlaces, NodeTls
 from seldon_serving.state.base import StateHandle, StateStore
 
 
@@ -53,6 +53,7 @@ class CompileContext:
     store: StateStore | None
     max_message: int = DEFAULT_MAX_MESSAGE  # of the gRPC channels to remote nodes
     execution: str = INLINE  # user classes whose manifest names no mode run so
+    node_tls: NodeTls | None = None  # TLS to remote nodes (None: plain text); process nodes stay plain
 
 
 THREAD_POOL = 8  # threads per `thread` node: enough for overlapping calls, bounded
@@ -142,7 +143,9 @@ def _runner(plan: NodePlan, ctx: CompileContext) -> NodeRunner:
         raise CompileError(plan.problem)
     if plan.how == REMOTE:
         runner_class = GrpcRunner if plan.transport == "GRPC" else RestRunner
-        return runner_class(plan.name, plan.host, plan.port, plan.service_type, ctx.max_message)
+        return runner_class(
+            plan.name, plan.host, plan.port, plan.service_type, ctx.max_message, tls=ctx.node_tls
+        )
     where = f"node '{plan.name}'"
     if plan.server is not None:
         # A model that does not load is the model's fault: say which one.

@@ -16,7 +16,7 @@ from seldon_serving.engine.compile import CompileContext, compile_graph, stop_st
 from seldon_serving.engine.graph import GraphNode
 from seldon_serving.engine.plan import plan_predictor
 from seldon_serving.protocol.message import Feedback, SeldonMessage
-from seldon_serving.settings import DEFAULT_MAX_MESSAGE
+from seldon_serving.settings import DEFAULT_MAX_MESSAGE, NodeTls
 from seldon_serving.spec.models import SeldonDeployment
 from seldon_serving.spec.validation import deployment_name
 from seldon_serving.state.base import StateStore
@@ -187,16 +187,19 @@ def build_deployment(
     store: StateStore | None = None,
     max_message: int = DEFAULT_MAX_MESSAGE,
     execution: str = "inline",
+    node_tls: NodeTls | None = None,
 ) -> Deployment:
     """Plan and build every predictor of `sdep` (ManifestError if a node cannot run here,
     CompileError if it could not be built); `execution` is how user classes whose manifest
-    names no mode run."""
+    names no mode run; `node_tls`, how remote nodes are called over TLS (None: plain text)."""
     name = deployment_name(sdep)
     shares = traffic_shares(sdep)
     predictors: list[Predictor] = []
     try:
         for index, predictor in enumerate(sdep.spec.predictors):
-            ctx = CompileContext(name, namespace, predictor.name, base_dir, store, max_message, execution)
+            ctx = CompileContext(
+                name, namespace, predictor.name, base_dir, store, max_message, execution, node_tls
+            )
             root = compile_graph(plan_predictor(sdep, index), ctx)
             traffic = shares[index]
             predictors.append(

@@ -11,12 +11,19 @@ the requests that need it may suffer, and only while it is away:
 - gRPC: the channel reconnects with a short, capped backoff, so a component that
   comes back is used again within about a second instead of gRPC's default of up
   to two minutes.
+
+With `NodeTls` (`--node-tls`, `--node-ca`, `--node-cert`, `--node-key`) both speak TLS: https
+with an ssl.SSLContext, and a secure gRPC channel, trusting the given CA (or the system's roots)
+and showing the client certificate to nodes that ask for one.  A handshake that fails is said as
+a TLS problem, naming the node.
 """
 
 from __future__ import annotations
 
 import contextvars
+import functools
 import socket
+import ssl
 import weakref
 from typing import Any
 
@@ -29,6 +36,7 @@ from seldon_serving.protocol import json_codec, proto_codec
 from seldon_serving.protocol._pb import prediction_pb2 as pb
 from seldon_serving.protocol.errors import BadRequest, MicroserviceError, NodeUnavailable
 from seldon_serving.protocol.message import Feedback, SeldonMessage
+from seldon_serving.settings import NodeTls
 
 _INPUT_PATH = {"MODEL": "/predict", "TRANSFORMER": "/transform-input"}
 
@@ -62,6 +70,53 @@ def connect_failure(exc: BaseException) -> str:
     return type(exc).__name__
 
 
+@functools.cache
+def node_ssl_context(tls: NodeTls) -> ssl.SSLContext:
+    """The client side of TLS to remote nodes (one context per setting, shared by every runner):
+    verify the node's certificate and name against the CA (or the system's roots), and show
+    the client certificate if one is given."""
+    context = ssl.create_default_context(cafile=str(tls.ca) if tls.ca is not None else None)
+    if tls.cert is not None and tls.key is not None:
+        context.load_cert_chain(str(tls.cert), str(tls.key))
+    return context
+
+
+def grpc_channel_credentials(tls: NodeTls) -> grpc.ChannelCredentials:
+    return grpc.ssl_channel_credentials(
+        root_certificates=tls.ca.read_bytes() if tls.ca is not None else None,
+        private_key=tls.key.read_bytes() if tls.key is not None and tls.cert is not None else None,
+        certificate_chain=tls.cert.read_bytes() if tls.cert is not None and tls.key is not None else None,
+    )
+
+
+def tls_failure(exc: BaseException) -> str | None:
+    """Why a TLS connection failed, in our words, or None if `exc` is no TLS failure."""
+    seen: BaseException | None = exc
+    while seen is not None:  # aiohttp wraps the ssl module's error; look through the chain
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            detail = seen.verify_message or "certificate verify failed"
+            return f"TLS: its certificate is not trusted ({detail}): is --node-ca the CA that signed it?"
+        if isinstance(seen, ssl.SSLError):
+            return _handshake_failure(seen.reason or str(seen))
+        certificate_error = getattr(seen, "certificate_error", None)
+        if isinstance(certificate_error, BaseException) and certificate_error is not seen:
+            seen = certificate_error
+            continue
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def _handshake_failure(reason: str) -> str:
+    text = reason.lower()
+    if "certificate_required" in text or "certificate required" in text or "handshake_failure" in text:
+        return "TLS: it asks for a client certificate: give --node-cert and --node-key"
+    if "certificate_verify_failed" in text:
+        return "TLS: its certificate is not trusted: is --node-ca the CA that signed it?"
+    if "wrong_version_number" in text or "record_layer" in text or "packet_length" in text:
+        return "TLS handshake failed: it does not seem to serve TLS"
+    return f"TLS handshake failed: {reason}"
+
+
 def _pool_connector(**kwargs: Any) -> Any:
     """An aiohttp TCPConnector that tells (through `_reused_connection`) whether the
     connection it hands out was used before."""
@@ -89,10 +144,20 @@ def _pool_connector(**kwargs: Any) -> Any:
 
 
 class RestRunner:
-    def __init__(self, node: str, host: str, port: int, service_type: str, max_message: int) -> None:
+    def __init__(
+        self,
+        node: str,
+        host: str,
+        port: int,
+        service_type: str,
+        max_message: int,
+        tls: NodeTls | None = None,
+    ) -> None:
         self.node = node
         self.address = (host, port)  # for the gateway's readiness check
-        self.base = f"http://{host}:{port}"
+        self.where = f"{host}:{port}"
+        self.tls = tls
+        self.base = f"{'https' if tls is not None else 'http'}://{host}:{port}"
         self.input_path = _INPUT_PATH.get(service_type, "/transform-input")
         self.max_message = max_message
         self._session: Any = None
@@ -105,7 +170,11 @@ class RestRunner:
                 # keepalive_timeout: give up idle connections before our own microservices
                 # do (after 30 s).  Servers with a shorter keep-alive (gunicorn, behind
                 # Seldon's wrapper, 2 s) close connections under us: the retry in `_post`.
-                connector=_pool_connector(limit=256, keepalive_timeout=15),
+                connector=_pool_connector(
+                    limit=256,
+                    keepalive_timeout=15,
+                    ssl=node_ssl_context(self.tls) if self.tls is not None else True,
+                ),
                 headers={"Seldon-model-name": self.node},
             )
         return self._session
@@ -157,14 +226,19 @@ class RestRunner:
     def _unreachable(self, exc: BaseException) -> NodeUnavailable:
         import aiohttp
 
-        if isinstance(exc, aiohttp.ClientConnectorError):
+        tls = tls_failure(exc) if self.tls is not None else None
+        if tls is not None:
+            reason = tls
+        elif isinstance(exc, aiohttp.ClientConnectorError):
             reason = connect_failure(exc.os_error)
         elif isinstance(exc, aiohttp.ServerDisconnectedError):
             reason = "it closed the connection before answering"
         else:
             reason = connect_failure(exc)
-        where = self.base.removeprefix("http://")
-        return NodeUnavailable(f"node '{self.node}' at {where} is unreachable ({reason})", node=self.node)
+        over = " over TLS" if self.tls is not None and tls is None else ""
+        return NodeUnavailable(
+            f"node '{self.node}' at {self.where} is unreachable{over} ({reason})", node=self.node
+        )
 
     async def transform_input(self, msg: SeldonMessage) -> SeldonMessage:
         return await self._post(self.input_path, json_codec.encode_message(msg))
@@ -206,7 +280,7 @@ class RestRunner:
             self._session = None
 
     def describe(self) -> str:
-        return f"REST {self.base.removeprefix('http://')}"
+        return f"REST {self.where}{' (TLS)' if self.tls is not None else ''}"
 
 
 class EngineRunner(RestRunner):
@@ -214,8 +288,8 @@ class EngineRunner(RestRunner):
     its answer is its whole graph's, meta (routing, requestPath) included, and feedback goes to
     its whole graph.  What the OAuth front end of a cluster install forwards to."""
 
-    def __init__(self, node: str, host: str, port: int, max_message: int) -> None:
-        super().__init__(node, host, port, "MODEL", max_message)
+    def __init__(self, node: str, host: str, port: int, max_message: int, tls: NodeTls | None = None) -> None:
+        super().__init__(node, host, port, "MODEL", max_message, tls)
         self.input_path = "/api/v0.1/predictions"
         # Not part of the front end's readiness: one deployment's engines being away must not
         # take the front end of every other deployment out of rotation.
@@ -225,7 +299,7 @@ class EngineRunner(RestRunner):
         await self._post("/api/v0.1/feedback", json_codec.encode_feedback(feedback))
 
     def describe(self) -> str:
-        return f"engine {self.base.removeprefix('http://')}"
+        return f"engine {self.where}{' (TLS)' if self.tls is not None else ''}"
 
 
 def _error_info(raw: bytes) -> str:
@@ -240,10 +314,19 @@ def _error_info(raw: bytes) -> str:
 
 
 class GrpcRunner:
-    def __init__(self, node: str, host: str, port: int, service_type: str, max_message: int) -> None:
+    def __init__(
+        self,
+        node: str,
+        host: str,
+        port: int,
+        service_type: str,
+        max_message: int,
+        tls: NodeTls | None = None,
+    ) -> None:
         self.node = node
         self.address = (host, port)  # for the gateway's readiness check
         self.target = f"{host}:{port}"
+        self.tls = tls
         self.service_type = service_type
         self.max_message = max_message
         self._channel: grpc.aio.Channel | None = None
@@ -260,14 +343,16 @@ class GrpcRunner:
         method = self._methods.get(key)
         if method is None:
             if self._channel is None:
-                self._channel = grpc.aio.insecure_channel(
-                    self.target,
-                    options=[
-                        ("grpc.max_send_message_length", self.max_message),
-                        ("grpc.max_receive_message_length", self.max_message),
-                        *GRPC_RECONNECT_OPTIONS,
-                    ],
-                )
+                options = [
+                    ("grpc.max_send_message_length", self.max_message),
+                    ("grpc.max_receive_message_length", self.max_message),
+                    *GRPC_RECONNECT_OPTIONS,
+                ]
+                if self.tls is not None:
+                    credentials = grpc_channel_credentials(self.tls)
+                    self._channel = grpc.aio.secure_channel(self.target, credentials, options=options)
+                else:
+                    self._channel = grpc.aio.insecure_channel(self.target, options=options)
             method = self._channel.unary_unary(
                 f"/seldon.protos.{service}/{name}",
                 request_serializer=request_type.SerializeToString,
@@ -294,8 +379,12 @@ class GrpcRunner:
                     if "refused" in detail.lower()
                     else "no answer"
                 )
+                over = ""
+                if self.tls is not None:
+                    tls = _grpc_tls_failure(detail)
+                    reason, over = (tls, "") if tls is not None else (reason, " over TLS")
                 raise NodeUnavailable(
-                    f"node '{self.node}' at {self.target} is unreachable ({reason})", node=self.node
+                    f"node '{self.node}' at {self.target} is unreachable{over} ({reason})", node=self.node
                 ) from None
             if code == grpc.StatusCode.INVALID_ARGUMENT:
                 raise BadRequest(f"node '{self.node}': {detail}", node=self.node) from None
@@ -339,4 +428,12 @@ class GrpcRunner:
             self._methods.clear()
 
     def describe(self) -> str:
-        return f"gRPC {self.target}"
+        return f"gRPC {self.target}{' (TLS)' if self.tls is not None else ''}"
+
+
+def _grpc_tls_failure(detail: str) -> str | None:
+    """A secure channel's failure to connect, from gRPC's detail text, in our words."""
+    text = detail.lower()
+    if "ssl" not in text and "handshake" not in text and "tsi" not in text and "certificate" not in text:
+        return None
+    return _handshake_failure(detail)

@@ -19,7 +19,7 @@ from seldon_serving.engine.deployment import Deployment, Predictor, traffic_shar
 from seldon_serving.engine.graph import GraphNode
 from seldon_serving.engine.remote import EngineRunner
 from seldon_serving.servers.oauth import OAuthService
-from seldon_serving.settings import DEFAULT_MAX_MESSAGE
+from seldon_serving.settings import DEFAULT_MAX_MESSAGE, NodeTls
 from seldon_serving.spec import SeldonDeployment, deployment_name
 from seldon_serving.spec.graph import find_container, iter_units
 from seldon_serving.state.base import StateStore
@@ -68,16 +68,18 @@ def build_forwarding_deployment(
     store: StateStore | None = None,
     max_message: int = DEFAULT_MAX_MESSAGE,
     execution: str = "inline",
+    node_tls: NodeTls | None = None,
 ) -> Deployment:
     """`sdep` as the front end serves it: one forwarding node per predictor (same signature as
-    `engine.deployment.build_deployment`, so the control plane takes either)."""
+    `engine.deployment.build_deployment`, so the control plane takes either); `node_tls`: the
+    engines are called over https."""
     name = deployment_name(sdep)
     shares = traffic_shares(sdep)
     predictors = []
     for index, spec in enumerate(sdep.spec.predictors):
         given = (spec.annotations or {}).get(ENGINE_ADDRESS)
         host, _, port = str(given or engine_address(name, spec.name, namespace)).rpartition(":")
-        runner = EngineRunner(name, host, int(port), max_message)
+        runner = EngineRunner(name, host, int(port), max_message, tls=node_tls)
         units = [unit for _, unit in iter_units(spec.graph)]
         images = {unit.name: find_container(spec, unit.name) for unit in units}
         predictors.append(
