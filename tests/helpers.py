@@ -166,25 +166,37 @@ class Server:
 
 
 class Gateway(Server):
-    """A running `seldon serve`; `cli` runs other `seldon` commands against it."""
+    """A running `seldon serve`; `cli` runs other `seldon` commands against its admin port."""
 
     def __init__(
-        self, process: subprocess.Popen[bytes], http_port: int, grpc_port: int, state_dir: Path
+        self,
+        process: subprocess.Popen[bytes],
+        http_port: int,
+        grpc_port: int,
+        state_dir: Path,
+        admin_port: int | None = None,
     ) -> None:
         super().__init__(process, http_port, grpc_port)
         self.state_dir = state_dir
+        self.admin_port = admin_port
+        self.admin_url = f"http://127.0.0.1:{admin_port}" if admin_port else ""
 
     def cli(
-        self, *args: str, stdin: str | None = None, cwd: Path | None = None
+        self,
+        *args: str,
+        stdin: str | None = None,
+        cwd: Path | None = None,
+        env: dict[str, str] | None = None,
     ) -> subprocess.CompletedProcess[str]:
-        """Run `seldon <args> --server <this gateway>`."""
+        """Run `seldon <args> --server <this gateway's admin port>` (`env` added to the environment)."""
         return subprocess.run(
-            [seldon_bin(), *args, "--server", self.url],
+            [seldon_bin(), *args, "--server", self.admin_url],
             input=stdin,
             capture_output=True,
             text=True,
             timeout=120,
             cwd=cwd,
+            env={**os.environ, **env} if env else None,
         )
 
 
@@ -242,12 +254,15 @@ def gateway(
     env: dict[str, str] | None = None,
     http_port: int | None = None,
     grpc_port: int | None = None,
+    admin_port: int | None = None,
     timeout: float = 60.0,
 ) -> Iterator[Gateway]:
     """`seldon serve PATHS... ARGS...` on free loopback ports (or the ones given, to start a
-    gateway again where it was), stopped at exit."""
+    gateway again where it was), its admin port too, stopped at exit."""
     http, grpc = http_port or free_port(), grpc_port or free_port()
+    admin = admin_port or free_port()
     argv = [seldon_bin(), "serve", *map(str, paths), "--http-port", str(http), "--grpc-port", str(grpc)]
+    argv += ["--admin-port", str(admin)]
     argv += ["--host", "127.0.0.1", "--state-dir", str(state_dir)]
     if workers != 1:
         argv += ["--workers", str(workers)]
@@ -256,7 +271,7 @@ def gateway(
     argv += list(args)
     ready = f"http://127.0.0.1:{http}/ping"
     with running(argv, env=env, ready_url=ready, ready_port=grpc, timeout=timeout) as process:
-        yield Gateway(process, http, grpc, state_dir)
+        yield Gateway(process, http, grpc, state_dir, admin)
 
 
 def enter_all(stack: contextlib.ExitStack, contexts: Sequence[AbstractContextManager[T]]) -> list[T]:

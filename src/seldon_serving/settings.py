@@ -103,7 +103,10 @@ class GatewaySettings:
 
     state_dir: Path = Path(DEFAULT_STATE_DIR)
     poll_interval: float = 0.2  # seconds between a worker's checks for changed deployments
-    remote_admin: bool = False  # let clients on other hosts apply/delete deployments
+    # SHA-256 digest of the admin token (--admin-token-file); None: the admin API answers only on
+    # the admin port (127.0.0.1 by default), and the public port serves none of it.
+    admin_token: bytes | None = field(default=None, repr=False)
+    public_metrics: bool = False  # Prometheus on the public port without the admin token
     oauth: bool = False  # the OAuth API front end (Seldon's apife, the seed's withApife)
     oauth_ttl: float = DEFAULT_OAUTH_TTL
     # A state store URL (redis://...) shared with other servers; None: SQLite in state_dir.

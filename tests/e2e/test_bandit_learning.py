@@ -32,7 +32,7 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
 def router_branches(gateway: Gateway, name: str) -> list[dict[str, Any]]:
     """The router's per-branch state, as `seldon get NAME -o json` shows it."""
     out = subprocess.run(
-        [seldon_bin(), "get", name, "-o", "json", "--server", gateway.url],
+        [seldon_bin(), "get", name, "-o", "json", "--server", gateway.admin_url],
         capture_output=True,
         text=True,
         timeout=30,

@@ -377,8 +377,11 @@ def crash_gateway(directory: Path, **ports: int) -> AbstractContextManager[Gatew
     )
 
 
-def load(url: str, template: str, stop: threading.Event, acked: Acknowledged) -> list[threading.Thread]:
-    """Client threads streaming applies + tokens, bandit feedback and detector rows until `stop`."""
+def load(
+    url: str, admin_url: str, template: str, stop: threading.Event, acked: Acknowledged
+) -> list[threading.Thread]:
+    """Client threads streaming applies (on the admin port) + tokens, bandit feedback and detector
+    rows until `stop`."""
     deadline = time.monotonic() + 30  # bounded even if nobody stops them
 
     def guarded(body: Any) -> Any:
@@ -399,7 +402,7 @@ def load(url: str, template: str, stop: threading.Event, acked: Acknowledged) ->
     def apply_and_token(front: Front) -> None:
         name = f"dep{next(counter)}"
         manifest = yaml.safe_load(template.replace(PLACEHOLDER, name))["items"][-1]
-        r = front.client.put(f"{front.url}/admin/deployments", json={"manifest": manifest})
+        r = front.client.put(f"{admin_url}/admin/deployments", json={"manifest": manifest})
         if r.status_code // 100 != 2:
             return
         acked.deployments.append(name)
@@ -472,7 +475,7 @@ def test_kill_9_of_the_whole_server_loses_nothing_acknowledged(tmp_path: Path) -
     with contextlib.ExitStack() as stack:
         server = stack.enter_context(crash_gateway(tmp_path))
         stop = threading.Event()
-        threads = load(server.url, template, stop, acked)
+        threads = load(server.url, server.admin_url, template, stop, acked)
         for thread in threads:
             thread.start()
         # Mid-load: once every kind of write has been acknowledged (polled), then a random
@@ -493,11 +496,11 @@ def test_kill_9_of_the_whole_server_loses_nothing_acknowledged(tmp_path: Path) -
         assert acked.deployments and acked.tokens and acked.feedback_acked and acked.rows_acked, acked
 
         ports = {"http_port": server.http_port, "grpc_port": server.grpc_port}
-        stack.enter_context(crash_gateway(tmp_path, **ports))  # same state dir and ports
+        restarted = stack.enter_context(crash_gateway(tmp_path, **ports))  # same state dir and ports
         front = Front(server.url)
         stack.callback(front.client.close)
         listing = subprocess.run(
-            [seldon_bin(), "get", "-o", "json", "--server", front.url],
+            [seldon_bin(), "get", "-o", "json", "--server", restarted.admin_url],
             capture_output=True,
             text=True,
             timeout=60,

@@ -214,7 +214,7 @@ def grpc_answer(message: pb.SeldonMessage) -> np.ndarray:
 
 
 def status(g: Gateway, name: str) -> dict[str, Any]:
-    item = httpx.get(f"{g.url}/admin/deployments/default/{name}", timeout=10).json()
+    item = httpx.get(f"{g.admin_url}/admin/deployments/default/{name}", timeout=10).json()
     return dict(item["manifest"]["status"])
 
 
@@ -337,14 +337,14 @@ def test_a_missing_framework_is_refused_before_it_is_stored_with_the_pip_command
     doc = manifest("torch", server_node("net", "TORCH_SERVER", "models/lr"))
     # The admin API, as `seldon apply` calls it (the apply command itself does not know TORCH_SERVER).
     r = httpx.put(
-        f"{g.url}/admin/deployments", json={"manifest": doc, "base_dir": str(served.root)}, timeout=30
+        f"{g.admin_url}/admin/deployments", json={"manifest": doc, "base_dir": str(served.root)}, timeout=30
     )
     assert r.status_code == 400
     info = r.json()["status"]["info"]
     assert (
         "node 'net'" in info and "no_such_framework" in info and "pip install 'seldon-serving[torch]'" in info
     )
-    assert httpx.get(f"{g.url}/admin/deployments/default/torch", timeout=10).status_code == 404
+    assert httpx.get(f"{g.admin_url}/admin/deployments/default/torch", timeout=10).status_code == 404
     assert rest(g, "scaled", np.array([[1.0]]))["data"]["ndarray"] == [[5.0]]
 
 
@@ -422,4 +422,4 @@ def test_seldon_apply_with_the_gateways_server_config_sends_a_registered_server_
     assert known.returncode != 0, known.stdout
     assert "pip install 'seldon-serving[torch]'" in known.stderr and "Traceback" not in known.stderr
     assert len(known.stderr.strip().splitlines()) == 1, known.stderr
-    assert httpx.get(f"{g.url}/admin/deployments/default/torch-cli", timeout=10).status_code == 404
+    assert httpx.get(f"{g.admin_url}/admin/deployments/default/torch-cli", timeout=10).status_code == 404

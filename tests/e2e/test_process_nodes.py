@@ -83,7 +83,7 @@ def predict(gateway: Gateway, name: str, body: dict[str, Any] = X, timeout: floa
 
 def runs(gateway: Gateway, name: str) -> dict[str, str]:
     """How each node of a deployment runs, as `seldon get -o wide` shows it (from the admin API)."""
-    item = httpx.get(f"{gateway.url}/admin/deployments/default/{name}", timeout=10).json()
+    item = httpx.get(f"{gateway.admin_url}/admin/deployments/default/{name}", timeout=10).json()
     return {n["name"]: n["runs"] for p in item["predictors"] for n in p["nodes"]}
 
 
@@ -95,7 +95,7 @@ def child(gateway: Gateway, name: str, unit: str) -> tuple[int, int]:
 
 
 def status(gateway: Gateway, name: str) -> dict[str, Any]:
-    item = httpx.get(f"{gateway.url}/admin/deployments/default/{name}", timeout=10).json()
+    item = httpx.get(f"{gateway.admin_url}/admin/deployments/default/{name}", timeout=10).json()
     return dict(item["manifest"]["status"])
 
 

@@ -87,7 +87,7 @@ def test_fuzz_gateway(start_gateway: Callable[..., Gateway]) -> None:
 
 def _detector_width(gateway: Gateway, name: str) -> int | None:
     """The row width a deployment's outlier detector has learnt, if it has one."""
-    view = httpx.get(f"{gateway.url}/admin/deployments/default/{name}", timeout=5).json()
+    view = httpx.get(f"{gateway.admin_url}/admin/deployments/default/{name}", timeout=5).json()
     for predictor in view["predictors"]:
         for node in predictor["nodes"]:
             width = (node.get("state") or {}).get("n_features")

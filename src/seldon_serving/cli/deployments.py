@@ -16,9 +16,37 @@ from seldon_serving.cli.options import register_servers, server_config_option
 
 DEFAULT_NAMESPACE = "default"
 
-server_option = click.option(
-    "--server", default=None, help="The gateway's REST address [$SELDON_SERVER or http://127.0.0.1:8003]."
-)
+
+def server_option(fn: Any) -> Any:
+    """--server, --admin-token-file, --ca: where the admin API is and how to reach it."""
+    options = [
+        click.option(
+            "--server",
+            default=None,
+            help="The admin address of `seldon serve` (its --admin-port) [$SELDON_SERVER or "
+            "http://127.0.0.1:8004].",
+        ),
+        click.option(
+            "--admin-token-file",
+            type=click.Path(dir_okay=False, path_type=Path),
+            default=None,
+            envvar="SELDON_ADMIN_TOKEN_FILE",
+            help="A file holding the admin token of a server started with --admin-token-file "
+            "[$SELDON_ADMIN_TOKEN_FILE; or the token itself in $SELDON_ADMIN_TOKEN].",
+        ),
+        click.option(
+            "--ca",
+            type=click.Path(exists=True, dir_okay=False, path_type=Path),
+            default=None,
+            envvar="SELDON_CA",
+            help="Verify an https --server with this CA certificate (PEM) [$SELDON_CA].",
+        ),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
 namespace_option = click.option(
     "-n", "--namespace", default=None, help="Namespace [the manifest's, else default]."
 )
@@ -45,11 +73,16 @@ def _read_files(files: tuple[str, ...]) -> Any:
 @server_config_option  # the gateway's own (`seldon serve --server-config`): its servers check here too
 @one_sentence
 def apply_command(
-    files: tuple[str, ...], namespace: str | None, server: str | None, server_config: Path | None
+    files: tuple[str, ...],
+    namespace: str | None,
+    server: str | None,
+    admin_token_file: Path | None,
+    ca: Path | None,
+    server_config: Path | None,
 ) -> None:
     """Create or update the SeldonDeployments of FILE in a running `seldon serve`."""
     register_servers((), server_config)
-    client = AdminClient(server)
+    client = AdminClient(server, admin_token_file, ca)
     failed = []
     for item in _read_files(files):
         body = {"manifest": item.manifest, "base_dir": item.base_dir, "source": item.source}
@@ -76,7 +109,12 @@ def apply_command(
 @server_option
 @one_sentence
 def delete_command(
-    names: tuple[str, ...], files: tuple[str, ...], namespace: str | None, server: str | None
+    names: tuple[str, ...],
+    files: tuple[str, ...],
+    namespace: str | None,
+    server: str | None,
+    admin_token_file: Path | None,
+    ca: Path | None,
 ) -> None:
     """Delete deployments by NAME (or those of a manifest) from a running `seldon serve`."""
     targets = [(namespace or DEFAULT_NAMESPACE, name) for name in names]
@@ -86,7 +124,7 @@ def delete_command(
             targets.append((namespace or item_ns or DEFAULT_NAMESPACE, item.name))
     if not targets:
         raise CliError("name a deployment to delete (or give -f FILE)")
-    client = AdminClient(server)
+    client = AdminClient(server, admin_token_file, ca)
     for ns, name in targets:
         client.call("DELETE", f"/admin/deployments/{ns}/{name}")
         click.echo(f'seldondeployment "{name}" deleted')
@@ -100,10 +138,16 @@ def delete_command(
 @server_option
 @one_sentence
 def get_command(
-    name: str | None, output: str | None, namespace: str | None, all_namespaces: bool, server: str | None
+    name: str | None,
+    output: str | None,
+    namespace: str | None,
+    all_namespaces: bool,
+    server: str | None,
+    admin_token_file: Path | None,
+    ca: Path | None,
 ) -> None:
     """List deployments (or show one): NAME STATE AGE PREDICTORS; -o wide adds how each node runs."""
-    client = AdminClient(server)
+    client = AdminClient(server, admin_token_file, ca)
     ns = namespace or DEFAULT_NAMESPACE
     if name:
         items = [client.call("GET", f"/admin/deployments/{ns}/{name}")]

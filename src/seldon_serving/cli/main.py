@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from seldon_serving import __version__
+from seldon_serving.cli.admin_token import admin_token_command
 from seldon_serving.cli.build import build_command
 from seldon_serving.cli.deployments import apply_command, delete_command, get_command
 from seldon_serving.cli.engine import engine_command
@@ -28,6 +29,7 @@ cli.add_command(serve_command)
 cli.add_command(apply_command)
 cli.add_command(get_command)
 cli.add_command(delete_command)
+cli.add_command(admin_token_command)
 cli.add_command(validate_command)
 cli.add_command(convert_command)
 cli.add_command(generate_command)

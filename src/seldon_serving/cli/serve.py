@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import ipaddress
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import click
 
-from seldon_serving.cli.errors import one_sentence
+from seldon_serving.cli.errors import CliError, one_sentence
 from seldon_serving.cli.options import (
+    PORT,
     model_places,
     model_places_options,
     node_tls_options,
@@ -20,6 +23,7 @@ from seldon_serving.cli.options import (
     state_store_option,
 )
 from seldon_serving.settings import (
+    DEFAULT_ADMIN_PORT,
     DEFAULT_EXECUTION,
     DEFAULT_OAUTH_TTL,
     DEFAULT_STATE_DIR,
@@ -41,10 +45,38 @@ from seldon_serving.settings import (
 )
 @state_store_option
 @click.option(
-    "--allow-remote-admin",
-    is_flag=True,
-    help="Let clients on other hosts apply/delete deployments (default: this host only).",
+    "--admin-port",
+    type=PORT,
+    default=DEFAULT_ADMIN_PORT,
+    envvar="SELDON_ADMIN_PORT",
+    show_default=True,
+    help="Port of the admin API (seldon apply/get/delete), /pause, /unpause and Prometheus; 0: none "
+    "[$SELDON_ADMIN_PORT].",
 )
+@click.option(
+    "--admin-host",
+    default="127.0.0.1",
+    envvar="SELDON_ADMIN_HOST",
+    show_default=True,
+    help="Address of the admin port; another than loopback needs --admin-token-file [$SELDON_ADMIN_HOST].",
+)
+@click.option(
+    "--admin-token-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    envvar="SELDON_ADMIN_TOKEN_FILE",
+    help="A file (mode 600) holding the admin token, or `sha256:<hex>` of it (`seldon admin-token FILE` "
+    "makes one): every admin call then needs `Authorization: Bearer <token>`, and the public port "
+    "answers them too [$SELDON_ADMIN_TOKEN_FILE].",
+)
+@click.option(
+    "--public-metrics",
+    is_flag=True,
+    envvar="SELDON_PUBLIC_METRICS",
+    help="Serve Prometheus (/metrics, /prometheus) on the public REST port without the admin token "
+    "[$SELDON_PUBLIC_METRICS].",
+)
+@click.option("--allow-remote-admin", is_flag=True, hidden=True)  # gone: says what replaced it
 @click.option(
     "--oauth",
     is_flag=True,
@@ -96,6 +128,10 @@ def serve_command(
     log_level: str,
     state_dir: Path,
     state_store: str | None,
+    admin_port: int,
+    admin_host: str,
+    admin_token_file: Path | None,
+    public_metrics: bool,
     allow_remote_admin: bool,
     oauth: bool,
     execution: str,
@@ -112,14 +148,30 @@ def serve_command(
 
     Every SeldonDeployment in the FILEs (and in every *.yaml, *.yml, *.json of each
     DIR) is applied at start; deployments applied earlier come back from the state
-    directory.  Change them while serving with `seldon apply` / `seldon delete`.
+    directory.  Change them while serving with `seldon apply` / `seldon delete`, which talk
+    to the admin port (127.0.0.1:8004; with --admin-token-file, only with its token).
     Model servers (SKLEARN_SERVER, XGBOOST_SERVER, LIGHTGBM_SERVER, MLFLOW_SERVER and those
     of --server) load the model their node's modelUri names.
     """
     from seldon_serving.deploy.files import collect
     from seldon_serving.deploy.local import serve_gateway
     from seldon_serving.servers import logs
+    from seldon_serving.servers.admin import read_token_file
 
+    if allow_remote_admin:
+        raise CliError(
+            "--allow-remote-admin is gone: the admin API has its own port (--admin-host, --admin-port) "
+            "and answers other hosts only with a token (--admin-token-file FILE; make one with "
+            "`seldon admin-token FILE`)"
+        )
+    if admin_token_file is None and admin_port and not _loopback(admin_host):
+        raise CliError(
+            f"--admin-host {admin_host} opens the admin API to other hosts: add --admin-token-file FILE "
+            "(make one with `seldon admin-token FILE`), or keep the admin port on 127.0.0.1"
+        )
+    if admin_port and admin_port in (http_port, grpc_port):
+        raise CliError(f"--admin-port {admin_port} is also the REST or gRPC port: give it a port of its own")
+    admin_token = read_token_file(admin_token_file) if admin_token_file is not None else None
     if reload and not paths:
         raise click.UsageError("--reload watches the FILEs and DIRs given: name at least one")
     logs.configure(log_level)
@@ -131,7 +183,8 @@ def serve_command(
         click.echo(line, err=True)
     gateway = GatewaySettings(
         state_dir=state_dir.expanduser().resolve(),
-        remote_admin=allow_remote_admin,
+        admin_token=admin_token,
+        public_metrics=public_metrics,
         oauth=oauth,
         oauth_ttl=oauth_token_ttl,
         state_store=state_store or None,
@@ -142,4 +195,14 @@ def serve_command(
         server_config=server_config.resolve() if server_config is not None else None,
     )
     server = server_settings(host, http_port, grpc_port, workers, max_message_size, log_level, **connection)
+    server = replace(server, admin_host=admin_host, admin_port=admin_port or None)
     sys.exit(serve_gateway(collected.manifests, gateway, server, watch=list(paths) if reload else None))
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve anywhere

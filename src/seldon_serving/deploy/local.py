@@ -20,6 +20,7 @@ from seldon_serving.engine.compile import set_model_places
 from seldon_serving.engine.deployment import build_deployment
 from seldon_serving.engine.plane import DEFAULT_NAMESPACE, DataPlane
 from seldon_serving.protocol.errors import ServingError
+from seldon_serving.servers.admin import AdminAccess, AdminApp, AdminRoutes
 from seldon_serving.servers.gateway_grpc import gateway_handlers
 from seldon_serving.servers.gateway_metrics import GatewayMetrics
 from seldon_serving.servers.gateway_rest import GatewayApp
@@ -70,15 +71,18 @@ def gateway_edges(settings: GatewaySettings, server: ServerSettings, server_name
         await control.stop()
         store.close()
 
+    admin_port = f"{server.admin_host}:{server.admin_port}" if server.admin_port is not None else None
+    access = AdminAccess(settings.admin_token, admin_port, settings.public_metrics)
     return Edges(
         asgi_app=GatewayApp(
             plane,
             metrics,
             admin=control,
-            remote_admin=settings.remote_admin,
+            access=access,
             max_body=server.max_message,
             oauth=oauth if settings.oauth else None,
         ),
+        admin_app=AdminApp(AdminRoutes(control, plane, metrics, server.max_message), access),
         grpc_handlers=gateway_handlers(plane, oauth if settings.oauth else None),
         on_start=control.start,
         on_stop=stop,

@@ -8,24 +8,27 @@ The API paths take the raw fast path (`servers.rest`):
   (+ `namespace`), or the only one running (SeldonClient gateway="seldon")
 - GET .../api/v1.0/metadata[/<model>]: graph (or one node's model) metadata
 The rest are Starlette routes:
-- GET /ping /ready /live /pause /unpause /metrics /prometheus /openapi.json
+- GET /ping /ready /live /openapi.json
+- GET /pause /unpause /metrics /prometheus: public on `seldon engine`; on `seldon serve` only with
+  the admin token (metrics also with --public-metrics): they are on its admin port (`servers.admin`)
 - POST /oauth/token (with the OAuth front end on)
-- /admin/deployments[/<namespace>/<name>]: GET, PUT/POST (apply), DELETE
+- /admin/deployments[/<namespace>/<name>]: GET, PUT/POST (apply), DELETE, only with the admin token
 Every error answers `{"status": {...FAILURE...}}` with the error table's HTTP status.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any, Protocol
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 
 from seldon_serving.engine.plane import DataPlane
 from seldon_serving.protocol import json_codec
-from seldon_serving.protocol.errors import MethodNotFound, Unauthenticated
+from seldon_serving.protocol.errors import Unauthenticated
 from seldon_serving.servers import http, rest
+from seldon_serving.servers.admin import Admin, AdminAccess, AdminRoutes
 from seldon_serving.servers.metrics import Metrics
 from seldon_serving.servers.oauth import OAuthService, bearer_token
 from seldon_serving.servers.openapi import gateway_openapi
@@ -37,20 +40,6 @@ _CORS = (b"access-control-allow-origin", b"*")
 _API_HEADERS = [*http.JSON_HEADERS, _CORS]
 _EMPTY = b"{}"
 _PATH_CACHE_LIMIT = 4096
-
-
-class Admin(Protocol):
-    """The control plane behind /admin (implemented in seldon_serving.deploy)."""
-
-    async def apply(self, body: Any) -> dict[str, Any]: ...
-
-    async def get(self, namespace: str, name: str) -> dict[str, Any]: ...
-
-    async def list(self) -> dict[str, Any]: ...
-
-    async def delete(self, namespace: str, name: str) -> dict[str, Any]: ...
-
-    async def set_paused(self, paused: bool) -> None: ...
 
 
 # (operation, namespace, deployment, model); deployment None: from the headers / the only one.
@@ -94,7 +83,7 @@ class GatewayApp:
         metrics: Metrics,
         *,
         admin: Admin | None = None,
-        remote_admin: bool = False,
+        access: AdminAccess | None = None,
         max_body: int = http.DEFAULT_MAX_BODY,
         oauth: OAuthService | None = None,
     ) -> None:
@@ -103,9 +92,6 @@ class GatewayApp:
         self.oauth = oauth
         self.metrics = metrics
         self.admin = admin
-        # An apply names Python classes to import from server paths: by default only a
-        # client on this host may do that.
-        self.remote_admin = remote_admin
         self.max_body = max_body
         self._paths: dict[str, Target | None] = {}
         self._openapi_body: bytes | None = None
@@ -115,23 +101,19 @@ class GatewayApp:
             rest.route("/ping", self._text(b"pong")),
             rest.route("/live", self._text(b"live")),
             rest.route("/ready", self._ready),
-            rest.route("/pause", self._pause),
-            rest.route("/unpause", self._unpause),
-            rest.route("/metrics", self._metrics),
-            rest.route("/prometheus", self._metrics),
             rest.route("/openapi.json", self._openapi),
             rest.route("/seldon.json", self._openapi),
         ]
+        # `access` None (`seldon engine`): pause and metrics are public, as Seldon's engine has
+        # them; with a control plane, the admin API answers here only to the admin token (an
+        # apply names Python classes to import: whoever applies runs code on this host).
+        admin_routes = AdminRoutes(admin, plane, metrics, max_body)
+        admin_only = (access or AdminAccess()).public_admin
+        routes += admin_routes.rotation(access.public_admin if access is not None else None)
+        routes += admin_routes.views(access.public_read if access is not None else None)
+        routes += admin_routes.deployments(admin_only)
         if oauth is not None:
             routes.append(rest.route("/oauth/token", self._token, methods=("POST",)))
-        if admin is not None:
-            routes += [
-                rest.route("/admin/deployments", self._admin_list, methods=("GET",)),
-                rest.route("/admin/deployments", self._admin_apply, methods=("PUT", "POST")),
-                rest.route(
-                    "/admin/deployments/{namespace}/{name}", self._admin_one, methods=("GET", "DELETE")
-                ),
-            ]
         self.other = rest.other_paths(routes, log)
 
     async def __call__(self, scope: http.Scope, receive: http.Receive, send: http.Send) -> None:
@@ -215,24 +197,6 @@ class GatewayApp:
             return rest.text_response(b"ready")
         return rest.text_response(f"Service unavailable: {why}", 503)
 
-    async def _pause(self, request: Request) -> Response:
-        await self._set_paused(True)
-        return rest.text_response(b"paused")
-
-    async def _unpause(self, request: Request) -> Response:
-        await self._set_paused(False)
-        return rest.text_response(b"unpaused")
-
-    async def _set_paused(self, paused: bool) -> None:
-        if self.admin is not None:
-            await self.admin.set_paused(paused)  # every worker leaves (or rejoins) rotation
-        else:
-            self.plane.paused = paused
-
-    async def _metrics(self, request: Request) -> Response:
-        body, content_type = self.metrics.render()
-        return Response(body, media_type=content_type)
-
     async def _openapi(self, request: Request) -> Response:
         # The document names the running deployments: rebuilt only when that set changes.
         served = tuple(
@@ -243,39 +207,6 @@ class GatewayApp:
             self._openapi_body = json_codec.dumps(gateway_openapi(served))
             self._openapi_served = served
         return Response(self._openapi_body, media_type=rest.JSON)
-
-    # --- admin API -----------------------------------------------------------------------------
-
-    def _admin_for(self, request: Request) -> Admin:
-        if self.admin is None:
-            raise MethodNotFound("this gateway has no control plane")
-        if not self.remote_admin and not _is_loopback(request.client):
-            raise Unauthenticated(
-                "the admin API answers only clients on this host; start `seldon serve --allow-remote-admin` "
-                "to manage deployments from elsewhere"
-            )
-        return self.admin
-
-    async def _admin_list(self, request: Request) -> Response:
-        return rest.json_response(await self._admin_for(request).list())
-
-    async def _admin_apply(self, request: Request) -> Response:
-        admin = self._admin_for(request)
-        body = await rest.read_body(request, self.max_body)
-        return rest.json_response(await admin.apply(json_codec.loads(body) if body else None))
-
-    async def _admin_one(self, request: Request) -> Response:
-        admin = self._admin_for(request)
-        namespace, name = request.path_params["namespace"], request.path_params["name"]
-        call = admin.get if request.method == "GET" else admin.delete
-        return rest.json_response(await call(namespace, name))
-
-
-def _is_loopback(client: Any) -> bool:
-    if not client:
-        return True  # a unix socket or an in-process caller
-    host = str(client[0])
-    return host == "::1" or host.startswith("127.") or host == "localhost" or host.startswith("::ffff:127.")
 
 
 _PREFLIGHT_HEADERS = [

@@ -408,16 +408,25 @@ def gateway_openapi(served: Iterable[tuple[str, str, Iterable[str]]] = ()) -> di
     ready = get_operation("ready, or 503 with the reason", "text/plain", errors=("405",))
     ready["get"]["responses"]["503"] = {"description": "not ready", "content": {"text/plain": {}}}
     paths["/ready"] = ready
-    paths["/pause"] = get_operation("Take the gateway out of rotation", "text/plain", errors=("405",))
-    paths["/unpause"] = get_operation("Put the gateway back into rotation", "text/plain", errors=("405",))
-    paths["/metrics"] = paths["/prometheus"] = get_operation(
-        "Prometheus metrics", "text/plain", errors=("405",)
-    )
-    admin_errors = {code: ERRORS[code] for code in ("400", "401", "404")}
+    # On `seldon serve` these answer on the public port only to the admin token (metrics also with
+    # --public-metrics), and 404 naming the admin port without one; `seldon engine` serves them.
+    admin_only = ("401", "404", "405")
+    admin_401 = {"description": "no admin token, or not this server's", "content": _FAILURE}
+    admin_404 = {"description": "served on the admin port (no admin token configured)", "content": _FAILURE}
+
+    def admin_get(summary: str, content_type: str = "text/plain") -> dict[str, Any]:
+        operation = get_operation(summary, content_type, errors=admin_only)
+        operation["get"]["responses"].update({"401": admin_401, "404": admin_404})
+        return operation
+
+    paths["/pause"] = admin_get("Take the gateway out of rotation (admin)")
+    paths["/unpause"] = admin_get("Put the gateway back into rotation (admin)")
+    paths["/metrics"] = paths["/prometheus"] = admin_get("Prometheus metrics (admin, or --public-metrics)")
+    admin_errors = {**{code: ERRORS[code] for code in ("400", "404")}, "401": admin_401}
     paths["/admin/deployments"] = {
-        **get_operation("List deployments", errors=("400", "401", "404")),
+        **admin_get("List deployments (admin)", "application/json"),
         "put": {
-            "summary": "Apply a manifest",
+            "summary": "Apply a manifest (admin)",
             "responses": {"200": {"description": "applied"}, **admin_errors},
         },
     }
@@ -426,9 +435,9 @@ def gateway_openapi(served: Iterable[tuple[str, str, Iterable[str]]] = ()) -> di
             {"name": "namespace", "in": "path", "required": True, "schema": {"type": "string"}},
             {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}},
         ],
-        **get_operation("One deployment with its status", errors=("400", "401", "404")),
+        **admin_get("One deployment with its status (admin)", "application/json"),
         "delete": {
-            "summary": "Delete a deployment",
+            "summary": "Delete a deployment (admin)",
             "responses": {"200": {"description": "deleted"}, **admin_errors},
         },
     }
