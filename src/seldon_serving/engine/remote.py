@@ -93,15 +93,17 @@ def tls_failure(exc: BaseException) -> str | None:
     """Why a TLS connection failed, in our words, or None if `exc` is no TLS failure."""
     seen: BaseException | None = exc
     while seen is not None:  # aiohttp wraps the ssl module's error; look through the chain
-        if isinstance(seen, ssl.SSLCertVerificationError):
-            detail = seen.verify_message or "certificate verify failed"
-            return f"TLS: its certificate is not trusted ({detail}): is --node-ca the CA that signed it?"
-        if isinstance(seen, ssl.SSLError):
-            return _handshake_failure(seen.reason or str(seen))
+        # aiohttp's own certificate error is an SSLCertVerificationError without its fields: the
+        # ssl module's error is its `certificate_error`.
         certificate_error = getattr(seen, "certificate_error", None)
         if isinstance(certificate_error, BaseException) and certificate_error is not seen:
             seen = certificate_error
             continue
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            detail = getattr(seen, "verify_message", None) or "certificate verify failed"
+            return f"TLS: its certificate is not trusted ({detail}): is --node-ca the CA that signed it?"
+        if isinstance(seen, ssl.SSLError):
+            return _handshake_failure(getattr(seen, "reason", None) or str(seen))
         seen = seen.__cause__ or seen.__context__
     return None
 
@@ -236,6 +238,8 @@ class RestRunner:
         else:
             reason = connect_failure(exc)
         over = " over TLS" if self.tls is not None and tls is None else ""
+        if over and isinstance(exc, aiohttp.ServerDisconnectedError):
+            reason += _client_cert_hint(self.tls)
         return NodeUnavailable(
             f"node '{self.node}' at {self.where} is unreachable{over} ({reason})", node=self.node
         )
@@ -382,7 +386,12 @@ class GrpcRunner:
                 over = ""
                 if self.tls is not None:
                     tls = _grpc_tls_failure(detail)
-                    reason, over = (tls, "") if tls is not None else (reason, " over TLS")
+                    if tls is not None:
+                        reason = tls
+                    else:
+                        over = " over TLS"
+                        if reason == "no answer":
+                            reason += _client_cert_hint(self.tls)
                 raise NodeUnavailable(
                     f"node '{self.node}' at {self.target} is unreachable{over} ({reason})", node=self.node
                 ) from None
@@ -429,6 +438,14 @@ class GrpcRunner:
 
     def describe(self) -> str:
         return f"gRPC {self.target}{' (TLS)' if self.tls is not None else ''}"
+
+
+def _client_cert_hint(tls: NodeTls | None) -> str:
+    """A node that wants a client certificate closes a TLS 1.3 connection without one only after
+    the handshake: the client sees a closed connection, not a TLS error."""
+    if tls is None or tls.cert is not None:
+        return ""
+    return "; if it asks for a client certificate, give --node-cert and --node-key"
 
 
 def _grpc_tls_failure(detail: str) -> str | None:
