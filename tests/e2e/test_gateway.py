@@ -99,7 +99,7 @@ def test_mab_feedback_over_rest_and_grpc(gw: Gateway) -> None:
         )
         assert empty == pb.SeldonMessage()
 
-    metrics = httpx.get(gw.url + "/prometheus").text
+    metrics = httpx.get(gw.admin_url + "/prometheus").text
     assert 'seldon_api_model_feedback_total{deployment_name="mymab"' in metrics
     assert 'model_name="eg-router"' in metrics
     assert 'seldon_api_executor_server_requests_seconds_count{code="200",deployment_name="mymab"' in metrics
@@ -125,7 +125,7 @@ def test_grpc_predict_metadata_and_not_found(gw: Gateway) -> None:
             stub.Predict(grpc_request(), timeout=10)  # four deployments: which one?
         assert caught.value.code() == grpc.StatusCode.NOT_FOUND
     # the detector's custom metrics reach Prometheus, labelled with the node that sent them
-    metrics = httpx.get(gw.url + "/metrics").text
+    metrics = httpx.get(gw.admin_url + "/metrics").text
     assert any(
         line.startswith("outlier_score{") and 'model_name="outlier-detector"' in line
         for line in metrics.splitlines()
@@ -149,12 +149,12 @@ def test_engine_health_pause_and_openapi(gw: Gateway) -> None:
     assert httpx.get(gw.url + "/live").text == "live"
     assert httpx.get(gw.url + "/ready").text == "ready"
     try:
-        assert httpx.get(gw.url + "/pause").text == "paused"
+        assert httpx.get(gw.admin_url + "/pause").text == "paused"
         # every worker leaves rotation (each GET may land on either of the two workers)
         assert all(httpx.get(gw.url + "/ready").status_code == 503 for _ in range(6))
         assert predict(gw, "/seldon/mymodel/api/v0.1/predictions").status_code == 200  # still answers
     finally:
-        assert httpx.get(gw.url + "/unpause").text == "unpaused"
+        assert httpx.get(gw.admin_url + "/unpause").text == "unpaused"
     assert all(httpx.get(gw.url + "/ready").status_code == 200 for _ in range(6))
     paths = httpx.get(gw.url + "/openapi.json").json()["paths"]
     assert "/seldon/{deployment}/api/v0.1/predictions" in paths

@@ -64,10 +64,10 @@ def test_two_gateways_share_deployments_and_the_bandit_state(store: str, tmp_pat
             f"the second gateway routed only {chosen.count(1)}% to the rewarded branch"
         )
         # Pausing one replica (its preStop hook) takes only that one out of rotation.
-        assert client.get(f"{first.url}/pause").text == "paused"
+        assert client.get(f"{first.admin_url}/pause").text == "paused"
         assert client.get(f"{first.url}/ready").status_code == 503
         assert client.get(f"{second.url}/ready").status_code == 200
-        assert client.get(f"{first.url}/unpause").text == "unpaused"
+        assert client.get(f"{first.admin_url}/unpause").text == "unpaused"
         # A deployment deleted through one is gone from the other.
         assert first.cli("delete", "mymab").returncode == 0
         helpers.wait_until(
