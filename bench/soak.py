@@ -1,23 +1,26 @@
-"""Soak test: `seldon serve examples/manifests --workers 2` under a steady predict/feedback
-mix for minutes, recording every error and the server's memory.
+"""Soak test: `seldon serve examples/manifests --workers 2` under a steady predict/feedback/apply
+mix for half an hour, recording every error and the server's memory.
 
 1. start the gateway in its own process group (fresh state directory, free ports);
 2. measure its capacity for this mix: a few seconds of closed-loop load, 16 in flight;
 3. run the soak at a fixed request rate (open loop: requests are sent on a schedule, not
    when the previous one returns), by default 30% of that capacity, so any error or
    slowdown is the server's doing, not overload;
-4. sample RSS (and PSS) of the whole process group every 5 s;
+4. sample RSS and PSS of the whole process group every 5 s;
 5. stop the group (SIGTERM, then SIGKILL) and write the report (bench/SOAK.md).
 
 The mix: 80% predictions spread over the four example deployments (model, A/B test,
-bandit, outlier detector), 20% feedback to the bandit, each for an answer of the bandit
-received earlier (its own puid and routing, so every feedback counts once).
+bandit, outlier detector) and a fifth one, `mysoak`; 20% feedback to the bandit, each for an
+answer of the bandit received earlier (its own puid and routing, so every feedback counts
+once); and every --apply-every seconds a new version of `mysoak` applied through the admin
+port (with the admin token), while its predictions go on.
 
 Every non-200 answer, unexpected body, exception or timeout is an error, and so is a
 request the schedule could not send because too many were still in flight.  Exit status
-0 when there were no errors and RSS grew less than --max-growth percent.
+0 when there were no errors and PSS (the fair share of a forked tree's memory) grew less than
+--max-growth percent after the warm-up.
 
-    .venv/bin/python bench/soak.py                 # 5 minutes, writes bench/SOAK.md
+    .venv/bin/python bench/soak.py                 # 30 minutes, writes bench/SOAK.md
     .venv/bin/python bench/soak.py --seconds 30 --out /tmp/soak-smoke.md   # a smoke run
 """
 
@@ -34,6 +37,7 @@ import json
 import os
 import platform
 import random
+import secrets
 import statistics
 import subprocess
 import sys
@@ -45,13 +49,15 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import yaml
 from lib.config import BENCH, OUR_VENV, REPO
 from lib.httpclient import get_problem
 from lib.processes import ProcessGroup, free_ports, group_memory
 
 SELDON = OUR_VENV / "bin" / "seldon"
 EXAMPLES = REPO / "examples" / "manifests"
-PREDICTED = ["mymodel", "myabtest", "mymab", "myout"]
+PREDICTED = ["mymodel", "myabtest", "mymab", "myout", "mysoak"]
+APPLIED = "mysoak"  # a copy of mymodel, applied again and again under load
 BANDIT = "mymab"
 ROUTER = "eg-router"
 # Requests in flight before the schedule gives up sending (each one then counts as an
@@ -60,13 +66,54 @@ MAX_IN_FLIGHT = 512
 REQUEST_TIMEOUT = 10.0
 
 
-def gateway(workers: int, state_dir: Path) -> tuple[ProcessGroup, str]:
-    """The gateway under test (not started yet) and its base URL."""
-    http, grpc_port = free_ports(2)
+@dataclass
+class Admin:
+    """The gateway's admin port and its token."""
+
+    url: str
+    token: str
+
+    def call(self, method: str, path: str, body: bytes | None = None) -> Any:
+        request = urllib.request.Request(self.url + path, data=body, method=method)
+        request.add_header("Authorization", f"Bearer {self.token}")
+        request.add_header("Content-Type", "application/json")
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            return json.loads(answer.read())
+
+
+def gateway(workers: int, state_dir: Path) -> tuple[ProcessGroup, str, Admin]:
+    """The gateway under test (not started yet), its base URL and its admin port."""
+    http, grpc_port, admin_port = free_ports(3)
+    token = secrets.token_urlsafe(24)
+    token_file = state_dir / "admin-token"
+    token_file.write_text(token)
+    token_file.chmod(0o600)
     argv = [str(SELDON), "serve", str(EXAMPLES), "--workers", str(workers)]
     argv += ["--http-port", str(http), "--grpc-port", str(grpc_port), "--host", "127.0.0.1"]
+    argv += ["--admin-port", str(admin_port), "--admin-token-file", str(token_file)]
     argv += ["--state-dir", str(state_dir / "state"), "--log-level", "WARNING"]
-    return ProcessGroup(argv, state_dir / "server.log"), f"http://127.0.0.1:{http}"
+    admin = Admin(f"http://127.0.0.1:{admin_port}", token)
+    return ProcessGroup(argv, state_dir / "server.log"), f"http://127.0.0.1:{http}", admin
+
+
+def served_by_all(url: str, times: int = 20) -> str | None:
+    """None when GET `url` answers 200 `times` in a row (every worker has it), else why not."""
+    for _ in range(times):
+        problem = get_problem(url)
+        if problem is not None:
+            return problem
+    return None
+
+
+def applied_manifest(version: int) -> bytes:
+    """`mysoak`: the mymodel example under another name, at `version` (each one a new generation)."""
+    manifest = yaml.safe_load((EXAMPLES / "mymodel.yaml").read_text())
+    if manifest.get("kind") == "List":
+        manifest = manifest["items"][0]
+    manifest["metadata"]["name"] = APPLIED
+    manifest["spec"]["name"] = APPLIED
+    manifest["spec"].setdefault("annotations", {})["deployment_version"] = f"v{version}"
+    return json.dumps(manifest).encode()
 
 
 @dataclass
@@ -76,6 +123,7 @@ class Tally:
     errors: collections.Counter[str] = field(default_factory=collections.Counter)
     first_errors: list[str] = field(default_factory=list)
     latencies: list[float] = field(default_factory=list)
+    applies: int = 0
     skipped: int = 0  # due by the schedule but not sent: MAX_IN_FLIGHT were outstanding
 
     def error(self, kind: str, detail: str) -> None:
@@ -180,14 +228,35 @@ def memory_sample(pgid: int, elapsed: float, tally: Tally) -> dict[str, float]:
         "t": round(elapsed, 1),
         "rss_mb": memory["rss_mb"],
         "pss_mb": memory["pss_mb"],
+        "pss_anon_mb": memory["pss_anon_mb"],
         "processes": memory["processes"],
         "requests": tally.total,
         "errors": sum(tally.errors.values()),
     }
 
 
+async def apply_forever(admin: Admin, every: float, tally: Tally) -> None:
+    """A new version of `mysoak` through the admin port every `every` s (in a thread: urllib)."""
+    version = 1
+    while True:
+        await asyncio.sleep(every)
+        version += 1
+        try:
+            await asyncio.to_thread(admin.call, "PUT", "/admin/deployments", applied_manifest(version))
+            tally.applies += 1
+        except (OSError, ValueError) as exc:
+            tally.error("apply", f"{type(exc).__name__}: {exc}")
+
+
 async def soak(
-    url: str, pgid: int, rate: float, seconds: float, feedback_share: float, sample_every: float
+    url: str,
+    pgid: int,
+    rate: float,
+    seconds: float,
+    feedback_share: float,
+    sample_every: float,
+    admin: Admin,
+    apply_every: float,
 ) -> tuple[Tally, list[dict[str, float]]]:
     mix = Mix(url, feedback_share, seed=2)
     tally = Tally()
@@ -196,6 +265,7 @@ async def soak(
     connector = aiohttp.TCPConnector(limit=MAX_IN_FLIGHT)
     in_flight: set[asyncio.Task[None]] = set()
     loop = asyncio.get_running_loop()
+    applier = asyncio.create_task(apply_forever(admin, apply_every, tally))
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
         start = loop.time()
         next_sample = start
@@ -218,27 +288,27 @@ async def soak(
                 in_flight.add(task)
                 task.add_done_callback(in_flight.discard)
             await asyncio.sleep(0.005)
+        applier.cancel()
         if in_flight:
             await asyncio.wait(in_flight, timeout=REQUEST_TIMEOUT + 1)
     samples.append(memory_sample(pgid, loop.time() - start, tally))
     return tally, samples
 
 
-def slope_mb_per_hour(samples: list[dict[str, float]]) -> float:
-    """Least-squares RSS trend: steadier than comparing two samples."""
+def slope_mb_per_hour(samples: list[dict[str, float]], key: str = "rss_mb") -> float:
+    """Least-squares memory trend: steadier than comparing two samples."""
     if len(samples) < 3:
         return 0.0
     xs = [s["t"] for s in samples]
-    ys = [s["rss_mb"] for s in samples]
+    ys = [s[key] for s in samples]
     mx, my = statistics.fmean(xs), statistics.fmean(ys)
     den = sum((x - mx) ** 2 for x in xs)
     return 0.0 if den == 0 else sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / den * 3600
 
 
-def router_tries(url: str) -> int:
+def router_tries(admin: Admin) -> int:
     """Trials the bandit's router has counted, as `seldon get mymab -o json` shows them."""
-    with urllib.request.urlopen(f"{url}/admin/deployments/default/{BANDIT}", timeout=30) as answer:
-        view = json.loads(answer.read())
+    view = admin.call("GET", f"/admin/deployments/default/{BANDIT}")
     found: list[int] = []
 
     def walk(value: Any) -> None:
@@ -281,7 +351,8 @@ def report(args: argparse.Namespace, result: dict[str, Any]) -> str:
         return lat[min(len(lat) - 1, int(q * len(lat)))] * 1000 if lat else float("nan")
 
     errors = sum(tally.errors.values()) + tally.skipped
-    smoke = " -- a SMOKE run, not the 5-minute soak" if args.seconds < 300 else ""
+    smoke = " -- a SMOKE run, not the 30-minute soak" if args.seconds < 1800 else ""
+    pss_start, pss_end = base["pss_mb"], samples[-1]["pss_mb"]
     lines = [
         "# Soak test",
         "",
@@ -290,7 +361,9 @@ def report(args: argparse.Namespace, result: dict[str, Any]) -> str:
         "",
         f"Server: `seldon serve examples/manifests --workers {args.workers}` (fresh state directory). Mix:"
         f" {100 - args.feedback_share * 100:.0f}% predictions over {', '.join(PREDICTED)};"
-        f" {args.feedback_share * 100:.0f}% feedback to {BANDIT}, each for an earlier answer of it.",
+        f" {args.feedback_share * 100:.0f}% feedback to {BANDIT}, each for an earlier answer of it;"
+        f" a new version of {APPLIED} applied through the admin port (admin token) every"
+        f" {args.apply_every:g} s.",
         f"Capacity for this mix (closed loop, 16 in flight, {args.capacity_seconds:g} s):"
         f" {result['capacity']:.0f} req/s; soak rate {result['rate']:.0f} req/s (open loop,"
         f" {result['rate'] / result['capacity'] * 100:.0f}% of capacity)."
@@ -301,21 +374,27 @@ def report(args: argparse.Namespace, result: dict[str, Any]) -> str:
         "|---|---|",
         f"| duration | {result['seconds']:.0f} s |",
         f"| requests | {tally.total} ({tally.predictions} predictions, {tally.feedbacks} feedbacks),"
-        f" {tally.total / result['seconds']:.0f} req/s |",
+        f" {tally.total / result['seconds']:.0f} req/s; {tally.applies} applies |",
         f"| errors | **{errors}** |",
         f"| latency p50 / p99 / max | {pct(0.5):.1f} / {pct(0.99):.1f} / {pct(1.0):.1f} ms |",
         f"| answers slower than 100 ms / 1 s | {sum(x > 0.1 for x in lat)} / {sum(x > 1.0 for x in lat)} |",
         f"| RSS of the process group at t={base['t']:.0f} s -> end | {start:.1f} MB -> {end:.1f} MB"
         f" (**{(end - start) / start * 100:+.2f}%**, max {max(s['rss_mb'] for s in samples):.1f} MB;"
         f" {samples[0]['rss_mb']:.1f} MB at t=0) |",
-        f"| PSS at t={base['t']:.0f} s -> end | {base['pss_mb']:.1f} MB -> {samples[-1]['pss_mb']:.1f} MB |",
-        f"| RSS trend after t={base['t']:.0f} s (least squares, extrapolated) |"
-        f" {slope_mb_per_hour(samples[result['baseline'] :]):+.1f} MB/hour |",
+        f"| PSS of the process group at t={base['t']:.0f} s -> end | {pss_start:.1f} MB -> {pss_end:.1f} MB"
+        f" (**{(pss_end - pss_start) / pss_start * 100:+.2f}%**, max {max(s['pss_mb'] for s in samples):.1f}"
+        f" MB; {samples[0]['pss_mb']:.1f} MB at t=0) |",
+        f"| anonymous PSS at t={base['t']:.0f} s -> end (not moved by other processes' shared files) |"
+        f" {base['pss_anon_mb']:.1f} MB -> {samples[-1]['pss_anon_mb']:.1f} MB"
+        f" ({(samples[-1]['pss_anon_mb'] - base['pss_anon_mb']) / base['pss_anon_mb'] * 100:+.2f}%) |",
+        f"| RSS / PSS trend after t={base['t']:.0f} s (least squares, extrapolated) |"
+        f" {slope_mb_per_hour(samples[result['baseline'] :]):+.1f} /"
+        f" {slope_mb_per_hour(samples[result['baseline'] :], 'pss_mb'):+.1f} MB/hour |",
         f"| bandit trials counted / feedbacks acknowledged (capacity run included) | {result['tries']}"
         f" / {result['feedbacks_total']} |",
         f"| server exit on SIGTERM | {result['exit_code']} |",
         "",
-        f"Verdict: {'PASS' if result['passed'] else 'FAIL'} (target: 0 errors, RSS growth under"
+        f"Verdict: {'PASS' if result['passed'] else 'FAIL'} (target: 0 errors, PSS growth under"
         f" {args.max_growth:g}%). Growth is measured from the first sample after a warm-up of"
         f" {result['warmup']:g} s at the soak rate (pools, caches and connections fill up first; the"
         " capacity run before it has already been through every code path).",
@@ -330,14 +409,14 @@ def report(args: argparse.Namespace, result: dict[str, Any]) -> str:
         if tally.first_errors:
             lines += ["First errors:", "", "```", *tally.first_errors, "```", ""]
     lines += [
-        f"## RSS samples (every {args.sample_every:g} s)",
+        f"## Memory samples (every {args.sample_every:g} s)",
         "",
-        "| t (s) | requests | errors | RSS MB | PSS MB | processes |",
-        "|---|---|---|---|---|---|",
+        "| t (s) | requests | errors | RSS MB | PSS MB | PSS anon MB | processes |",
+        "|---|---|---|---|---|---|---|",
     ]
     lines += [
         f"| {s['t']:.0f} | {s['requests']} | {s['errors']} | {s['rss_mb']:.1f} | {s['pss_mb']:.1f}"
-        f" | {s['processes']} |"
+        f" | {s['pss_anon_mb']:.1f} | {s['processes']} |"
         for s in samples
     ]
     return "\n".join(lines) + "\n"
@@ -347,7 +426,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--seconds", type=float, default=300.0, help="soak duration [300]")
+    parser.add_argument("--seconds", type=float, default=1800.0, help="soak duration [1800]")
+    parser.add_argument("--apply-every", type=float, default=10.0, help="s between two applies [10]")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--rate", type=float, default=None, help="requests/s [a share of measured capacity]")
     parser.add_argument("--capacity-share", type=float, default=0.3, help="soak rate / capacity [0.3]")
@@ -355,9 +435,9 @@ def main() -> int:
     parser.add_argument("--feedback-share", type=float, default=0.2)
     parser.add_argument("--sample-every", type=float, default=5.0, help="RSS sampling period in s [5]")
     parser.add_argument(
-        "--warmup", type=float, default=30.0, help="s of soak before the RSS baseline [30, at most 20%%]"
+        "--warmup", type=float, default=60.0, help="s of soak before the baseline [60, at most 20%%]"
     )
-    parser.add_argument("--max-growth", type=float, default=5.0, help="RSS growth target in %% [5]")
+    parser.add_argument("--max-growth", type=float, default=5.0, help="PSS growth target in %% [5]")
     parser.add_argument("--out", type=Path, default=BENCH / "SOAK.md")
     parser.add_argument("--force", action="store_true", help="run even while bench/run_bench.py runs")
     args = parser.parse_args()
@@ -372,11 +452,15 @@ def main() -> int:
 
     command = "python bench/soak.py " + " ".join(sys.argv[1:])
     with tempfile.TemporaryDirectory(prefix="seldon-soak-") as tmp:
-        server, url = gateway(args.workers, Path(tmp))
+        server, url, admin = gateway(args.workers, Path(tmp))
         exit_code: int | None = None
         try:
             server.start()
             server.wait_ready(lambda: get_problem(url + "/ready"), timeout=60.0, interval=0.1)
+            admin.call("PUT", "/admin/deployments", applied_manifest(1))
+            # Every worker serves it (20 answers in a row) before the load starts.
+            applied_url = f"{url}/seldon/{APPLIED}/api/v1.0/metadata"
+            server.wait_ready(lambda: served_by_all(applied_url), timeout=60.0, interval=0.1)
             capacity = 0.0
             capacity_feedbacks = 0
             if args.rate is None:
@@ -390,11 +474,20 @@ def main() -> int:
             )
             started = time.monotonic()
             tally, samples = asyncio.run(
-                soak(url, server.pgid, rate, args.seconds, args.feedback_share, args.sample_every)
+                soak(
+                    url,
+                    server.pgid,
+                    rate,
+                    args.seconds,
+                    args.feedback_share,
+                    args.sample_every,
+                    admin,
+                    args.apply_every,
+                )
             )
             seconds = time.monotonic() - started
             # Every acknowledged feedback counted once by the shared router state (two workers).
-            tries = router_tries(url)
+            tries = router_tries(admin)
             feedbacks = capacity_feedbacks + tally.feedbacks
             if tries != feedbacks:
                 tally.error("router state", f"{tries} trials counted for {feedbacks} acknowledged feedbacks")
@@ -405,7 +498,7 @@ def main() -> int:
             exit_code = server.stop(grace=15.0)  # reported: the server must exit cleanly on SIGTERM
     warmup = min(args.warmup, args.seconds * 0.2)
     baseline = baseline_index(samples, warmup)
-    start, end = samples[baseline]["rss_mb"], samples[-1]["rss_mb"]
+    start, end = samples[baseline]["pss_mb"], samples[-1]["pss_mb"]
     growth = (end - start) / start * 100
     errors = sum(tally.errors.values()) + tally.skipped
     passed = errors == 0 and growth < args.max_growth
@@ -427,7 +520,7 @@ def main() -> int:
     args.out.write_text(report(args, result))
     print(
         f"{tally.total} requests ({tally.predictions} predictions, {tally.feedbacks} feedbacks)"
-        f" in {seconds:.0f} s, {errors} errors; RSS {start:.1f} -> {end:.1f} MB ({growth:+.2f}%);"
+        f" in {seconds:.0f} s, {errors} errors; PSS {start:.1f} -> {end:.1f} MB ({growth:+.2f}%);"
         f" report in {args.out}"
     )
     return 0 if passed else 1

@@ -95,7 +95,7 @@ def group_memory(pgid: int) -> dict[str, Any]:
         try:
             for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
                 name, _, rest = line.partition(":")
-                if name in ("Rss", "Pss"):
+                if name in ("Rss", "Pss", "Pss_Anon"):
                     values[name.lower()] = int(rest.split()[0]) / 1024.0
         except OSError:
             continue
@@ -104,6 +104,9 @@ def group_memory(pgid: int) -> dict[str, Any]:
     return {
         "rss_mb": sum(p.get("rss", 0.0) for p in processes),
         "pss_mb": sum(p.get("pss", 0.0) for p in processes),
+        # The anonymous part alone: what the server allocated, not moved by other processes
+        # mapping the same library files (which shifts PSS by a few MB on a busy machine).
+        "pss_anon_mb": sum(p.get("pss_anon", 0.0) for p in processes),
         "max_process_rss_mb": max((p.get("rss", 0.0) for p in processes), default=0.0),
         "processes": len(processes),
         "per_process": processes,

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import errno
 import fcntl
+import gc
 import logging
 import os
 import shutil
@@ -322,6 +323,10 @@ def _supervise(factory: EdgesFactory, settings: ServerSettings, uds: socket.sock
 
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
+    # What the workers inherit stays shared: a full collection in a worker writes to the GC
+    # header of every object it visits, copying each inherited page it touches (the soak saw
+    # each worker's PSS jump by ~10 MB at its first full collection; bench/SOAK.md).
+    gc.freeze()
     for index in range(settings.workers):
         spawn(index)
     recent_deaths: list[float] = []
