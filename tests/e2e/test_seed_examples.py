@@ -48,6 +48,7 @@ class Gateway:
 
     def __init__(self, server: helpers.Gateway) -> None:
         self.url = server.url
+        self.admin_url = server.admin_url
         self.grpc = server.grpc
         self.client = httpx.Client(timeout=30)  # keep-alive: a new client per call costs ~50 ms
 
