@@ -27,12 +27,14 @@ import grpc
 import httpx
 import pytest
 
+from seldon_serving.deploy.k8s.front import ENGINE_ADDRESS, build_forwarding_deployment
 from seldon_serving.engine.remote import GrpcRunner, RestRunner
 from seldon_serving.protocol import json_codec
 from seldon_serving.protocol._pb import prediction_pb2 as pb
 from seldon_serving.protocol._pb import prediction_pb2_grpc as pb_grpc
 from seldon_serving.protocol.errors import NodeUnavailable
 from seldon_serving.settings import NodeTls
+from seldon_serving.spec import parse_deployment
 from tests import helpers
 from tests.deploy.gateway import deployment, unit, write
 from tests.helpers import free_port, seldon_bin
@@ -421,6 +423,27 @@ def test_engine_serves_mutual_tls_and_calls_its_nodes_over_tls(servers: Servers,
     ):
         pb_grpc.SeldonStub(channel).Predict(request_pb(), timeout=5)
     assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
+
+
+def test_the_cluster_front_end_forwards_to_engines_over_mutual_tls(servers: Servers, expected: float) -> None:
+    """`seldon serve --oauth --cluster-engines` builds these forwarding deployments: with
+    --node-ca/--node-cert/--node-key its calls to the engines are https with a client certificate."""
+    certs = servers.certs
+    manifest = deployment("dep", chain(servers.node.http, servers.node.grpc))
+    manifest["spec"]["predictors"][0]["annotations"] = {ENGINE_ADDRESS: f"127.0.0.1:{servers.engine.http}"}
+    tls = NodeTls(ca=certs.ca, cert=certs.client_cert, key=certs.client_key)
+    forwarding = build_forwarding_deployment(parse_deployment(manifest), node_tls=tls)
+
+    async def call() -> dict[str, Any]:
+        try:
+            return json_codec.encode_message(await forwarding.predict(json_codec.decode_message(REQUEST)))
+        finally:
+            await forwarding.close()
+
+    answer = asyncio.run(call())
+    assert answer["data"]["ndarray"][0][0] == pytest.approx(expected)
+    assert set(answer["meta"]["requestPath"]) == {"classifier", "classifier2"}
+    assert forwarding.describe()[0]["nodes"][0]["runs"] == f"engine 127.0.0.1:{servers.engine.http} (TLS)"
 
 
 # --- files that cannot serve TLS ------------------------------------------------------------------
