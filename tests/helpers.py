@@ -256,9 +256,11 @@ def gateway(
     grpc_port: int | None = None,
     admin_port: int | None = None,
     timeout: float = 60.0,
+    ready: bool = True,
 ) -> Iterator[Gateway]:
     """`seldon serve PATHS... ARGS...` on free loopback ports (or the ones given, to start a
-    gateway again where it was), its admin port too, stopped at exit."""
+    gateway again where it was), its admin port too, stopped at exit.  `ready=False`: wait
+    only for its gRPC port to open, not for `/ping` over plain http (a TLS server)."""
     http, grpc = http_port or free_port(), grpc_port or free_port()
     admin = admin_port or free_port()
     argv = [seldon_bin(), "serve", *map(str, paths), "--http-port", str(http), "--grpc-port", str(grpc)]
@@ -269,8 +271,8 @@ def gateway(
     if log_level:
         argv += ["--log-level", log_level]
     argv += list(args)
-    ready = f"http://127.0.0.1:{http}/ping"
-    with running(argv, env=env, ready_url=ready, ready_port=grpc, timeout=timeout) as process:
+    ready_url = f"http://127.0.0.1:{http}/ping" if ready else None
+    with running(argv, env=env, ready_url=ready_url, ready_port=grpc, timeout=timeout) as process:
         yield Gateway(process, http, grpc, state_dir, admin)
 
 

@@ -22,7 +22,8 @@ import pytest
 from aiohttp import ClientSession, web
 
 from tests.deploy.gateway import example_model, write
-from tests.helpers import Gateway, free_port, gateway, seldon_bin
+from tests.helpers import Gateway, free_port, gateway, seldon_bin, wait_for_port
+from tests.tls_certs import make_certs
 
 TOKEN = "admin-token-for-the-tests-0123456789"
 DIGEST = "sha256:" + hashlib.sha256(TOKEN.encode()).hexdigest()
@@ -270,3 +271,30 @@ def test_seldon_admin_token_writes_a_private_token_and_prints_its_digest(tmp_pat
     again = one_error_line(cli("admin-token", str(path)))
     assert "--force" in again and path.read_text().strip() == token  # never overwritten silently
     assert cli("admin-token", str(path), "--force").returncode == 0 and path.read_text().strip() != token
+
+
+def test_seldon_get_reaches_a_mutual_tls_admin_port_with_its_ca_and_a_client_certificate(
+    tmp_path: Path,
+) -> None:
+    certs = make_certs(tmp_path / "certs")
+    args = ["--tls-cert", str(certs.server_cert), "--tls-key", str(certs.server_key)]
+    args += ["--tls-client-ca", str(certs.ca), "--admin-token-file", str(token_file(tmp_path))]
+    with gateway(state_dir=tmp_path / "state", args=args, ready=False) as server:
+        url = f"https://127.0.0.1:{server.admin_port}"
+        wait_for_port(server.admin_port, server.process)
+        base = ["get", "--server", url, "--admin-token-file", str(tmp_path / "admin-token")]
+        unverified = one_error_line(cli(*base))
+        assert "cannot be verified" in unverified and "--ca FILE" in unverified
+        no_cert = one_error_line(cli(*base, "--ca", str(certs.ca)))
+        assert "give --cert FILE and --key FILE" in no_cert
+        mutual = ["--ca", str(certs.ca), "--cert", str(certs.client_cert), "--key", str(certs.client_key)]
+        assert one_error_line(cli(*base[:3], *mutual)).startswith(
+            f"error: the admin API at {url} needs the admin"
+        )
+        env = {"SELDON_CA": str(certs.ca), "SELDON_CLIENT_CERT": str(certs.client_cert)}
+        listed = cli(*base, "--key", str(certs.client_key), env=env)
+        assert (
+            listed.returncode == 0 and listed.stderr.strip() == "No deployments found in namespace 'default'."
+        )
+        plain = one_error_line(cli("get", "--server", f"http://127.0.0.1:{server.admin_port}"))
+        assert plain.startswith("error: no Seldon Serving server answers at")  # a plain client gets nothing

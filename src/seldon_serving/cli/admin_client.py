@@ -55,7 +55,14 @@ def admin_token(token_file: Path | None) -> tuple[str | None, str]:
 
 
 class AdminClient:
-    def __init__(self, server: str | None, token_file: Path | None = None, ca: Path | None = None) -> None:
+    def __init__(
+        self,
+        server: str | None,
+        token_file: Path | None = None,
+        ca: Path | None = None,
+        cert: tuple[Path, Path] | None = None,
+    ) -> None:
+        """`cert`: a client certificate and its key, for a server with mutual TLS."""
         self.server = server_url(server)
         self.token, self.token_from = admin_token(token_file)
         self.context: ssl.SSLContext | None = None
@@ -64,6 +71,11 @@ class AdminClient:
                 self.context = ssl.create_default_context(cafile=str(ca) if ca is not None else None)
             except (OSError, ssl.SSLError) as exc:
                 raise CliError(f"cannot use {ca} as the CA of --ca: {exc}") from None
+            if cert is not None:
+                try:
+                    self.context.load_cert_chain(str(cert[0]), str(cert[1]))
+                except (OSError, ssl.SSLError) as exc:
+                    raise CliError(f"cannot use --cert {cert[0]} with --key {cert[1]}: {exc}") from None
 
     def call(self, method: str, path: str, body: Any = None) -> Any:
         data = json.dumps(body).encode() if body is not None else None
@@ -82,6 +94,11 @@ class AdminClient:
                 raise CliError(
                     f"the certificate of {self.server} cannot be verified ({reason.verify_message}): "
                     f"give its CA with --ca FILE (or ${CA_ENV})"
+                ) from None
+            if self.context is not None and isinstance(reason, ssl.SSLError | ConnectionResetError):
+                raise CliError(
+                    f"the TLS handshake with {self.server} failed ({reason}); if the server asks for a "
+                    "client certificate (--tls-client-ca), give --cert FILE and --key FILE"
                 ) from None
             raise CliError(
                 f"no Seldon Serving server answers at {self.server} ({reason}); start one with "

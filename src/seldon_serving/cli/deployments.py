@@ -18,7 +18,7 @@ DEFAULT_NAMESPACE = "default"
 
 
 def server_option(fn: Any) -> Any:
-    """--server, --admin-token-file, --ca: where the admin API is and how to reach it."""
+    """--server, --admin-token-file, --ca, --cert, --key: where the admin API is and how to reach it."""
     options = [
         click.option(
             "--server",
@@ -41,6 +41,20 @@ def server_option(fn: Any) -> Any:
             envvar="SELDON_CA",
             help="Verify an https --server with this CA certificate (PEM) [$SELDON_CA].",
         ),
+        click.option(
+            "--cert",
+            type=click.Path(exists=True, dir_okay=False, path_type=Path),
+            default=None,
+            envvar="SELDON_CLIENT_CERT",
+            help="A client certificate (PEM) for an https --server with mutual TLS [$SELDON_CLIENT_CERT].",
+        ),
+        click.option(
+            "--key",
+            type=click.Path(exists=True, dir_okay=False, path_type=Path),
+            default=None,
+            envvar="SELDON_CLIENT_KEY",
+            help="The private key of --cert (PEM) [$SELDON_CLIENT_KEY].",
+        ),
     ]
     for option in reversed(options):
         fn = option(fn)
@@ -50,6 +64,12 @@ def server_option(fn: Any) -> Any:
 namespace_option = click.option(
     "-n", "--namespace", default=None, help="Namespace [the manifest's, else default]."
 )
+
+
+def _client_cert(cert: Path | None, key: Path | None) -> tuple[Path, Path] | None:
+    if (cert is None) != (key is None):
+        raise CliError("--cert and --key go together: give both, or neither")
+    return (cert, key) if cert is not None and key is not None else None
 
 
 def _read_files(files: tuple[str, ...]) -> Any:
@@ -78,11 +98,13 @@ def apply_command(
     server: str | None,
     admin_token_file: Path | None,
     ca: Path | None,
+    cert: Path | None,
+    key: Path | None,
     server_config: Path | None,
 ) -> None:
     """Create or update the SeldonDeployments of FILE in a running `seldon serve`."""
     register_servers((), server_config)
-    client = AdminClient(server, admin_token_file, ca)
+    client = AdminClient(server, admin_token_file, ca, _client_cert(cert, key))
     failed = []
     for item in _read_files(files):
         body = {"manifest": item.manifest, "base_dir": item.base_dir, "source": item.source}
@@ -115,6 +137,8 @@ def delete_command(
     server: str | None,
     admin_token_file: Path | None,
     ca: Path | None,
+    cert: Path | None,
+    key: Path | None,
 ) -> None:
     """Delete deployments by NAME (or those of a manifest) from a running `seldon serve`."""
     targets = [(namespace or DEFAULT_NAMESPACE, name) for name in names]
@@ -124,7 +148,7 @@ def delete_command(
             targets.append((namespace or item_ns or DEFAULT_NAMESPACE, item.name))
     if not targets:
         raise CliError("name a deployment to delete (or give -f FILE)")
-    client = AdminClient(server, admin_token_file, ca)
+    client = AdminClient(server, admin_token_file, ca, _client_cert(cert, key))
     for ns, name in targets:
         client.call("DELETE", f"/admin/deployments/{ns}/{name}")
         click.echo(f'seldondeployment "{name}" deleted')
@@ -145,9 +169,11 @@ def get_command(
     server: str | None,
     admin_token_file: Path | None,
     ca: Path | None,
+    cert: Path | None,
+    key: Path | None,
 ) -> None:
     """List deployments (or show one): NAME STATE AGE PREDICTORS; -o wide adds how each node runs."""
-    client = AdminClient(server, admin_token_file, ca)
+    client = AdminClient(server, admin_token_file, ca, _client_cert(cert, key))
     ns = namespace or DEFAULT_NAMESPACE
     if name:
         items = [client.call("GET", f"/admin/deployments/{ns}/{name}")]
