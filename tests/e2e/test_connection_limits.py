@@ -162,6 +162,10 @@ def test_slow_loris_connections_are_closed_and_normal_requests_still_answer(limi
     held, fds_during, took = run_attack(
         limited.http_port, LORIS, first, b"X-Slow: 1\r\n", pid, normal_request
     )
+    print(
+        f"REST: {LORIS} slow-loris connections held {min(held):.2f}-{max(held):.2f} s; server fds"
+        f" {baseline} -> {fds_during}; a normal request took {took * 1000:.0f} ms during the attack"
+    )
     assert fds_during >= baseline + LORIS * 0.9, (baseline, fds_during)  # the attack was really on
     assert took < 1.0, f"a normal request took {took:.2f} s during the attack"
     # Every slow client was cut at the header timeout, although it kept sending a line a second.
@@ -240,6 +244,10 @@ def test_grpc_silent_and_half_preface_sockets_are_closed_and_rpcs_still_work(lim
         return await silent + await partial, fds, took
 
     held, fds_during, took = asyncio.run(main())
+    print(
+        f"gRPC: {GRPC_SILENT} silent/half-preface sockets held {min(held):.2f}-{max(held):.2f} s; server fds"
+        f" {baseline} -> {fds_during}; an RPC took {took * 1000:.0f} ms during the attack"
+    )
     assert fds_during >= baseline + GRPC_SILENT * 0.9, (baseline, fds_during)
     assert took < 1.0, f"an RPC took {took:.2f} s during the attack"
     assert min(held) >= HEADER_TIMEOUT - 0.1, min(held)
