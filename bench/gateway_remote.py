@@ -92,7 +92,7 @@ def main() -> int:
     argv = [str(SELDON), "serve", str(path),
             "--http-port", str(args.http_port), "--grpc-port", str(args.grpc_port),
             "--workers", str(args.workers), "--state-dir", str(args.work_dir / "state"),
-            "--host", "127.0.0.1"]  # fmt: skip
+            "--host", "127.0.0.1", "--admin-port", "0"]  # fmt: skip
     sys.stdout.flush()
     os.execv(argv[0], argv)  # the components stay children of the gateway, in the same group
     return 0  # not reached

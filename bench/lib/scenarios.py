@@ -163,7 +163,7 @@ def _gateway(ports: Ports, key: str, manifest: str, execution: str = "inline", w
         str(OUR_VENV / "bin" / "seldon"), "serve", str(MODELS / manifest),
         "--http-port", str(ports.http), "--grpc-port", str(ports.grpc),
         "--workers", str(workers), "--state-dir", str(_gateway_dir(key, ports) / "state"),
-        "--host", "127.0.0.1", "--execution", execution,
+        "--host", "127.0.0.1", "--execution", execution, "--admin-port", "0",  # no admin API: none needed
     ]  # fmt: skip
     return Launch(argv, MODELS)
 
