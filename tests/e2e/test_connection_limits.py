@@ -195,6 +195,17 @@ def test_an_idle_kept_alive_connection_is_closed_at_the_idle_timeout(limited: Se
     assert IDLE_TIMEOUT - 0.1 <= idle <= IDLE_TIMEOUT + LATE, idle
 
 
+def test_a_request_body_that_stalls_is_closed_at_the_idle_timeout(limited: Server) -> None:
+    async def main() -> float:
+        reader, writer = await asyncio.open_connection("127.0.0.1", limited.http_port)
+        writer.write(PREDICT[: PREDICT.index(b"\r\n\r\n") + 5])  # the headers and one byte of body
+        return await held_open(reader, writer, None, time.monotonic())
+
+    stalled = asyncio.run(main())
+    # Its headers were in: not the header timeout's business, but it does not stay forever.
+    assert IDLE_TIMEOUT - 0.1 <= stalled <= IDLE_TIMEOUT + LATE, stalled
+
+
 def test_past_the_cap_a_client_gets_503_with_a_failure_body_and_open_connections_work(capped: Server) -> None:
     held = [socket.create_connection(("127.0.0.1", capped.http_port), timeout=5) for _ in range(CAP)]
     try:
