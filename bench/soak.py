@@ -113,7 +113,8 @@ def applied_manifest(version: int) -> bytes:
     manifest["metadata"]["name"] = APPLIED
     manifest["spec"]["name"] = APPLIED
     manifest["spec"].setdefault("annotations", {})["deployment_version"] = f"v{version}"
-    return json.dumps(manifest).encode()
+    # The body `seldon apply` sends.
+    return json.dumps({"manifest": manifest, "base_dir": str(EXAMPLES)}).encode()
 
 
 @dataclass
