@@ -152,6 +152,12 @@ class ComponentSettings:
     labels: dict[str, str] = field(default_factory=dict)
     # INCLUDE_METRICS_IN_CLIENT_RESPONSE: custom metrics also go back in the answer's meta.
     include_metrics: bool = True
+    # The model's name in the Open Inference Protocol (V2) paths; None: the class name.
+    model_name: str | None = None
+    # Adaptive batching of predict: up to this many concurrent requests in one call (1: none),
+    # waiting at most max_batch_time_ms for the batch to fill.
+    max_batch_size: int = 1
+    max_batch_time_ms: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)

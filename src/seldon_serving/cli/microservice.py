@@ -91,6 +91,9 @@ def start_microservice(
     legacy_port: int,
     workers: int,
     threads: int,
+    model_name: str | None,
+    max_batch_size: int,
+    max_batch_time_ms: float,
     host: str,
     max_message_size: int,
     log_level: str,
@@ -130,6 +133,9 @@ def start_microservice(
         interface_name=interface_name,
         parameters=parameters,
         threads=threads,
+        model_name=model_name or None,
+        max_batch_size=max_batch_size,
+        max_batch_time_ms=max_batch_time_ms,
         state_dir=state_dir,
         state_store=state_store or None,
         model_metadata=model_metadata,
@@ -199,6 +205,31 @@ def _with_options(fn: FC, metrics_port: int | None, interface_required: bool) ->
             default=0,
             show_default=True,
             help="Run sync user methods in a pool of N threads (0: inline).",
+        ),
+        click.option(
+            "--model-name",
+            default=None,
+            envvar="SELDON_MODEL_NAME",
+            help="The model's name in the Open Inference Protocol (V2) paths, /v2/models/NAME/... "
+            "[$SELDON_MODEL_NAME; default: the class name].",
+        ),
+        click.option(
+            "--max-batch-size",
+            type=click.IntRange(min=1),
+            default=1,
+            envvar="SELDON_MAX_BATCH_SIZE",
+            show_default=True,
+            help="Adaptive batching: stack up to N concurrent predict requests into one predict call "
+            "(1: no batching) [$SELDON_MAX_BATCH_SIZE].",
+        ),
+        click.option(
+            "--max-batch-time-ms",
+            type=click.FloatRange(min=0),
+            default=0.0,
+            envvar="SELDON_MAX_BATCH_TIME_MS",
+            show_default=True,
+            help="Adaptive batching: how long the first request of a batch waits for others "
+            "[$SELDON_MAX_BATCH_TIME_MS].",
         ),
         click.option(
             "--model-metadata",
