@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from seldon_serving.state.sqlite import SqliteStore
-from tests.helpers import ROOT, free_port, gateway, wait_until
+from tests.helpers import ROOT, gateway, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -86,8 +86,7 @@ def client(url: str, bandit: bool, stop: threading.Event, tally: Tally) -> None:
 def test_kill_9_of_one_worker_under_load_loses_only_its_in_flight_requests(tmp_path: Path) -> None:
     manifests = [EXAMPLES / "mymodel.yaml", EXAMPLES / "mymab.yaml"]
     state = tmp_path / "state"
-    admin = ["--admin-port", str(free_port())]  # not the default 8004: tests run side by side
-    with gateway(*manifests, state_dir=state, workers=2, args=admin) as server:
+    with gateway(*manifests, state_dir=state, workers=2) as server:
         before = workers_of(server.process.pid)
         assert len(before) == 2, before
         tally, stop = Tally(), threading.Event()
