@@ -41,6 +41,9 @@ def main() -> int:
         text = path.read_text()
         text = re.sub(r"^from tensorflow\.", f"from {PACKAGE}.tensorflow.", text, flags=re.M)
         text = re.sub(r"^import prediction_pb2", f"from {PACKAGE} import prediction_pb2", text, flags=re.M)
+        text = re.sub(
+            r"^import open_inference_v2_pb2", f"from {PACKAGE} import open_inference_v2_pb2", text, flags=re.M
+        )
         path.write_text(text)
     for directory in [OUT_DIR, *(p for p in OUT_DIR.rglob("*") if p.is_dir())]:
         (directory / "__init__.py").touch()
