@@ -22,7 +22,8 @@ import pytest
 
 from seldon_serving.protocol._pb import prediction_pb2 as pb
 from seldon_serving.protocol._pb import prediction_pb2_grpc as pb_grpc
-from tests.helpers import Server, microservice, wait_until
+from tests.helpers import Server, free_port, microservice, running, seldon_bin, wait_until
+from tests.tls_certs import make_certs
 
 pytestmark = pytest.mark.slow
 
@@ -304,3 +305,40 @@ def test_grpc_past_the_cap_a_connection_is_refused_and_open_channels_work(capped
             return True
 
         wait_until(room_again, "an RPC on a new connection once one channel closed", timeout=5)
+
+
+def test_a_tls_handshake_that_never_finishes_is_closed_at_the_header_timeout(model_dir: Path) -> None:
+    """A TLS port: sockets that connect and send nothing (or half a ClientHello) are closed at
+    the header timeout, not at the event loop's own 60 s, while TLS clients are served."""
+    certs = make_certs(model_dir / "certs")
+    args = ["--tls-cert", str(certs.server_cert), "--tls-key", str(certs.server_key)]
+    args += ["--header-timeout", str(HEADER_TIMEOUT)]
+    http, grpc_port = free_port(), free_port()
+    argv = [seldon_bin(), "microservice", "Echo", "--http-port", str(http), "--grpc-port", str(grpc_port)]
+    argv += ["--host", "127.0.0.1", *args]
+    with running(argv, cwd=model_dir, ready_port=grpc_port) as process:
+        url = f"https://127.0.0.1:{http}/predict"
+        wait_until(lambda: _tls_answers(url, certs.ca), "the TLS port answers", timeout=30)
+        pid = process.pid
+        baseline = open_fds(pid)
+
+        async def main() -> tuple[list[float], float]:
+            silent = asyncio.create_task(attack(http, 100, b"", None))
+            partial = asyncio.create_task(attack(http, 100, b"\x16\x03\x01\x02\x00", None))
+            await asyncio.sleep(1.0)
+            started = time.monotonic()
+            assert await asyncio.to_thread(_tls_answers, url, certs.ca)
+            return await silent + await partial, time.monotonic() - started
+
+        held, _ = asyncio.run(main())
+        assert min(held) >= HEADER_TIMEOUT - 0.1, min(held)
+        assert max(held) <= HEADER_TIMEOUT + LATE, sorted(held)[-5:]
+        wait_until(lambda: open_fds(pid) <= baseline + 5, f"the server's fds back to {baseline}", timeout=5)
+
+
+def _tls_answers(url: str, ca: Path) -> bool:
+    try:
+        answer = httpx.post(url, json=X, verify=str(ca), timeout=5)
+        return answer.status_code == 200 and answer.json()["data"]["ndarray"] == X["data"]["ndarray"]
+    except httpx.HTTPError:
+        return False

@@ -65,11 +65,42 @@ EdgesFactory = Callable[[], Edges]
 
 
 class _Uvicorn(uvicorn.Server):
-    """uvicorn without its own signal capture: the worker handles signals for both edges."""
+    """uvicorn without its own signal capture (the worker handles signals for both edges), and
+    with a deadline on TLS handshakes (uvicorn passes none: the event loop's 60 s applies, and a
+    connection still handshaking is not yet one the header timeout or the cap can see)."""
+
+    def __init__(self, config: uvicorn.Config, handshake_timeout: float) -> None:
+        super().__init__(config)
+        self.handshake_timeout = handshake_timeout
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        config = self.config
+        if sockets is None or config.ssl is None:
+            await super().startup(sockets)
+            return
+
+        # uvicorn's own start on given sockets (lifespan is off here), plus the handshake deadline.
+        def create_protocol(_loop: asyncio.AbstractEventLoop | None = None) -> asyncio.Protocol:
+            return config.http_protocol_class(  # type: ignore[call-arg]
+                config=config, server_state=self.server_state, app_state=self.lifespan.state, _loop=_loop
+            )
+
+        loop = asyncio.get_running_loop()
+        self.servers = [
+            await loop.create_server(
+                create_protocol,
+                sock=sock,
+                ssl=config.ssl,
+                backlog=config.backlog,
+                ssl_handshake_timeout=self.handshake_timeout,
+            )
+            for sock in sockets
+        ]
+        self.started = True
 
 
 def _lock_dir() -> Path:
@@ -220,7 +251,7 @@ async def _serve_worker(
                 proxy_headers=settings.proxy_headers,
                 timeout_graceful_shutdown=round(settings.graceful_timeout),
             )
-            http_servers.append(_Uvicorn(config))
+            http_servers.append(_Uvicorn(config, settings.header_timeout))
             tasks.append(asyncio.create_task(http_servers[-1].serve(sockets=[sock])))
         tasks.append(asyncio.create_task(stopping.wait()))
         await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
