@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from seldon_serving.components.adapter import ComponentAdapter, MetricsSink
+from seldon_serving.components.batching import Batcher
 from seldon_serving.protocol.message import Feedback, SeldonMessage
 from seldon_serving.servers.metrics import Metrics
 
@@ -29,17 +30,26 @@ def metrics_sink(metrics: Metrics, labels: dict[str, str]) -> MetricsSink:
 
 
 class ComponentPlane:
-    """`adapter` should export its metrics through `metrics_sink(metrics, labels)`."""
+    """`adapter` should export its metrics through `metrics_sink(metrics, labels)`; `batcher`,
+    if given, batches the adapter's predict (see `components.batching`)."""
 
-    def __init__(self, adapter: ComponentAdapter, metrics: Metrics, labels: dict[str, str]) -> None:
+    def __init__(
+        self,
+        adapter: ComponentAdapter,
+        metrics: Metrics,
+        labels: dict[str, str],
+        batcher: Batcher | None = None,
+    ) -> None:
         self.adapter = adapter
         self.metrics = metrics
         self._feedback_labels = dict(labels, method="feedback")
+        self.batcher = batcher
+        self._predict = batcher.predict if batcher is not None else adapter.predict
 
     # `raw=False`: a gRPC request that `grpc_raw` already offered to the class's raw hooks.
 
     async def predict(self, msg: SeldonMessage, *, raw: bool = True) -> SeldonMessage:
-        return await self.adapter.predict(msg, raw=raw)
+        return await self._predict(msg, raw=raw)
 
     async def transform_input(self, msg: SeldonMessage, *, raw: bool = True) -> SeldonMessage:
         return await self.adapter.transform_input(msg, raw=raw)

@@ -10,6 +10,9 @@ exports them, so existing dashboards and alerts keep working:
 - feedback counts `seldon_api_model_feedback` and sums `seldon_api_model_feedback_reward`
   the same way, with method `feedback`.
 
+Adaptive batching adds `seldon_batch_size` and `seldon_batch_wait_seconds` per batched node
+(`components.batching.BATCH_METRICS`, registered here).
+
 With several worker processes, prometheus-client's multiprocess mode gathers the workers'
 values (PROMETHEUS_MULTIPROC_DIR is set by the runner before any worker creates a metric);
 each worker's samples keep their own `worker_id`, as with Seldon.
@@ -36,6 +39,8 @@ from prometheus_client import (
 )
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
+
+from seldon_serving.components.batching import BATCH_METRICS
 
 # Seldon's exposition has no `_created` series.
 disable_created_metrics()  # type: ignore[no-untyped-call]
@@ -156,6 +161,7 @@ class Metrics:
         self.registry = CollectorRegistry(auto_describe=True)
         self._custom = _Custom()
         self.registry.register(self._custom)
+        self.registry.register(BATCH_METRICS)
         self._lock = threading.Lock()
         self._objects: dict[tuple[str, str, tuple[str, ...]], Any] = {}
         self._types: dict[str, str] = {}  # exported name -> the type it was first seen with

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
@@ -9,9 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from seldon_serving.components.adapter import ComponentAdapter
+from seldon_serving.components.batching import Batcher, why_not_batched
 from seldon_serving.components.loader import instantiate, load_user_class, takes_state
 from seldon_serving.components.metadata import parse_model_metadata
 from seldon_serving.components.parameters import parse_parameters
+from seldon_serving.protocol.message import SeldonMessage
 from seldon_serving.servers.component_plane import ComponentPlane, metrics_sink
 from seldon_serving.servers.metrics import Metrics
 from seldon_serving.servers.microservice_grpc import microservice_handlers
@@ -21,6 +24,8 @@ from seldon_serving.settings import ComponentSettings, ServerSettings
 from seldon_serving.state import open_store
 from seldon_serving.state.base import StateHandle
 from seldon_serving.state.sqlite import SqliteStore
+
+log = logging.getLogger("seldon_serving.microservice")
 
 
 def component_state(
@@ -55,11 +60,34 @@ def microservice_edges(
         model_metadata=model_metadata,
     )
     adapter.load()
-    plane = ComponentPlane(adapter, metrics, component.labels)
+    plane = ComponentPlane(adapter, metrics, component.labels, batcher=component_batcher(adapter, component))
     return Edges(
         asgi_app=MicroserviceApp(plane, max_body=server.max_message),
         grpc_handlers=microservice_handlers(plane),
         metrics_app=metrics_app(metrics, server.metrics_path) if server.metrics_port is not None else None,
+    )
+
+
+def component_batcher(adapter: ComponentAdapter, component: ComponentSettings) -> Batcher | None:
+    """The batcher of the class's predict when `--max-batch-size` asks for one and the class
+    can be batched (else a warning says why not)."""
+    if component.max_batch_size <= 1:
+        return None
+    name = type(adapter.user_object).__name__
+    problem = why_not_batched(adapter.methods)
+    if problem is not None:
+        log.warning("adaptive batching is off for %s: %s", name, problem)
+        return None
+
+    async def predict(msg: SeldonMessage, raw: bool) -> SeldonMessage:
+        return await adapter.predict(msg, raw=raw)
+
+    return Batcher(
+        predict,
+        max_batch_size=component.max_batch_size,
+        max_batch_time_ms=component.max_batch_time_ms,
+        node=component.unit_id or name,
+        labels=component.labels,
     )
 
 
@@ -85,6 +113,11 @@ def run_microservice(component: ComponentSettings, server: ServerSettings) -> in
             f"seldon microservice {user_class.__name__} ({component.service_type}): "
             f"{server.addresses()}, {server.workers} worker(s)"
         )
+        if component.max_batch_size > 1:
+            announce += (
+                f", batching up to {component.max_batch_size} requests per predict "
+                f"(waiting at most {component.max_batch_time_ms:g} ms)"
+            )
         factory = lambda: microservice_edges(user_object, component, server, model_metadata)  # noqa: E731
         return serve(factory, server, announce=announce)
     finally:
