@@ -12,7 +12,7 @@ import click
 
 from seldon_serving.cli.admin_client import AdminClient
 from seldon_serving.cli.errors import CliError, one_sentence
-from seldon_serving.cli.options import register_servers, server_config_option
+from seldon_serving.cli.options import pem_option, register_servers, server_config_option
 
 DEFAULT_NAMESPACE = "default"
 
@@ -34,27 +34,11 @@ def server_option(fn: Any) -> Any:
             help="A file holding the admin token of a server started with --admin-token-file "
             "[$SELDON_ADMIN_TOKEN_FILE; or the token itself in $SELDON_ADMIN_TOKEN].",
         ),
-        click.option(
-            "--ca",
-            type=click.Path(exists=True, dir_okay=False, path_type=Path),
-            default=None,
-            envvar="SELDON_CA",
-            help="Verify an https --server with this CA certificate (PEM) [$SELDON_CA].",
+        pem_option("--ca", "SELDON_CA", "Verify an https --server with this CA certificate (PEM)"),
+        pem_option(
+            "--cert", "SELDON_CLIENT_CERT", "A client certificate (PEM) for an https --server with mutual TLS"
         ),
-        click.option(
-            "--cert",
-            type=click.Path(exists=True, dir_okay=False, path_type=Path),
-            default=None,
-            envvar="SELDON_CLIENT_CERT",
-            help="A client certificate (PEM) for an https --server with mutual TLS [$SELDON_CLIENT_CERT].",
-        ),
-        click.option(
-            "--key",
-            type=click.Path(exists=True, dir_okay=False, path_type=Path),
-            default=None,
-            envvar="SELDON_CLIENT_KEY",
-            help="The private key of --cert (PEM) [$SELDON_CLIENT_KEY].",
-        ),
+        pem_option("--key", "SELDON_CLIENT_KEY", "The private key of --cert (PEM)"),
     ]
     for option in reversed(options):
         fn = option(fn)

@@ -94,17 +94,18 @@ def server_options(
     return decorate
 
 
-def _pem_option(flag: str, envvar: str, help_text: str) -> Callable[[F], F]:
+def pem_option(flag: str, envvar: str, help_text: str) -> Callable[[F], F]:
+    """An option naming an existing PEM file, also read from `envvar`."""
     kind = click.Path(exists=True, dir_okay=False, path_type=Path)
     return click.option(flag, type=kind, default=None, envvar=envvar, help=f"{help_text} [${envvar}].")
 
 
 _connection_options = [
-    _pem_option(
+    pem_option(
         "--tls-cert", "SELDON_TLS_CERT", "Serve every port over TLS with this certificate chain (PEM)"
     ),
-    _pem_option("--tls-key", "SELDON_TLS_KEY", "The private key of --tls-cert (PEM)"),
-    _pem_option(
+    pem_option("--tls-key", "SELDON_TLS_KEY", "The private key of --tls-cert (PEM)"),
+    pem_option(
         "--tls-client-ca",
         "SELDON_TLS_CLIENT_CA",
         "Mutual TLS: refuse clients without a certificate signed by this CA (PEM)",
@@ -148,15 +149,13 @@ def node_tls_options(fn: F) -> F:
             help="Call remote graph nodes over TLS (https, secure gRPC), trusting the system's CAs "
             "unless --node-ca names one [$SELDON_NODE_TLS].",
         ),
-        _pem_option(
-            "--node-ca", "SELDON_NODE_CA", "Call remote graph nodes over TLS, trusting this CA (PEM)"
-        ),
-        _pem_option(
+        pem_option("--node-ca", "SELDON_NODE_CA", "Call remote graph nodes over TLS, trusting this CA (PEM)"),
+        pem_option(
             "--node-cert",
             "SELDON_NODE_CERT",
             "Show remote graph nodes this client certificate (mutual TLS, PEM)",
         ),
-        _pem_option("--node-key", "SELDON_NODE_KEY", "The private key of --node-cert (PEM)"),
+        pem_option("--node-key", "SELDON_NODE_KEY", "The private key of --node-cert (PEM)"),
     ]
     for option in reversed(options):
         fn = option(fn)
