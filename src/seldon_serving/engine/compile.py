@@ -10,6 +10,7 @@ one sentence naming the node and the URI, and fails the build like any other.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -17,6 +18,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from seldon_serving.components.adapter import ComponentAdapter
+from seldon_serving.components.batching import Batcher, why_not_batched
 from seldon_serving.components.loader import instantiate, load_user_class
 from seldon_serving.components.metadata import parse_model_metadata
 from seldon_serving.components.storage import ModelUriError, resolve_model_uri
@@ -36,8 +38,11 @@ from seldon_serving.engine.process import ProcessRunner, ProcessStartError, proc
 from seldon_serving.engine.remote import GrpcRunner, RestRunner
 from seldon_serving.engine.runners import LocalRunner, NodeRunner
 from seldon_serving.protocol.errors import ServingError
+from seldon_serving.protocol.message import SeldonMessage
 from seldon_serving.settings import DEFAULT_MAX_MESSAGE, ModelPlaces, NodeTls
 from seldon_serving.state.base import StateHandle, StateStore
+
+log = logging.getLogger("seldon_serving.engine")
 
 
 class CompileError(ServingError):
@@ -135,7 +140,64 @@ def _local_runner(plan: NodePlan, ctx: CompileContext) -> LocalRunner:
     )
     adapter.load()
     label = f"{plan.label}, {THREAD_POOL} threads" if threaded else plan.label
+    batcher = _batcher(plan, ctx, adapter)
+    if batcher is not None:
+        return BatchedRunner(adapter, plan.name, plan.service_type, label, executor, batcher)
     return LocalRunner(adapter, plan.name, plan.service_type, label, executor)
+
+
+class BatchedRunner(LocalRunner):
+    """An in-process MODEL node whose predict calls are batched (`components.batching`)."""
+
+    def __init__(
+        self,
+        adapter: ComponentAdapter,
+        node: str,
+        service_type: str,
+        label: str,
+        executor: ThreadPoolExecutor | None,
+        batcher: Batcher,
+    ) -> None:
+        super().__init__(adapter, node, service_type, label, executor)
+        self.batcher = batcher
+        # A request waits for its batch on the loop: a node timeout can always end that wait.
+        self.awaits_anything = True
+
+    async def transform_input(self, msg: SeldonMessage) -> SeldonMessage:
+        return await self.batcher.predict(msg)
+
+    def describe(self) -> str:
+        batcher = self.batcher
+        if not batcher.splittable:
+            return f"{super().describe()}, not batched (its answers cannot be split by request)"
+        return (
+            f"{super().describe()}, batching up to {batcher.max_batch_size} requests "
+            f"({batcher.max_batch_time * 1000:g} ms)"
+        )
+
+
+def _batcher(plan: NodePlan, ctx: CompileContext, adapter: ComponentAdapter) -> Batcher | None:
+    """The batcher of a MODEL node whose manifest asks for batching, if its class can be batched
+    (else a warning says why not)."""
+    if plan.max_batch_size <= 1 or plan.service_type != "MODEL":
+        return None
+    problem = why_not_batched(adapter.methods)
+    if problem is not None:
+        log.warning("node %r of %s: adaptive batching is off: %s", plan.name, ctx.deployment, problem)
+        return None
+
+    async def predict(msg: SeldonMessage, raw: bool) -> SeldonMessage:
+        return await adapter.predict(msg, raw=raw)
+
+    # The labels of the gateway's other per-node metrics that identify the node.
+    labels = {"deployment_name": ctx.deployment, "predictor_name": ctx.predictor, "model_name": plan.name}
+    return Batcher(
+        predict,
+        max_batch_size=plan.max_batch_size,
+        max_batch_time_ms=plan.max_batch_time_ms,
+        node=plan.name,
+        labels=labels,
+    )
 
 
 def _runner(plan: NodePlan, ctx: CompileContext) -> NodeRunner:

@@ -23,6 +23,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from seldon_serving.components.batching import check_batching
 from seldon_serving.components.builtin import Builtin, BuiltinParameterError
 from seldon_serving.components.builtin.registry import (
     builtin_for_image,
@@ -45,6 +46,9 @@ BUILTIN, USER_CLASS, REMOTE = "built-in", "class", "remote"
 INLINE, THREAD, PROCESS = EXECUTION_MODES
 EXECUTION = "seldon.io/execution"  # a node parameter, or a predictor / deployment annotation
 PYTHON = "seldon.io/python"  # the interpreter of a process node (a virtualenv's python)
+# Adaptive batching of a MODEL node's predict (see components.batching), set as EXECUTION is.
+MAX_BATCH_SIZE = "seldon.io/max-batch-size"
+MAX_BATCH_TIME_MS = "seldon.io/max-batch-time-ms"
 RESERVED_PREFIX = "seldon.io/"  # node parameters of ours: never passed to the user's class
 # A node this server cannot run (an image that only a cluster can start, a model server
 # without an endpoint): valid, but its deployment fails here with `problem` as the reason.
@@ -88,6 +92,10 @@ class NodePlan:
     # A model server node: the server (its class is `model_name`) and the modelUri as written.
     server: ModelServer | None = None
     model_uri: str = ""
+    # Adaptive batching of predict (in-process and process nodes): up to this many requests
+    # per call (1: none), the first waiting at most max_batch_time_ms.
+    max_batch_size: int = 1
+    max_batch_time_ms: float = 0.0
     children: tuple[NodePlan, ...] = ()
 
     def walk(self) -> list[NodePlan]:
@@ -145,6 +153,7 @@ def _plan_unit(
     except ManifestError as exc:
         raise ManifestError(join_path(path, exc.path), exc.reason) from None
     execution, python = _execution(unit, path, predictor, base, sdep)
+    max_batch_size, max_batch_time_ms = _batching(unit, path, predictor, base, sdep)
     parameters = {k: v for k, v in parameters.items() if not k.startswith(RESERVED_PREFIX)}
     container = find_container(predictor, unit.name)
     image = (container.image or "") if container is not None else ""
@@ -171,6 +180,8 @@ def _plan_unit(
             label=label,
             image=image,
             model_metadata=env.get("MODEL_METADATA"),
+            max_batch_size=max_batch_size,
+            max_batch_time_ms=max_batch_time_ms,
             **extra,
         )
 
@@ -305,6 +316,26 @@ def _execution(
     if not python[0].strip():
         raise ManifestError(python[1], f"{PYTHON} must name a python interpreter (a virtualenv's bin/python)")
     return PROCESS, python[0].strip()
+
+
+def _batching(
+    unit: PredictiveUnit, path: str, predictor: PredictorSpec, base: str, sdep: SeldonDeployment
+) -> tuple[int, float]:
+    """(max batch size, max batch time in ms) of a node: its parameter, else the predictor's
+    annotation, else the deployment's; ManifestError at the one that is not valid."""
+    size = _setting(unit, path, predictor, base, sdep, MAX_BATCH_SIZE)
+    time_ms = _setting(unit, path, predictor, base, sdep, MAX_BATCH_TIME_MS)
+    size_text = size[0] if size is not None else "1"
+    time_text = time_ms[0] if time_ms is not None else "0"
+    where = f"seldon.io/{{}} of node {unit.name!r}"
+    try:
+        check_batching(size_text, 0, where)
+    except ValueError as exc:
+        raise ManifestError(size[1] if size is not None else path, str(exc)) from None
+    try:
+        return check_batching(size_text, time_text, where)
+    except ValueError as exc:
+        raise ManifestError(time_ms[1] if time_ms is not None else path, str(exc)) from None
 
 
 def _methods(unit: PredictiveUnit, kind: str) -> frozenset[str]:

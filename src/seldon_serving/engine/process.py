@@ -334,6 +334,13 @@ class ProcessRunner(RestRunner):
             "--log-level",
             level if not level.startswith("Level") else "INFO",  # "Level 5": a level of no name
         ]
+        if plan.max_batch_size > 1:  # the child batches its own predict calls
+            self._argv += [
+                "--max-batch-size",
+                str(plan.max_batch_size),
+                "--max-batch-time-ms",
+                repr(plan.max_batch_time_ms),
+            ]
         self._cwd = str(ctx.base_dir) if ctx.base_dir is not None else os.getcwd()
         self._env = self._environment(plan, ctx)
         self.restarts = 0
