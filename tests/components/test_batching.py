@@ -79,15 +79,16 @@ def mixed_requests() -> list[dict[str, Any]]:
     for i in range(64):
         width, rows = 3 + i % 2, 1 + i % 3
         values = [[float(i * 10 + r + c) for c in range(width)] for r in range(rows)]
+        flat = [v for row in values for v in row]
         if i % 5 == 0:
-            body: dict[str, Any] = {"data": {"tensor": {"shape": [rows, width], "values": sum(values, [])}}}
+            body: dict[str, Any] = {"data": {"tensor": {"shape": [rows, width], "values": flat}}}
         elif i % 7 == 0:
             body = {"data": {"names": [f"f{c}" for c in range(width)], "ndarray": values}}
         elif i % 11 == 0:
             body = {"data": {"ndarray": [[int(v) for v in row] for row in values]}}
         elif i % 13 == 0:
             shape = {"dim": [{"size": str(rows)}, {"size": str(width)}]}
-            body = {"data": {"tftensor": {"dtype": "DT_FLOAT", "tensorShape": shape, "floatVal": sum(values, [])}}}
+            body = {"data": {"tftensor": {"dtype": "DT_FLOAT", "tensorShape": shape, "floatVal": flat}}}
         else:
             body = {"data": {"ndarray": values}, "meta": {"puid": f"p{i}", "tags": {"mine": i}}}
         bodies.append(body)
