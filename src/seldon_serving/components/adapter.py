@@ -34,7 +34,14 @@ from seldon_serving.components.raw import (
     encode_message_list_json,
     raw_answer,
 )
-from seldon_serving.components.response import branch_of, data_message, default_names, unwrap_response
+from seldon_serving.components.response import (
+    branch_of,
+    data_message,
+    default_names,
+    unwrap_response,
+    v2_message,
+    v2_raw_answer,
+)
 from seldon_serving.protocol.errors import (
     BadMetadata,
     BadRequest,
@@ -274,7 +281,7 @@ class ComponentAdapter:
     ) -> SeldonMessage:
         kind = _KINDS[name]
         if raw and name in self._raw:
-            answer = await self._run_raw(kind, self._raw[name], encode_message_json(msg))
+            answer = await self._run_raw(kind, self._raw[name], _raw_argument(msg))
             if answer is not None:
                 return answer
         call = self._data_calls.get(name)
@@ -299,7 +306,7 @@ class ComponentAdapter:
         """The branch the user's `route()` picked, as `[[branch]]` in the request's array form."""
         kind = _KINDS["route"]
         if raw and "route" in self._raw:
-            answer = await self._run_raw(kind, self._raw["route"], encode_message_json(msg))
+            answer = await self._run_raw(kind, self._raw["route"], _raw_argument(msg))
             if answer is not None:
                 return answer
         call = self._data_calls.get("route")
@@ -446,8 +453,11 @@ class ComponentAdapter:
         self, result: Any, request: SeldonMessage, base: Meta | None, tag: str
     ) -> SeldonMessage:
         data, tags, metrics, names = unwrap_response(result)
-        names_for = self._output_names if names is None else (lambda array: list(names))
-        answer = data_message(data, request, names_for)
+        if request.is_v2:
+            answer = v2_message(data, request, names)
+        else:
+            names_for = self._output_names if names is None else (lambda array: list(names))
+            answer = data_message(data, request, names_for)
         answer.meta = await self._answer_meta(base, request, tags, metrics, tag)
         return answer
 
@@ -500,7 +510,7 @@ class ComponentAdapter:
             result = await (invoke() if argument is _NO_ARGUMENT else invoke(argument))
         except NotImplementedByComponent:
             return None
-        answer = raw_answer(result, raw_name)
+        answer = v2_raw_answer(result, raw_name) or raw_answer(result, raw_name)
         metrics = answer.meta.get("metrics")
         if metrics:
             clean = validate_metrics(metrics, f"{raw_name}()'s meta")
@@ -514,6 +524,16 @@ class ComponentAdapter:
                     meta = {k: v for k, v in answer.verbatim.get("meta", {}).items() if k != "metrics"}
                     answer.verbatim = {**answer.verbatim, "meta": meta}
         return answer
+
+
+def _raw_argument(msg: SeldonMessage) -> Any:
+    """What a raw method gets: the request as JSON (a V2 request as the V2 JSON dict)."""
+    if msg.is_v2:
+        from seldon_serving.protocol import v2
+
+        obj, _ = v2.encode_json(msg.payload, response=False)
+        return v2.loads(v2.dumps(obj))  # plain lists, as the request's JSON has them
+    return encode_message_json(msg)
 
 
 def _describe(exc: BaseException) -> str:

@@ -24,6 +24,7 @@ from seldon_serving.protocol.message import (
     STR_DATA,
     TENSOR,
     TFTENSOR,
+    V2,
     SeldonMessage,
 )
 
@@ -34,6 +35,8 @@ __all__ = [
     "default_names",
     "tf_dtype_of",
     "unwrap_response",
+    "v2_message",
+    "v2_raw_answer",
 ]
 
 
@@ -132,10 +135,13 @@ def data_message(
     request: SeldonMessage | None,
     names_for: Callable[[np.ndarray], list[str]] = default_names,
 ) -> SeldonMessage:
-    """A SeldonMessage (no meta yet) holding `result` in the form the rule above picks.
+    """A SeldonMessage (no meta yet) holding `result` in the form the rule above picks
+    (a V2 request's answer is V2: `v2_message`).
 
     `names_for` gives the output names of an array answer (the class-names rule).
     """
+    if request is not None and request.form == V2:
+        return v2_message(result, request)
     if isinstance(result, dict):
         return SeldonMessage(form=JSON_DATA, payload=result)
     if isinstance(result, bytes | bytearray):
@@ -169,8 +175,49 @@ def _is_proto_any(value: Any) -> bool:
     return getattr(descriptor, "full_name", None) == "google.protobuf.Any"
 
 
+def v2_message(result: Any, request: SeldonMessage | None, names: list[str] | None = None) -> SeldonMessage:
+    """The V2 answer (no meta yet) of what a user's method returned for a V2 request.
+
+    Output names: a dict's keys; else one output, named by `names` when that holds exactly one
+    name (a ComponentResponse's), else "output-0".  An InferPayload is answered as it is.
+    """
+    from seldon_serving.protocol import v2  # only V2 answers pay for the codec
+
+    if isinstance(result, v2.InferPayload):
+        payload = result
+    else:
+        if isinstance(result, dict):
+            tensors = [v2.tensor_from_value(str(key), value) for key, value in result.items()]
+        elif result is None:
+            raise BadRequest("the method returned None, which is no V2 output")
+        else:
+            name = names[0] if names is not None and len(names) == 1 else "output-0"
+            tensors = [v2.tensor_from_value(name, result)]
+        payload = v2.InferPayload(tensors)
+    if request is not None and request.form == V2 and payload.id is None:
+        payload.id = request.payload.id
+    return SeldonMessage(form=V2, payload=payload, names=payload.names())
+
+
+def v2_raw_answer(result: Any, raw_name: str) -> SeldonMessage | None:
+    """A raw method's answer to a V2 request when it is a V2 response dict (has "outputs");
+    None for anything else (a SeldonMessage dict, read the usual way)."""
+    if not isinstance(result, dict) or "outputs" not in result:
+        return None
+    from seldon_serving.protocol import v2
+    from seldon_serving.protocol.errors import SeldonError, UserCodeError
+
+    try:
+        payload = v2.decode_json(result, response=True)
+    except SeldonError as exc:
+        raise UserCodeError(f"{raw_name}() returned an invalid V2 response: {exc.info}") from exc
+    return SeldonMessage(form=V2, payload=payload, names=payload.names())
+
+
 def branch_of(answer: SeldonMessage, node: str) -> int:
     """The branch a /route answer chose: element [0][0] of a 2-D array (Seldon's rule)."""
+    if answer.form == V2 and answer.payload.tensors:  # a V2 request's route: its first output
+        answer = SeldonMessage(form=TENSOR, payload=answer.payload.tensors[0].data)
     if not answer.is_array:
         raise InvalidRouting(f"router '{node}' answered no array (got {answer.form})", node=node)
     array = np.asarray(answer.array())

@@ -22,6 +22,8 @@ STR_DATA = "strData"
 BIN_DATA = "binData"
 JSON_DATA = "jsonData"
 CUSTOM_DATA = "customData"
+# An Open Inference Protocol (V2) request or answer: the payload is a `protocol.v2.InferPayload`.
+V2 = "v2"
 
 ARRAY_FORMS = (NDARRAY, TENSOR, TFTENSOR)
 ALL_FORMS = (*ARRAY_FORMS, STR_DATA, BIN_DATA, JSON_DATA, CUSTOM_DATA)
@@ -46,6 +48,7 @@ class SeldonMessage:
     - strData: str; binData: bytes; jsonData: any JSON value
     - customData: the proto3 JSON dict of a `google.protobuf.Any`
       (`{"@type": ..., ...}`), kept opaque
+    - v2: a `protocol.v2.InferPayload` (named tensors); `names` are its tensors' names
     """
 
     form: str | None = None
@@ -73,10 +76,17 @@ class SeldonMessage:
             return np.array([])
         raise TypeError(f"message carries {self.form}, not an array")
 
+    @property
+    def is_v2(self) -> bool:
+        return self.form == V2
+
     def user_payload(self) -> Any:
-        """What a user's method receives: an array for DefaultData, else the raw value."""
+        """What a user's method receives: an array for DefaultData, the one input's array (or
+        a dict of name -> array) for V2, else the raw value."""
         if self.form in ARRAY_FORMS or self.form is None:
             return self.array()
+        if self.form == V2:
+            return self.payload.user_value()
         return self.payload
 
     def copy_meta(self) -> Meta:
