@@ -39,8 +39,11 @@ class ComponentPlane:
         metrics: Metrics,
         labels: dict[str, str],
         batcher: Batcher | None = None,
+        model_name: str | None = None,
     ) -> None:
         self.adapter = adapter
+        # The V2 model name: --model-name, else the class's name.
+        self.model_name = model_name or type(adapter.user_object).__name__
         self.metrics = metrics
         self._feedback_labels = dict(labels, method="feedback")
         self.batcher = batcher
@@ -67,6 +70,16 @@ class ComponentPlane:
         response = await self.adapter.send_feedback(feedback, raw=raw)
         self.metrics.record_feedback(feedback.reward, self._feedback_labels)
         return response
+
+    async def v2_infer(self, msg: SeldonMessage) -> SeldonMessage:
+        """A V2 inference: the component's input step (predict for a model, transform-input for
+        a transformer, transform-output for an output transformer)."""
+        service_type = self.adapter.service_type
+        if service_type == "TRANSFORMER":
+            return await self.transform_input(msg)
+        if service_type == "OUTPUT_TRANSFORMER":
+            return await self.transform_output(msg)
+        return await self.predict(msg)
 
     async def grpc_raw(self, name: str, request: Any) -> SeldonMessage | None:
         """The answer of the class's protobuf-level hook for a gRPC request, if it has one."""

@@ -60,7 +60,13 @@ def microservice_edges(
         model_metadata=model_metadata,
     )
     adapter.load()
-    plane = ComponentPlane(adapter, metrics, component.labels, batcher=component_batcher(adapter, component))
+    plane = ComponentPlane(
+        adapter,
+        metrics,
+        component.labels,
+        batcher=component_batcher(adapter, component),
+        model_name=component.model_name,
+    )
     return Edges(
         asgi_app=MicroserviceApp(plane, max_body=server.max_message),
         grpc_handlers=microservice_handlers(plane),

@@ -1,6 +1,7 @@
 """gRPC edge of a component microservice: every Seldon component service
 (Generic, Model, Router, Transformer, OutputTransformer, Combiner, and Seldon for
-clients that call a component directly) over the same component data plane.
+clients that call a component directly), and the Open Inference Protocol's
+`inference.GRPCInferenceService`, over the same component data plane.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ import grpc
 from google.protobuf import empty_pb2
 from google.protobuf.message import Message
 
-from seldon_serving.protocol import proto_codec
+from seldon_serving.protocol import proto_codec, v2, v2_edge
+from seldon_serving.protocol._pb import open_inference_v2_pb2 as v2pb
 from seldon_serving.protocol._pb import prediction_pb2 as pb
 from seldon_serving.protocol.errors import BadRequest
 from seldon_serving.protocol.message import SeldonMessage
@@ -73,4 +75,54 @@ def microservice_handlers(plane: ComponentPlane) -> list[grpc.GenericRpcHandler]
             },
         ),
         service("Seldon", {"Predict": predict, "SendFeedback": feedback, "ModelMetadata": model_metadata}),
+        v2_handlers(plane),
     ]
+
+
+V2_SERVICE = "inference.GRPCInferenceService"
+
+
+def v2_handlers(plane: ComponentPlane) -> grpc.GenericRpcHandler:
+    """`inference.GRPCInferenceService` of one component (model name: `plane.model_name`)."""
+
+    async def server_live(request: object, context: Context) -> v2pb.ServerLiveResponse:
+        return v2pb.ServerLiveResponse(live=True)
+
+    async def server_ready(request: object, context: Context) -> v2pb.ServerReadyResponse:
+        return v2pb.ServerReadyResponse(ready=True)
+
+    async def server_metadata(request: object, context: Context) -> v2pb.ServerMetadataResponse:
+        document = v2_edge.server_metadata()
+        return v2pb.ServerMetadataResponse(
+            name=document["name"], version=document["version"], extensions=document["extensions"]
+        )
+
+    async def model_ready(request: v2pb.ModelReadyRequest, context: Context) -> v2pb.ModelReadyResponse:
+        v2_edge.check_model(request.name, plane.model_name)
+        return v2pb.ModelReadyResponse(ready=True)
+
+    async def model_metadata(
+        request: v2pb.ModelMetadataRequest, context: Context
+    ) -> v2pb.ModelMetadataResponse:
+        v2_edge.check_model(request.name, plane.model_name)
+        document = v2_edge.model_metadata(request.name, plane.metadata())
+        return v2_edge.proto_model_metadata(document, v2pb.ModelMetadataResponse())  # type: ignore[no-any-return]
+
+    async def model_infer(request: v2pb.ModelInferRequest, context: Context) -> v2pb.ModelInferResponse:
+        v2_edge.check_model(request.model_name, plane.model_name)
+        payload = v2.decode_proto_request(request)
+        answer = await plane.v2_infer(v2_edge.request_message(payload))
+        response = v2_edge.answer_payload(answer, payload, request.model_name)
+        return v2.encode_proto_response(response, v2pb.ModelInferResponse())  # type: ignore[no-any-return]
+
+    return grpc.method_handlers_generic_handler(
+        V2_SERVICE,
+        {
+            "ServerLive": unary(server_live, v2pb.ServerLiveRequest),
+            "ServerReady": unary(server_ready, v2pb.ServerReadyRequest),
+            "ServerMetadata": unary(server_metadata, v2pb.ServerMetadataRequest),
+            "ModelReady": unary(model_ready, v2pb.ModelReadyRequest),
+            "ModelMetadata": unary(model_metadata, v2pb.ModelMetadataRequest),
+            "ModelInfer": unary(model_infer, v2pb.ModelInferRequest),
+        },
+    )

@@ -18,17 +18,53 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 
-from seldon_serving.protocol import json_codec, proto_codec
-from seldon_serving.protocol.errors import answer_status
+from seldon_serving.protocol import json_codec, proto_codec, v2, v2_edge
+from seldon_serving.protocol.errors import SeldonError, answer_status
 from seldon_serving.protocol.message import SeldonMessage
 from seldon_serving.servers import http, rest
 from seldon_serving.servers.component_plane import ComponentPlane
+from seldon_serving.servers.logs import log_failure
 from seldon_serving.servers.metrics import Metrics
 from seldon_serving.servers.openapi import microservice_openapi
 
 log = logging.getLogger("seldon_serving.microservice")
 
 Handler = Callable[[Any], Awaitable[rest.Raw]]
+V2Handler = Callable[[v2_edge.Target, http.Scope, http.Receive], Awaitable[rest.Raw]]
+
+
+async def serve_v2(
+    scope: http.Scope, receive: http.Receive, send: http.Send, handle: V2Handler, log: logging.Logger
+) -> bool:
+    """Answer a V2 path (False when `scope` names none): every failure is the protocol's
+    `{"error": "<one sentence>"}` with the error table's status, never a trace."""
+    target = v2_edge.parse_path(scope["path"])
+    if target is None:
+        return False
+    try:
+        allowed = http.MESSAGE_METHODS - {"GET"} if target[0] == "infer" else http.READ_METHODS
+        http.check_method(scope, allowed)
+        status, body, headers = await handle(target, scope, receive)
+        if scope["method"] == "HEAD":
+            body = b""
+    except SeldonError as error:
+        log_failure(log, f"{scope['method']} {scope['path']}", error)
+        status, body = error.http_status, v2_edge.error_body(error)
+        headers = http.error_headers(error, v2_edge.JSON_HEADERS)
+    except Exception as exc:  # a bug of ours: the protocol's error form, logged where it came from
+        log.exception("unexpected error on %s", scope["path"])
+        status, body, headers = 500, v2_edge.error_body(f"{type(exc).__name__}: {exc}"), v2_edge.JSON_HEADERS
+    await http.send_bytes(send, status, body, headers)
+    return True
+
+
+async def read_v2_request(scope: http.Scope, receive: http.Receive, max_body: int) -> v2.InferPayload:
+    body = await http.read_body(receive, max_body)
+    return v2_edge.rest_request(body, http.header(scope, b"inference-header-content-length"))
+
+
+def v2_json(obj: Any) -> rest.Raw:
+    return 200, v2.dumps(obj), v2_edge.JSON_HEADERS
 
 
 def _wrapper_json(obj: Any) -> bytes:
@@ -101,6 +137,9 @@ class MicroserviceApp:
     async def __call__(self, scope: http.Scope, receive: http.Receive, send: http.Send) -> None:
         handler = self.message_routes.get(scope["path"]) if scope["type"] == "http" else None
         if handler is None:
+            v2_path = scope["type"] == "http" and scope["path"].startswith("/v2")
+            if v2_path and await serve_v2(scope, receive, send, self._v2, log):
+                return
             await self.other(scope, receive, send)
             return
 
@@ -110,6 +149,25 @@ class MicroserviceApp:
             return await handler(http.request_json(scope, body))
 
         await rest.on_message_path(scope, send, handle, log, dumps=_wrapper_json)
+
+    async def _v2(self, target: v2_edge.Target, scope: http.Scope, receive: http.Receive) -> rest.Raw:
+        operation, model, _ = target  # any version is this model (it has one)
+        plane = self.plane
+        if operation == "live":
+            return v2_json({"live": True})
+        if operation == "ready":
+            return v2_json({"ready": True})  # a worker answers only once its class is loaded
+        if operation == "server":
+            return v2_json(v2_edge.server_metadata())
+        v2_edge.check_model(model, plane.model_name)
+        if operation == "model_ready":
+            return v2_json({"name": model, "ready": True})
+        if operation == "model":
+            return v2_json(v2_edge.model_metadata(model, plane.metadata()))
+        request = await read_v2_request(scope, receive, self.max_body)
+        answer = await plane.v2_infer(v2_edge.request_message(request))
+        body, headers = v2_edge.rest_answer(v2_edge.answer_payload(answer, request, model), request)
+        return 200, body, headers
 
     async def _ping(self, request: Request) -> Response:
         return rest.text_response(b"pong")
