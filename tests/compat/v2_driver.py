@@ -109,7 +109,11 @@ def triton_call(call):
                 "shape": list(array.shape),
                 "data": plain(array, entry["datatype"]),
             }
-        return {"outputs": out, "parameters": _parameters(response.get("parameters")), "id": response.get("id")}
+        return {
+            "outputs": out,
+            "parameters": _parameters(response.get("parameters")),
+            "id": response.get("id"),
+        }
     except InferenceServerException as exc:
         return {"error": exc.message(), "status": exc.status()}
     finally:
