@@ -16,7 +16,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from seldon_serving.engine.runners import NodeRunner
+from seldon_serving.engine import remote_v2
+from seldon_serving.engine.remote_v2 import not_supported
+from seldon_serving.engine.runners import LocalRunner, NodeRunner
 from seldon_serving.protocol.errors import (
     BadRequest,
     InvalidRouting,
@@ -24,7 +26,7 @@ from seldon_serving.protocol.errors import (
     NodeTimeout,
     SeldonError,
 )
-from seldon_serving.protocol.message import Feedback, SeldonMessage
+from seldon_serving.protocol.message import V2, Feedback, SeldonMessage
 
 T = TypeVar("T")
 
@@ -139,10 +141,28 @@ def _merge_meta(node: GraphNode, answer: SeldonMessage, given: SeldonMessage, tr
         meta["puid"] = puid
 
 
+def _remote_v2(node: GraphNode, step: str, msg: SeldonMessage) -> Awaitable[SeldonMessage]:
+    """A V2 request's step at a node of another process: the node's own V2 inference (its input
+    step; an output transformer's output step), where its runner speaks V2 (`remote_v2`)."""
+    runner = node.runner
+    # Its V2 inference is its input step; only a node with no input step can give its output step.
+    if step != "predict" and node.does_input:
+        raise not_supported(node.name, step, runner.describe())
+    return remote_v2.infer(runner, msg)
+
+
+def _v2_elsewhere(node: GraphNode, msg: SeldonMessage) -> bool:
+    # In-process nodes take V2 messages through the adapter; the others need V2 on the wire.
+    return msg.form == V2 and not isinstance(node.runner, LocalRunner)
+
+
 async def _walk(node: GraphNode, msg: SeldonMessage, trace: _Trace) -> SeldonMessage:
     trace.request_path[node.name] = node.image
     if node.does_input:
-        answer = await _call(node, "predict", node.runner.transform_input(msg))
+        if _v2_elsewhere(node, msg):
+            answer = await _call(node, "predict", _remote_v2(node, "predict", msg))
+        else:
+            answer = await _call(node, "predict", node.runner.transform_input(msg))
         if answer is msg:
             answer = SeldonMessage(
                 msg.form, msg.payload, msg.names, msg.copy_meta(), msg.status, msg.tf_dtype
@@ -151,6 +171,8 @@ async def _walk(node: GraphNode, msg: SeldonMessage, trace: _Trace) -> SeldonMes
         msg = answer
     if not node.children:
         return msg
+    if node.does_route and _v2_elsewhere(node, msg):
+        raise not_supported(node.name, "route", node.runner.describe())
     branch = await _call(node, "route", node.runner.route(msg)) if node.does_route else -1
     if not -1 <= branch < len(node.children):
         raise InvalidRouting(
@@ -165,6 +187,8 @@ async def _walk(node: GraphNode, msg: SeldonMessage, trace: _Trace) -> SeldonMes
     else:
         outputs = list(await asyncio.gather(*(_walk(child, msg, trace) for child in node.children)))
     if node.does_aggregate:
+        if _v2_elsewhere(node, outputs[0]):
+            raise not_supported(node.name, "aggregate", node.runner.describe())
         answer = await _call(node, "aggregate", node.runner.aggregate(outputs))
         trace.collect(node, answer.meta)
     else:
@@ -175,7 +199,10 @@ async def _walk(node: GraphNode, msg: SeldonMessage, trace: _Trace) -> SeldonMes
             answer.meta.setdefault("tags", {}).update(tags)
     if node.does_output:
         before = answer
-        answer = await _call(node, "transform-output", node.runner.transform_output(answer))
+        if _v2_elsewhere(node, answer):
+            answer = await _call(node, "transform-output", _remote_v2(node, "transform-output", answer))
+        else:
+            answer = await _call(node, "transform-output", node.runner.transform_output(answer))
         if answer is before:
             return answer
         _merge_meta(node, answer, before, trace)

@@ -44,6 +44,9 @@ class ComponentPlane:
         self.adapter = adapter
         # The V2 model name: --model-name, else the class's name.
         self.model_name = model_name or type(adapter.user_object).__name__
+        # A graph node also answers V2 under its node name (PREDICTIVE_UNIT_ID): the name the
+        # gateway, which knows nodes but not their classes, calls it by.
+        self.model_names = frozenset(n for n in (self.model_name, adapter.unit_id) if n)
         self.metrics = metrics
         self._feedback_labels = dict(labels, method="feedback")
         self.batcher = batcher

@@ -7,6 +7,9 @@ The API paths take the raw fast path (`servers.rest`):
 - POST /api/v0.1|v1.0/predictions|feedback: the deployment named by header `seldon`
   (+ `namespace`), or the only one running (SeldonClient gateway="seldon")
 - GET .../api/v1.0/metadata[/<model>]: graph (or one node's model) metadata
+The Open Inference Protocol (V2) beside it (`/v2/...`, `/seldon/<dep>/v2/...`,
+`/seldon/<namespace>/<dep>/v2/...`): the model is the deployment (header `namespace` picks
+the namespace), and an inference goes through its whole graph; errors are `{"error": ...}`.
 The rest are Starlette routes:
 - GET /ping /ready /live /openapi.json
 - GET /pause /unpause /metrics /prometheus: public on `seldon engine`; on `seldon serve` only with
@@ -25,11 +28,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from seldon_serving.engine.plane import DataPlane
-from seldon_serving.protocol import json_codec
+from seldon_serving.protocol import json_codec, v2, v2_edge
 from seldon_serving.protocol.errors import Unauthenticated
 from seldon_serving.servers import http, rest
 from seldon_serving.servers.admin import Admin, AdminAccess, AdminRoutes
 from seldon_serving.servers.metrics import Metrics
+from seldon_serving.servers.microservice_rest import read_v2_request, serve_v2, v2_json
 from seldon_serving.servers.oauth import OAuthService, bearer_token
 from seldon_serving.servers.openapi import gateway_openapi
 
@@ -61,6 +65,20 @@ def parse_api_path(path: str) -> Target | None:
         return None
     if parts[1] == "api" and parts[2] in API_VERSIONS:
         return _operation(parts[3:], None, None)
+    return None
+
+
+def split_v2_path(path: str) -> tuple[str | None, str | None, str] | None:
+    """(namespace, deployment, the /v2/... rest) of a V2 path, the first two None when the path
+    does not name them (/v2/...); None when it is no V2 path."""
+    if path.startswith("/v2"):
+        return None, None, path
+    parts = path.split("/")
+    if len(parts) > 3 and parts[1] == "seldon":
+        if parts[3] == "v2" and parts[2]:
+            return None, parts[2], "/" + "/".join(parts[3:])
+        if len(parts) > 4 and parts[4] == "v2" and parts[2] and parts[3]:
+            return parts[2], parts[3], "/" + "/".join(parts[4:])
     return None
 
 
@@ -119,6 +137,16 @@ class GatewayApp:
     async def __call__(self, scope: http.Scope, receive: http.Receive, send: http.Send) -> None:
         target = self._target(scope["path"]) if scope["type"] == "http" else None
         if target is None:
+            v2_path = split_v2_path(scope["path"]) if scope["type"] == "http" else None
+            if v2_path is not None:
+                namespace, name, rest_path = v2_path
+                v2_scope = {**scope, "path": rest_path}
+
+                async def handle_v2(target: v2_edge.Target, _: http.Scope, receive: http.Receive) -> rest.Raw:
+                    return await self._v2(target, scope, receive, namespace, name)
+
+                if await serve_v2(v2_scope, receive, send, handle_v2, log):
+                    return
             await self.other(scope, receive, send)
             return
 
@@ -161,6 +189,53 @@ class GatewayApp:
             return rest.answer_raw(answer, _API_HEADERS)
         await self.plane.send_feedback(name, namespace, json_codec.decode_feedback(obj))
         return 200, _EMPTY, _API_HEADERS
+
+    async def _v2(
+        self,
+        target: v2_edge.Target,
+        scope: http.Scope,
+        receive: http.Receive,
+        namespace: str | None,
+        name: str | None,
+    ) -> rest.Raw:
+        """A V2 call; `name` (and `namespace`) when the path named the deployment."""
+        operation, model, _ = target  # a deployment has one version: any version is it
+        plane = self.plane
+        if operation == "live":
+            return v2_json({"live": True})
+        if operation == "server":
+            return v2_json(v2_edge.server_metadata())
+        if operation == "ready":
+            why = await plane.not_ready()
+            if why is None:
+                return v2_json({"ready": True})
+            return 400, v2.dumps({"ready": False, "error": f"not ready: {why}"}), v2_edge.JSON_HEADERS
+        if name is not None and model != name:
+            raise v2_edge.ModelNotFound(f"the path names deployment '{name}' but model '{model}'")
+        if namespace is None:
+            namespace = http.header(scope, b"namespace").decode("latin-1") or None
+        if self.oauth is not None:
+            name, namespace = self._authorize(scope, ("predictions", namespace, name, ""), model, namespace)
+            if model != name:
+                raise Unauthenticated(f"this token does not open deployment '{model}'")
+        deployment = plane.find(model, namespace)
+        if operation == "model_ready":
+            why = plane.not_ready_reason(deployment.namespace, deployment.name)
+            if why is None and not plane.paused:
+                return v2_json({"name": model, "ready": True})
+            reason = why or "paused"
+            return (
+                400,
+                v2.dumps({"name": model, "ready": False, "error": f"not ready: {reason}"}),
+                v2_edge.JSON_HEADERS,
+            )
+        if operation == "model":
+            document = await plane.graph_metadata(deployment.name, deployment.namespace)
+            return v2_json(v2_edge.model_metadata(model, {**document, "versions": []}))
+        request = await read_v2_request(scope, receive, self.max_body)
+        answer = await plane.predict(deployment.name, deployment.namespace, v2_edge.request_message(request))
+        body, headers = v2_edge.rest_answer(v2_edge.answer_payload(answer, request, model), request)
+        return 200, body, [*headers, _CORS]
 
     def _authorize(
         self, scope: http.Scope, target: Target, name: str | None, namespace: str | None

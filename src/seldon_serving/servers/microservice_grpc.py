@@ -98,18 +98,18 @@ def v2_handlers(plane: ComponentPlane) -> grpc.GenericRpcHandler:
         )
 
     async def model_ready(request: v2pb.ModelReadyRequest, context: Context) -> v2pb.ModelReadyResponse:
-        v2_edge.check_model(request.name, plane.model_name)
+        v2_edge.check_model(request.name, plane.model_name, plane.model_names)
         return v2pb.ModelReadyResponse(ready=True)
 
     async def model_metadata(
         request: v2pb.ModelMetadataRequest, context: Context
     ) -> v2pb.ModelMetadataResponse:
-        v2_edge.check_model(request.name, plane.model_name)
+        v2_edge.check_model(request.name, plane.model_name, plane.model_names)
         document = v2_edge.model_metadata(request.name, plane.metadata())
         return v2_edge.proto_model_metadata(document, v2pb.ModelMetadataResponse())  # type: ignore[no-any-return]
 
     async def model_infer(request: v2pb.ModelInferRequest, context: Context) -> v2pb.ModelInferResponse:
-        v2_edge.check_model(request.model_name, plane.model_name)
+        v2_edge.check_model(request.model_name, plane.model_name, plane.model_names)
         payload = v2.decode_proto_request(request)
         answer = await plane.v2_infer(v2_edge.request_message(payload))
         response = v2_edge.answer_payload(answer, payload, request.model_name)

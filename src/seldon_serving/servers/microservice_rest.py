@@ -159,7 +159,7 @@ class MicroserviceApp:
             return v2_json({"ready": True})  # a worker answers only once its class is loaded
         if operation == "server":
             return v2_json(v2_edge.server_metadata())
-        v2_edge.check_model(model, plane.model_name)
+        v2_edge.check_model(model, plane.model_name, plane.model_names)
         if operation == "model_ready":
             return v2_json({"name": model, "ready": True})
         if operation == "model":
