@@ -218,8 +218,16 @@ def _json_array(data: Any, datatype: str, shape: tuple[int, ...], where: str) ->
         data = [data]
     try:
         array = np.array(data, dtype=DATATYPES[datatype])
-    except (ValueError, TypeError, OverflowError) as exc:
-        raise BadRequest(f"{where} data is not a {datatype} array: {exc}") from None
+    except OverflowError:
+        raise BadRequest(f"{where} data holds values out of the range of {datatype}") from None
+    except (ValueError, TypeError) as exc:
+        # numpy's own words run to several sentences: say it in ours
+        what = (
+            "is not a rectangular array"
+            if "inhomogeneous" in str(exc)
+            else f"holds values that are not {datatype}"
+        )
+        raise BadRequest(f"{where} data {what}") from None
     if datatype == "BOOL" and not _all_bools(data):
         raise BadRequest(f"{where} is BOOL but its data holds values other than true and false")
     _check_size(array.size, shape, where)
