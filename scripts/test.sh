@@ -6,6 +6,7 @@ PY="${PYTHON:-python3}"
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/pip install -q --disable-pip-version-check -e ".[test]"
 bash scripts/compat-venv.sh
+bash scripts/v2-clients-venv.sh  # tritonclient and KServe's clients for the V2 tests
 # Redis is the feature under test for the Redis state store: install the server when we can.
 if ! command -v redis-server >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server) >/dev/null 2>&1 \

@@ -165,8 +165,9 @@ async def kserve_call(call):
         inputs = []
         for spec in call["inputs"]:
             item = InferInput(spec["name"], spec["shape"], spec["datatype"])
-            # KServe sends FP16 only as binary data
-            binary = call.get("binary", spec["datatype"] == "FP16")
+            # KServe's default (binary_data=True) over gRPC: raw contents, all inputs or none as
+            # the protocol has it; over REST JSON, but FP16 only as binary data.
+            binary = call.get("binary", grpc_call or spec["datatype"] == "FP16")
             item.set_data_from_numpy(to_numpy(spec), binary_data=binary)
             inputs.append(item)
         outputs = None

@@ -458,6 +458,7 @@ def encode_json(
     for tensor in payload.tensors:
         entry: dict[str, Any] = {"name": tensor.name, "datatype": tensor.datatype, "shape": tensor.shape}
         parameters = dict(tensor.parameters)
+        parameters.pop("binary_data_size", None)  # only this body's own framing may say it
         if tensor.name in binary:
             section = to_raw(tensor)
             sections.append(section)
@@ -635,7 +636,9 @@ def _tensor_from_proto(item: Any, raw: bytes | None, where: str) -> Tensor:
                 data = np.array(values, dtype=DATATYPES[datatype]).reshape(shape)
             except OverflowError as exc:
                 raise BadRequest(f"{where} data does not fit {datatype}: {exc}") from None
-    return Tensor(item.name, datatype, data, _params_from_proto(item.parameters))
+    parameters = _params_from_proto(item.parameters)
+    parameters.pop("binary_data_size", None)  # a REST framing detail some gRPC clients set too
+    return Tensor(item.name, datatype, data, parameters)
 
 
 def _tensors_from_proto(items: Any, raws: Sequence[bytes], kind: str) -> list[Tensor]:
