@@ -38,10 +38,13 @@ async def serve_v2(
 ) -> bool:
     """Answer a V2 path (False when `scope` names none): every failure is the protocol's
     `{"error": "<one sentence>"}` with the error table's status, never a trace."""
-    target = v2_edge.parse_path(scope["path"])
-    if target is None:
+    path = scope["path"]
+    target = v2_edge.parse_path(path)
+    if target is None and path != "/v2" and not path.startswith("/v2/"):
         return False
     try:
+        if target is None:
+            raise v2_edge.ModelNotFound(f"no such V2 path: {path}")
         allowed = http.MESSAGE_METHODS - {"GET"} if target[0] == "infer" else http.READ_METHODS
         http.check_method(scope, allowed)
         status, body, headers = await handle(target, scope, receive)
