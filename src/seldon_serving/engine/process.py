@@ -9,10 +9,11 @@ network can call it, and no port is taken.
 - Interpreter: the gateway's own, or `seldon.io/python` (a virtualenv's python, same minor
   version as ours).  A small bootstrap appends our package and our site-packages to the END of
   the child's sys.path, so the venv's own packages win and ours fill in what it lacks.
-- Transport: Seldon's internal REST API over the socket, spoken by a small keep-alive HTTP/1.1
-  client (httptools parses the answers); the answers are read by `RestRunner`'s own code.
-  aiohttp's client cost ~90 us of gateway CPU per call where this one costs ~27 us, which
-  is what keeps a process node near an inline one in requests/s.
+- Transport: Seldon's internal REST API over the socket, spoken by the keep-alive HTTP/1.1
+  client that remote REST nodes use too (`engine.remote.HttpConnection`: httptools parses the
+  answers); the answers are read by `RestRunner`'s own code.  aiohttp's client cost ~90 us of
+  gateway CPU per call where this one costs ~27 us, which is what keeps a process node near an
+  inline one in requests/s.
 - Supervision: a thread per node waits on the child; when it exits, it is started again after
   a backoff (0.1 s doubling to 5 s; back to 0.1 s once a child had served for a minute) and
   `restarts` counts it.  Calls meanwhile answer 503 "node 'x' (process) is restarting".
@@ -54,13 +55,11 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
-
-import httptools
+from typing import TYPE_CHECKING, Any
 
 import seldon_serving
 from seldon_serving.engine.plan import PYTHON, NodePlan
-from seldon_serving.engine.remote import RestRunner
+from seldon_serving.engine.remote import HttpConnection, RestRunner
 from seldon_serving.protocol import json_codec
 from seldon_serving.protocol.errors import NodeUnavailable, ServingError, status_error
 from seldon_serving.protocol.message import SeldonMessage
@@ -139,64 +138,6 @@ class _Child:
     tail: collections.deque[str] = field(default_factory=lambda: collections.deque(maxlen=LOG_TAIL))
     pump: threading.Thread | None = None
     ready_at: float = 0.0
-
-
-class _Connection(asyncio.Protocol):
-    """One keep-alive HTTP/1.1 connection to a child, one request at a time."""
-
-    def __init__(self, generation: int) -> None:
-        self.generation = generation  # of the child it reaches: older ones are never reused
-        self.transport: asyncio.Transport | None = None
-        self.parser = httptools.HttpResponseParser(self)
-        self.body: list[bytes] = []
-        self.waiter: asyncio.Future[tuple[int, bytes]] | None = None
-        self.busy = False  # a request was sent and its whole answer has not come yet
-        self.abandoned = False  # its caller gave up (timeout): closed once the answer comes
-        self.closed = False
-        self.last_used = 0.0
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = cast(asyncio.Transport, transport)  # uvloop's are not asyncio's classes
-
-    def data_received(self, data: bytes) -> None:
-        try:
-            self.parser.feed_data(data)
-        except httptools.HttpParserError as exc:
-            self._fail(ConnectionError(f"its answer is not HTTP ({exc})"))
-            self.close()
-
-    def on_body(self, body: bytes) -> None:
-        self.body.append(body)
-
-    def on_message_complete(self) -> None:
-        answer = (self.parser.get_status_code(), b"".join(self.body))
-        self.body.clear()
-        self.busy = False
-        waiter, self.waiter = self.waiter, None
-        if waiter is not None and not waiter.done():
-            waiter.set_result(answer)
-        if self.abandoned or not self.parser.should_keep_alive():
-            self.close()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.closed = True
-        self._fail(exc or ConnectionResetError("it closed the connection before answering"))
-
-    def _fail(self, exc: BaseException) -> None:
-        waiter, self.waiter = self.waiter, None
-        if waiter is not None and not waiter.done():
-            waiter.set_exception(exc)
-
-    def send(self, data: bytes, waiter: asyncio.Future[tuple[int, bytes]]) -> None:
-        assert self.transport is not None
-        self.waiter = waiter
-        self.busy = True
-        self.transport.write(data)
-
-    def close(self) -> None:
-        self.closed = True
-        if self.transport is not None:
-            self.transport.close()
 
 
 def seldon_parameters(parameters: dict[str, Any]) -> list[dict[str, str]]:
@@ -350,7 +291,7 @@ class ProcessRunner(RestRunner):
         self._up = False  # a ready child is there to call
         self._generation = -1  # of the ready child; connections to older ones are dropped
         self._child: _Child | None = None
-        self._idle: list[_Connection] = []
+        self._idle: list[HttpConnection] = []
         self._slots: asyncio.Semaphore | None = None  # made on the loop, at the first call
         self._heads: dict[tuple[bytes, str], bytes] = {}
         self._supervisor: threading.Thread | None = None
@@ -509,7 +450,7 @@ class ProcessRunner(RestRunner):
                         return
                     backoff = min(backoff * 2, BACKOFF_MAX)
 
-    def _kill_stuck(self, connection: _Connection) -> None:
+    def _kill_stuck(self, connection: HttpConnection) -> None:
         """A call its caller gave up on is still unanswered after the grace: kill that child
         (the supervisor starts another)."""
         if not connection.busy or connection.closed:
@@ -572,7 +513,7 @@ class ProcessRunner(RestRunner):
                 generation = self._generation
                 try:
                     _, connection = await loop.create_unix_connection(
-                        lambda: _Connection(generation), self.socket_path
+                        lambda: HttpConnection(generation), self.socket_path
                     )
                 except OSError as exc:
                     raise self._unreachable(exc) from None
@@ -597,7 +538,7 @@ class ProcessRunner(RestRunner):
                 self._idle.append(connection)
             return answer
 
-    def _idle_connection(self, now: float) -> _Connection | None:
+    def _idle_connection(self, now: float) -> HttpConnection | None:
         while self._idle:
             connection = self._idle.pop()
             if connection.closed or connection.generation != self._generation:

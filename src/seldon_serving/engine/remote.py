@@ -1,6 +1,12 @@
 """Runners for nodes served by another process: Seldon's internal API over REST
 (pooled keep-alive connections) or gRPC (one channel per node).
 
+REST speaks HTTP/1.1 through a small client of its own (`HttpConnection`: an asyncio protocol,
+httptools parsing the answers), shared with the `process` nodes of engine/process.py: one
+request per connection at a time, connections pooled per node and reused most-recent first,
+each request written in one piece, TCP_NODELAY on every connection.  aiohttp's client cost about
+three times as much gateway CPU per call (its request and response objects, headers, timers).
+
 A remote component may die, hang or be restarted on the same port at any time; only
 the requests that need it may suffer, and only while it is away:
 - REST: a pooled keep-alive connection can be dead without the pool knowing yet (the
@@ -20,14 +26,14 @@ a TLS problem, naming the node.
 
 from __future__ import annotations
 
-import contextvars
+import asyncio
 import functools
 import socket
 import ssl
-import weakref
-from typing import Any
+from typing import Any, cast
 
 import grpc
+import httptools
 from google.protobuf import empty_pb2, json_format
 from google.protobuf.message import Message
 
@@ -40,13 +46,10 @@ from seldon_serving.settings import NodeTls
 
 _INPUT_PATH = {"MODEL": "/predict", "TRANSFORMER": "/transform-input"}
 
-# Whether the connection the current request got came from the pool.  Set by the
-# connector inside the request's own task (the connector is awaited, not spawned), read
-# by the runner when the request fails.
-_reused_connection: contextvars.ContextVar[bool] = contextvars.ContextVar(
-    "seldon_reused_connection", default=False
-)
-_connector_class: Any = None
+IDLE_REUSE = 15.0  # seconds an idle connection is reused: before our microservices close it (30 s)
+MAX_CONNECTIONS = 256  # per node: calls beyond wait for a connection
+CONNECT_TIMEOUT = 30.0  # seconds for a TCP connection (and its TLS handshake)
+ANSWER_TIMEOUT = 300.0  # seconds for an answer when the graph gives the node no timeout of its own
 
 # gRPC's default reconnect backoff grows to 120 s: a component down for a minute would
 # stay unused for minutes after it is back.  Cap it (a refused connect costs little).
@@ -65,6 +68,9 @@ def connect_failure(exc: BaseException) -> str:
         return "connection refused: nothing listens there"
     if isinstance(exc, socket.gaierror):
         return "unknown host"
+    if isinstance(exc, OSError) and exc.errno is None and "[Errno 111]" in str(exc):
+        # asyncio's one error for a host name whose every address refused (::1 and 127.0.0.1)
+        return "connection refused: nothing listens there"
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror[0].lower() + exc.strerror[1:]
     return type(exc).__name__
@@ -119,30 +125,78 @@ def _handshake_failure(reason: str) -> str:
     return f"TLS handshake failed: {reason}"
 
 
-def _pool_connector(**kwargs: Any) -> Any:
-    """An aiohttp TCPConnector that tells (through `_reused_connection`) whether the
-    connection it hands out was used before."""
-    global _connector_class
-    if _connector_class is None:
-        import aiohttp
+class PeerClosed(ConnectionResetError):
+    """The peer closed the connection before the whole answer came."""
 
-        class _ReuseAwareConnector(aiohttp.TCPConnector):
-            def __init__(self, **options: Any) -> None:
-                super().__init__(**options)
-                # Protocols handed out at least once; weak, so closed ones are not kept.
-                self._handed_out: weakref.WeakSet[Any] = weakref.WeakSet()
 
-            async def connect(self, *args: Any, **kwargs: Any) -> Any:
-                connection = await super().connect(*args, **kwargs)
-                protocol = connection.protocol
-                if protocol in self._handed_out:
-                    _reused_connection.set(True)
-                elif protocol is not None:
-                    self._handed_out.add(protocol)
-                return connection
+class HttpConnection(asyncio.Protocol):
+    """One keep-alive HTTP/1.1 connection, one request at a time (TCP, TLS or a Unix socket)."""
 
-        _connector_class = _ReuseAwareConnector
-    return _connector_class(**kwargs)
+    def __init__(self, generation: int = 0) -> None:
+        self.generation = generation  # process nodes: of the child it reaches; older ones are dropped
+        self.transport: asyncio.Transport | None = None
+        self.parser = httptools.HttpResponseParser(self)
+        self.body: list[bytes] = []
+        self.waiter: asyncio.Future[tuple[int, bytes]] | None = None
+        self.busy = False  # a request was sent and its whole answer has not come yet
+        self.answered = False  # a byte of the current answer came (a retry would not be safe)
+        self.abandoned = False  # its caller gave up (timeout): closed once the answer comes
+        self.closed = False
+        self.last_used = 0.0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's are not asyncio's classes
+        sock = transport.get_extra_info("socket")
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            # A request is one write, but the peer's delayed ACK must never hold a second one.
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def data_received(self, data: bytes) -> None:
+        self.answered = True
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError as exc:
+            self._fail(ConnectionError(f"its answer is not HTTP ({exc})"))
+            self.close()
+
+    def on_body(self, body: bytes) -> None:
+        self.body.append(body)
+
+    def on_message_complete(self) -> None:
+        answer = (self.parser.get_status_code(), b"".join(self.body))
+        self.body.clear()
+        self.busy = False
+        waiter, self.waiter = self.waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(answer)
+        if self.abandoned or not self.parser.should_keep_alive():
+            self.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self._fail(exc or PeerClosed("it closed the connection before answering"))
+
+    def _fail(self, exc: BaseException) -> None:
+        waiter, self.waiter = self.waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(exc)
+
+    def send(self, data: bytes, waiter: asyncio.Future[tuple[int, bytes]]) -> None:
+        assert self.transport is not None
+        self.waiter = waiter
+        self.busy = True
+        self.answered = False
+        self.transport.write(data)
+
+    def close(self) -> None:
+        self.closed = True
+        if self.transport is not None:
+            self.transport.close()
+
+
+def _expire(waiter: asyncio.Future[tuple[int, bytes]]) -> None:
+    if not waiter.done():
+        waiter.set_exception(TimeoutError())
 
 
 class RestRunner:
@@ -157,64 +211,127 @@ class RestRunner:
     ) -> None:
         self.node = node
         self.address = (host, port)  # for the gateway's readiness check
+        self.host, self.port = host, port
         self.where = f"{host}:{port}"
         self.tls = tls
         self.base = f"{'https' if tls is not None else 'http'}://{host}:{port}"
         self.input_path = _INPUT_PATH.get(service_type, "/transform-input")
         self.max_message = max_message
+        self._idle: list[HttpConnection] = []  # most recently used last
+        self._open: set[HttpConnection] = set()
+        self._slots: asyncio.Semaphore | None = None  # made on the loop, at the first call
+        self._heads: dict[tuple[bytes, str], bytes] = {}
         self._session: Any = None
+        self.connections_opened = 0  # fresh connections made, for tests and diagnostics
 
     def _client(self) -> Any:
+        """An aiohttp session to the node, for callers that need more of HTTP than Seldon's
+        internal API (the V2 hop); Seldon's own calls go through `_exchange`."""
         if self._session is None:
-            import aiohttp  # imported on first remote call: in-process graphs never pay for it
+            import aiohttp
 
             self._session = aiohttp.ClientSession(
-                # keepalive_timeout: give up idle connections before our own microservices
-                # do (after 30 s).  Servers with a shorter keep-alive (gunicorn, behind
-                # Seldon's wrapper, 2 s) close connections under us: the retry in `_post`.
-                connector=_pool_connector(
-                    limit=256,
-                    keepalive_timeout=15,
+                connector=aiohttp.TCPConnector(
+                    limit=MAX_CONNECTIONS,
+                    keepalive_timeout=IDLE_REUSE,
                     ssl=node_ssl_context(self.tls) if self.tls is not None else True,
                 ),
                 headers={"Seldon-model-name": self.node},
             )
         return self._session
 
-    async def _post(self, path: str, payload: Any) -> SeldonMessage:
-        import aiohttp
+    def _head(self, method: bytes, path: str) -> bytes:
+        head = self._heads.get((method, path))
+        if head is None:
+            host = self.host if ":" not in self.host else f"[{self.host}]"
+            head = (
+                f"{method.decode()} {path} HTTP/1.1\r\nHost: {host}:{self.port}\r\n"
+                f"Seldon-model-name: {self.node}\r\n"
+            ).encode("latin-1", "replace")
+            if method == b"POST":
+                head += b"Content-Type: application/json\r\n"
+            self._heads[(method, path)] = head
+        return head
 
-        body = json_codec.dumps(payload)
-        url = self.base + path
-        retried = False
-        while True:
-            answered = False
-            _reused_connection.set(False)
-            try:
-                async with self._client().post(
-                    url, data=body, headers={"Content-Type": "application/json"}
-                ) as response:
-                    answered = True
-                    raw = await response.read()
-                    status = response.status
-                break
-            except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
-                # On a reused connection with nothing answered yet this is a stale pooled
-                # connection (the peer closed it, or died, before taking our request), so one
-                # more try on a fresh connection is due.  A fresh connection's failure
-                # (ClientConnectorError included) is final, and so are timeouts (neither
-                # class): the component may be working on the request.
-                stale = (
-                    not answered
-                    and not retried
-                    and _reused_connection.get()
-                    and not isinstance(exc, aiohttp.ClientConnectorError)
+    async def _connect(self, loop: asyncio.AbstractEventLoop) -> HttpConnection:
+        context = node_ssl_context(self.tls) if self.tls is not None else None
+        try:
+            async with asyncio.timeout(CONNECT_TIMEOUT):
+                _, connection = await loop.create_connection(
+                    HttpConnection,
+                    self.host,
+                    self.port,
+                    ssl=context,
+                    server_hostname=self.host if context is not None else None,
                 )
-                if not stale:
+        except (OSError, TimeoutError) as exc:  # ssl.SSLError is an OSError
+            raise self._unreachable(exc) from None
+        self.connections_opened += 1
+        self._open.add(connection)
+        return connection
+
+    def _idle_connection(self, now: float) -> HttpConnection | None:
+        while self._idle:
+            connection = self._idle.pop()
+            if connection.closed:
+                self._open.discard(connection)
+            elif now - connection.last_used > IDLE_REUSE:
+                connection.close()  # the node may be closing it just now: a fresh one is safe
+                self._open.discard(connection)
+            else:
+                return connection
+        return None
+
+    async def _exchange(self, method: bytes, path: str, body: bytes = b"") -> tuple[int, bytes]:
+        """(status, body) of one request to the node, on a pooled connection."""
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(MAX_CONNECTIONS)
+        async with self._slots:
+            loop = asyncio.get_running_loop()
+            data = self._head(method, path) + b"Content-Length: %d\r\n\r\n" % len(body) + body
+            retried = False
+            while True:
+                connection = self._idle_connection(loop.time())
+                reused = connection is not None
+                if connection is None:
+                    connection = await self._connect(loop)
+                waiter: asyncio.Future[tuple[int, bytes]] = loop.create_future()
+                connection.send(data, waiter)
+                expiry = loop.call_later(ANSWER_TIMEOUT, _expire, waiter)
+                try:
+                    answer = await waiter
+                except asyncio.CancelledError:
+                    # The caller gave up (the node's timeout): the answer may still come, on a
+                    # connection nobody reads any more.
+                    connection.close()
+                    self._open.discard(connection)
+                    raise
+                except TimeoutError:
+                    connection.close()
+                    self._open.discard(connection)
+                    raise
+                except OSError as exc:
+                    connection.close()
+                    self._open.discard(connection)
+                    # On a reused connection with nothing answered yet this is a stale pooled
+                    # connection (the peer closed it, or died, before taking our request): one
+                    # more try on a fresh connection.  A fresh connection's failure is final:
+                    # the component may have died of this very request.
+                    if reused and not retried and not connection.answered:
+                        retried = True
+                        continue
                     raise self._unreachable(exc) from None
-                retried = True
-            except (aiohttp.ClientConnectionError, OSError) as exc:
-                raise self._unreachable(exc) from None
+                finally:
+                    expiry.cancel()
+                if connection.closed:
+                    self._open.discard(connection)
+                else:
+                    connection.last_used = loop.time()
+                    self._idle.append(connection)
+                return answer
+
+    async def _post(self, path: str, payload: Any) -> SeldonMessage:
+        status, raw = await self._exchange(b"POST", path, json_codec.dumps(payload))
         return self._answer(status, raw)
 
     def _answer(self, status: int, raw: bytes) -> SeldonMessage:
@@ -226,19 +343,22 @@ class RestRunner:
         return json_codec.decode_message(json_codec.loads(raw))
 
     def _unreachable(self, exc: BaseException) -> NodeUnavailable:
-        import aiohttp
-
         tls = tls_failure(exc) if self.tls is not None else None
+        closed = isinstance(exc, PeerClosed)
+        if type(exc).__module__.startswith("aiohttp"):  # from the V2 hop's session
+            import aiohttp
+
+            if isinstance(exc, aiohttp.ClientConnectorError):
+                exc = exc.os_error
+            closed = isinstance(exc, aiohttp.ServerDisconnectedError)
         if tls is not None:
             reason = tls
-        elif isinstance(exc, aiohttp.ClientConnectorError):
-            reason = connect_failure(exc.os_error)
-        elif isinstance(exc, aiohttp.ServerDisconnectedError):
+        elif closed:
             reason = "it closed the connection before answering"
         else:
             reason = connect_failure(exc)
         over = " over TLS" if self.tls is not None and tls is None else ""
-        if over and isinstance(exc, aiohttp.ServerDisconnectedError):
+        if over and closed:
             reason += _client_cert_hint(self.tls)
         return NodeUnavailable(
             f"node '{self.node}' at {self.where} is unreachable{over} ({reason})", node=self.node
@@ -260,14 +380,7 @@ class RestRunner:
         await self._post("/send-feedback", json_codec.encode_feedback(feedback))
 
     async def metadata(self) -> dict[str, Any]:
-        import aiohttp
-
-        try:
-            async with self._client().get(self.base + "/metadata") as response:
-                raw = await response.read()
-                status = response.status
-        except (aiohttp.ClientConnectionError, OSError) as exc:
-            raise self._unreachable(exc) from None
+        status, raw = await self._exchange(b"GET", "/metadata")
         return self._metadata_answer(status, raw)
 
     def _metadata_answer(self, status: int, raw: bytes) -> dict[str, Any]:
@@ -279,6 +392,10 @@ class RestRunner:
         return body if isinstance(body, dict) else {}
 
     async def close(self) -> None:
+        for connection in self._open:
+            connection.close()
+        self._open.clear()
+        self._idle.clear()
         if self._session is not None:
             await self._session.close()
             self._session = None
