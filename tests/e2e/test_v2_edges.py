@@ -256,3 +256,53 @@ async def _remote_calls(doubler: Server) -> None:
     finally:
         await rest.close()
         await over_grpc.close()
+
+
+def test_v2_answers_conform_to_the_openapi_documents_v2_paths(servers: dict[str, Any]) -> None:
+    """The V2 paths of our OpenAPI documents (listed when servers.openapi.V2_IN_DOCUMENTS is on)
+    describe what the servers answer, errors included."""
+    import schemathesis
+    from schemathesis.checks import (
+        content_type_conformance,
+        response_schema_conformance,
+        status_code_conformance,
+    )
+
+    from seldon_serving.servers.openapi import gateway_openapi, microservice_openapi
+
+    checks = [status_code_conformance, content_type_conformance, response_schema_conformance]
+    doubler, gw = servers["doubler"], servers["gw"]
+    documents = (
+        (doubler, "doubler", microservice_openapi("doubler", v2=True), {}),
+        (gw, "chain", gateway_openapi([("default", "chain", ["add", "double"])], v2=True), {}),
+        (
+            gw,
+            "chain",
+            gateway_openapi([("default", "chain", ["add", "double"])], v2=True),
+            {"deployment": "chain"},
+        ),
+    )
+    for server, model, document, extra in documents:
+        schema = schemathesis.openapi.from_dict(document)
+        prefix = "/seldon/{deployment}" if extra else ""
+        for body in (
+            {"inputs": [X]},
+            {"inputs": [{**X, "datatype": "nope"}]},
+            {"inputs": [X], "outputs": [{"name": "z"}]},
+        ):
+            operation = schema[f"{prefix}/v2/models/{{model}}/infer"]["POST"]
+            case = operation.Case(
+                path_parameters={"model": model, **extra}, body=body, media_type="application/json"
+            )
+            response = case.call(base_url=server.url, timeout=10)
+            assert response.status_code in (200, 400), response.text
+            case.validate_response(response, checks=checks)
+        for path in (
+            f"{prefix}/v2/models/{{model}}",
+            f"{prefix}/v2/models/{{model}}/ready",
+            f"{prefix}/v2/health/ready",
+        ):
+            case = schema[path]["GET"].Case(path_parameters={"model": model, **extra})
+            response = case.call(base_url=server.url, timeout=10)
+            assert response.status_code == 200, (path, response.text)
+            case.validate_response(response, checks=checks)

@@ -188,7 +188,7 @@ class MicroserviceApp:
 
     async def _openapi(self, request: Request) -> Response:
         if self._openapi_body is None:
-            self._openapi_body = json_codec.dumps(microservice_openapi())
+            self._openapi_body = json_codec.dumps(microservice_openapi(self.plane.model_name))
         return Response(self._openapi_body, media_type=rest.JSON)
 
 

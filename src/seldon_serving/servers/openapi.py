@@ -226,7 +226,98 @@ def _schemas() -> dict[str, Any]:
     }
 
 
-SCHEMAS: dict[str, Any] = _schemas()
+_V2_DATATYPES = ["BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64"]
+_V2_DATATYPES += ["FP16", "FP32", "FP64", "BYTES"]
+
+
+def _v2_schemas() -> dict[str, Any]:
+    """The Open Inference Protocol's REST bodies (docs/v2.md)."""
+    parameters = {"type": "object", "additionalProperties": True}
+    shape = {"type": "array", "items": {"type": "integer", "minimum": 0}, "maxItems": 32}
+    tensor_metadata = {
+        "type": "object",
+        "properties": {
+            "name": {"type": "string"},
+            "datatype": {"type": "string"},
+            "shape": {"type": "array", "items": {"type": "integer"}},
+        },
+    }
+    data = {"type": "array", "description": "row-major, flat or nested; BYTES as strings"}
+    return {
+        "V2InferenceRequest": {
+            "type": "object",
+            "required": ["inputs"],
+            "properties": {
+                "id": {"type": "string"},
+                "parameters": parameters,
+                "inputs": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["name", "datatype", "shape", "data"],
+                        "properties": {
+                            "name": {"type": "string", "minLength": 1},
+                            "datatype": {"type": "string", "enum": _V2_DATATYPES},
+                            "shape": shape,
+                            "data": data,
+                            "parameters": parameters,
+                        },
+                    },
+                },
+                "outputs": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["name"],
+                        "properties": {"name": {"type": "string"}, "parameters": parameters},
+                    },
+                },
+            },
+        },
+        "V2InferenceResponse": {
+            "type": "object",
+            "required": ["model_name", "outputs"],
+            "properties": {
+                "model_name": {"type": "string"},
+                "model_version": {"type": "string"},
+                "id": {"type": "string"},
+                "parameters": parameters,
+                "outputs": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["name", "datatype", "shape"],
+                        "properties": {
+                            "name": {"type": "string"},
+                            "datatype": {"type": "string", "enum": _V2_DATATYPES},
+                            "shape": shape,
+                            "data": data,
+                            "parameters": parameters,
+                        },
+                    },
+                },
+            },
+        },
+        "V2ModelMetadata": {
+            "type": "object",
+            "required": ["name", "versions", "platform", "inputs", "outputs"],
+            "properties": {
+                "name": {"type": "string"},
+                "versions": {"type": "array", "items": {"type": "string"}},
+                "platform": {"type": "string"},
+                "inputs": {"type": "array", "items": tensor_metadata},
+                "outputs": {"type": "array", "items": tensor_metadata},
+            },
+        },
+        "V2Error": {
+            "type": "object",
+            "required": ["error"],
+            "properties": {"error": {"type": "string"}},
+        },
+    }
+
+
+SCHEMAS: dict[str, Any] = {**_schemas(), **_v2_schemas()}
 
 _FAILURE = {"application/json": {"schema": _ref("Failure")}}
 ERRORS: dict[str, dict[str, Any]] = {
@@ -310,6 +401,96 @@ def get_operation(
     return {"get": operation}
 
 
+# Whether the served documents list the V2 paths.  Off until the fuzz harness
+# (tests/fuzz/harness.py) takes V2's `{"error": ...}` bodies on /v2 paths: it fuzzes every
+# path of these documents and wants Seldon's FAILURE body from each.
+V2_IN_DOCUMENTS = False
+
+_V2_ERROR = {"application/json": {"schema": _ref("V2Error")}}
+_V2_ERRORS = {
+    "400": "the request was malformed (the error says what was wrong)",
+    "404": "no such model or V2 path",
+    "405": "the path does not take this method",
+    "413": "the body is larger than --max-message-size",
+    "500": "the model (a graph node) raised an error",
+    "501": "a graph node served over REST or gRPC cannot take V2 yet",
+    "503": "a graph node cannot be reached",
+    "504": "a graph node did not answer in time",
+}
+
+
+def v2_paths(model: dict[str, Any], params: list[dict[str, Any]], prefix: str = "") -> dict[str, Any]:
+    """The Open Inference Protocol's paths (under `prefix`), `model` the {name} parameter."""
+
+    def answer(
+        schema: dict[str, Any], summary: str, errors: Iterable[str], post: bool = False
+    ) -> dict[str, Any]:
+        operation: dict[str, Any] = {
+            "summary": summary,
+            "responses": {
+                "200": {"description": "ok", "content": {"application/json": {"schema": schema}}},
+                **{code: {"description": _V2_ERRORS[code], "content": _V2_ERROR} for code in errors},
+            },
+        }
+        if params:
+            operation["parameters"] = params
+        if post:
+            operation["requestBody"] = {
+                "required": True,
+                "content": {
+                    "application/json": {"schema": _ref("V2InferenceRequest")},
+                    "application/octet-stream": {
+                        "schema": {
+                            "type": "string",
+                            "format": "binary",
+                            "description": "Triton's binary extension: the JSON (its length in the "
+                            "Inference-Header-Content-Length header), then the tensors' bytes",
+                        }
+                    },
+                },
+            }
+            return {"post": operation}
+        return {"get": operation}
+
+    flag = {
+        "type": "object",
+        "properties": {"name": {"type": "string"}, "live": {"type": "boolean"}, "ready": {"type": "boolean"}},
+    }
+    version = {
+        "name": "version",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string", "minLength": 1},
+    }
+    paths: dict[str, Any] = {
+        f"{prefix}/v2/health/live": answer(flag, "V2 liveness", ("405",)),
+        f"{prefix}/v2/health/ready": answer(flag, "V2 readiness", ("405",)),
+        f"{prefix}/v2": answer({"type": "object"}, "V2 server metadata", ("405",)),
+    }
+    for base, extra in (
+        (f"{prefix}/v2/models/{{model}}", []),
+        (f"{prefix}/v2/models/{{model}}/versions/{{version}}", [version]),
+    ):
+        with_model = [*params, model, *extra]
+        for path, operation in (
+            (base, answer(_ref("V2ModelMetadata"), "V2 model metadata", ("404", "405"))),
+            (f"{base}/ready", answer(flag, "V2 model readiness", ("404", "405"))),
+            (
+                f"{base}/infer",
+                answer(
+                    _ref("V2InferenceResponse"),
+                    "V2 inference",
+                    ("400", "404", "405", "413", "500", "501", "503", "504"),
+                    post=True,
+                ),
+            ),
+        ):
+            for body in operation.values():
+                body["parameters"] = with_model
+            paths[path] = operation
+    return paths
+
+
 def document(title: str, paths: dict[str, Any]) -> dict[str, Any]:
     return {
         "openapi": "3.0.3",
@@ -319,7 +500,9 @@ def document(title: str, paths: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def microservice_openapi() -> dict[str, Any]:
+def microservice_openapi(model_name: str = "", *, v2: bool | None = None) -> dict[str, Any]:
+    """The microservice's document; `model_name` its V2 model name; `v2` whether it lists the
+    V2 paths (default V2_IN_DOCUMENTS)."""
     paths: dict[str, Any] = {}
     for path in ("/predict", "/api/v1.0/predictions", "/api/v0.1/predictions"):
         paths[path] = post_operation("Predict", "SeldonMessage", example=_EXAMPLE)
@@ -335,16 +518,24 @@ def microservice_openapi() -> dict[str, Any]:
     )
     paths["/metadata"] = get_operation("Model metadata", schema="ModelMetadata")
     paths["/metrics"] = get_operation("Prometheus metrics", "text/plain")
+    schema: dict[str, Any] = {"type": "string", "minLength": 1}
+    if model_name:
+        schema["enum"] = [model_name]
+    name = {"name": "model", "in": "path", "required": True, "schema": schema}
+    if V2_IN_DOCUMENTS if v2 is None else v2:
+        paths.update(v2_paths(name, []))
     return document("Seldon Serving component microservice", paths)
 
 
 GATEWAY_API_VERSIONS = ("v0.1", "v1.0")
 
 
-def gateway_openapi(served: Iterable[tuple[str, str, Iterable[str]]] = ()) -> dict[str, Any]:
+def gateway_openapi(
+    served: Iterable[tuple[str, str, Iterable[str]]] = (), *, v2: bool | None = None
+) -> dict[str, Any]:
     """The gateway's document; `served` is (namespace, name, node names) of each running
     deployment, given as enums of the path parameters so a schema-driven client (or fuzzer)
-    reaches the data plane and not only 404s."""
+    reaches the data plane and not only 404s; `v2` as for `microservice_openapi`."""
     served = list(served)
     names = sorted({name for _, name, _ in served})
     namespaces = sorted({namespace for namespace, _, _ in served})
@@ -403,6 +594,11 @@ def gateway_openapi(served: Iterable[tuple[str, str, Iterable[str]]] = ()) -> di
             errors=get_errors,
             parameters=[*params, model],
         )
+    if V2_IN_DOCUMENTS if v2 is None else v2:
+        v2_model = param("model", "path", names, "a running SeldonDeployment (the V2 model)")
+        paths.update(v2_paths(v2_model, headers[1:]))
+        paths.update(v2_paths(v2_model, [deployment], "/seldon/{deployment}"))
+        paths.update(v2_paths(v2_model, [namespace, deployment], "/seldon/{namespace}/{deployment}"))
     for path, summary in (("/ping", "pong"), ("/live", "live")):
         paths[path] = get_operation(summary, "text/plain", errors=("405",))
     ready = get_operation("ready, or 503 with the reason", "text/plain", errors=("405",))
