@@ -135,6 +135,13 @@ class InferPayload:
         return [t.name for t in self.tensors]
 
 
+def quote(name: str) -> str:
+    """A name a client sent, quoted for an error sentence (control characters escaped, so the
+    sentence stays one line)."""
+    text = name if name.isprintable() else name.encode("unicode_escape").decode("ascii")
+    return f"'{text}'"
+
+
 # --- shapes and elements --------------------------------------------------------------------
 
 
@@ -370,7 +377,7 @@ def decode_json(obj: Any, binary: bytes = b"", *, response: bool = False) -> Inf
         name = item.get("name")
         if not isinstance(name, str) or not name:
             raise BadRequest(f"{where} has no 'name' string")
-        where = f"{key[:-1]} '{name}'"
+        where = f"{key[:-1]} {quote(name)}"
         if name in seen:
             raise BadRequest(f"{where} is given twice")
         seen.add(name)
@@ -425,7 +432,9 @@ def _requested_outputs(value: Any) -> list[RequestedOutput]:
         if not isinstance(item, dict) or not isinstance(item.get("name"), str):
             raise BadRequest(f"requested output {i} must be an object with a 'name' string")
         out.append(
-            RequestedOutput(item["name"], _parameters(item.get("parameters"), f"output '{item['name']}'"))
+            RequestedOutput(
+                item["name"], _parameters(item.get("parameters"), f"output {quote(item['name'])}")
+            )
         )
     return out
 
@@ -576,7 +585,7 @@ def select_outputs(answer: InferPayload, request: InferPayload | None) -> InferP
     missing = [name for name in wanted if name not in by_name]
     if missing:
         produced = ", ".join(t.name for t in answer.tensors) or "none"
-        raise BadRequest(f"the model has no output named '{missing[0]}' (its outputs: {produced})")
+        raise BadRequest(f"the model has no output named {quote(missing[0])} (its outputs: {produced})")
     return InferPayload(
         [by_name[name] for name in wanted],
         id=answer.id,
@@ -649,7 +658,7 @@ def _tensors_from_proto(items: Any, raws: Sequence[bytes], kind: str) -> list[Te
     for i, item in enumerate(items):
         if not item.name:
             raise BadRequest(f"{kind} {i} has no name")
-        where = f"{kind} '{item.name}'"
+        where = f"{kind} {quote(item.name)}"
         if item.name in seen:
             raise BadRequest(f"{where} is given twice")
         seen.add(item.name)

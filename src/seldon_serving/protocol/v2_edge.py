@@ -126,7 +126,7 @@ def model_metadata(name: str, document: Mapping[str, Any]) -> dict[str, Any]:
 
 def check_model(name: str, served: str, aliases: frozenset[str] = frozenset()) -> None:
     if name != served and name not in aliases:
-        raise ModelNotFound(f"no model named '{name}' is served here (this server serves '{served}')")
+        raise ModelNotFound(f"no model named {v2.quote(name)} is served here (this server serves '{served}')")
 
 
 JSON_HEADERS = [(b"content-type", b"application/json")]

@@ -211,7 +211,9 @@ class GatewayApp:
                 return v2_json({"ready": True})
             return 400, v2.dumps({"ready": False, "error": f"not ready: {why}"}), v2_edge.JSON_HEADERS
         if name is not None and model != name:
-            raise v2_edge.ModelNotFound(f"the path names deployment '{name}' but model '{model}'")
+            raise v2_edge.ModelNotFound(
+                f"the path names deployment {v2.quote(name)} but model {v2.quote(model)}"
+            )
         if namespace is None:
             namespace = http.header(scope, b"namespace").decode("latin-1") or None
         if self.oauth is not None:
