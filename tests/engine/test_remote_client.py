@@ -177,3 +177,24 @@ def test_a_real_microservice_answers_through_the_pooled_client() -> None:
         answers = asyncio.run(main())
     assert all(np.array_equal(a.array(), [[2.0, 4.0]]) for a in answers[:-1])
     assert np.array_equal(answers[-1].array(), rows * 2)
+
+
+def test_an_answer_whose_body_ends_with_the_connection_is_read_whole() -> None:
+    answer = json_codec.dumps({"data": {"ndarray": [[7.0]]}})
+
+    async def old_style(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n" + answer)
+        await writer.drain()
+        writer.close()
+
+    async def main() -> SeldonMessage:
+        server = await asyncio.start_server(old_style, "127.0.0.1", 0)
+        runner = RestRunner("m", "127.0.0.1", server.sockets[0].getsockname()[1], "MODEL", 1 << 20)
+        try:
+            return await runner.transform_input(X)
+        finally:
+            await runner.close()
+            server.close()
+
+    assert asyncio.run(main()).payload == [[7.0]]

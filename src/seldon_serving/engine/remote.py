@@ -140,6 +140,8 @@ class HttpConnection(asyncio.Protocol):
         self.waiter: asyncio.Future[tuple[int, bytes]] | None = None
         self.busy = False  # a request was sent and its whole answer has not come yet
         self.answered = False  # a byte of the current answer came (a retry would not be safe)
+        self.headers_done = False
+        self.delimited = False  # the answer says where its body ends (Content-Length or chunked)
         self.abandoned = False  # its caller gave up (timeout): closed once the answer comes
         self.closed = False
         self.last_used = 0.0
@@ -159,6 +161,13 @@ class HttpConnection(asyncio.Protocol):
             self._fail(ConnectionError(f"its answer is not HTTP ({exc})"))
             self.close()
 
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if name.lower() in (b"content-length", b"transfer-encoding"):
+            self.delimited = True
+
+    def on_headers_complete(self) -> None:
+        self.headers_done = True
+
     def on_body(self, body: bytes) -> None:
         self.body.append(body)
 
@@ -174,6 +183,9 @@ class HttpConnection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        if exc is None and self.headers_done and not self.delimited:
+            self.on_message_complete()  # an answer whose body ends with the connection (HTTP/1.0)
+            return
         self._fail(exc or PeerClosed("it closed the connection before answering"))
 
     def _fail(self, exc: BaseException) -> None:
@@ -185,7 +197,7 @@ class HttpConnection(asyncio.Protocol):
         assert self.transport is not None
         self.waiter = waiter
         self.busy = True
-        self.answered = False
+        self.answered = self.headers_done = self.delimited = False
         self.transport.write(data)
 
     def close(self) -> None:
