@@ -306,3 +306,32 @@ def test_v2_answers_conform_to_the_openapi_documents_v2_paths(servers: dict[str,
             response = case.call(base_url=server.url, timeout=10)
             assert response.status_code == 200, (path, response.text)
             case.validate_response(response, checks=checks)
+
+
+def test_v2_through_the_oauth_front_end_needs_the_deployments_token(tmp_path: Path) -> None:
+    from tests.e2e.test_oauth import Front, manifests, start
+
+    with start(manifests(tmp_path)) as server:
+        front = Front(server)
+        token_a = front.token("key-a", "secret-a").json()["access_token"]
+        bearer = {"Authorization": f"Bearer {token_a}"}
+        request = {"inputs": [{**X, "datatype": "FP64"}]}
+        for path in ("", "/seldon/dep-a"):
+            answer = infer(server, "dep-a", request, path=path, headers=bearer)
+            assert answer.status_code == 200, answer.text
+            assert answer.json()["parameters"]["requestPath"] == {"dep-a": "seldonio/mock_classifier:1.0"}
+        one_sentence_error(infer(server, "dep-a", request), 401)
+        one_sentence_error(
+            infer(server, "dep-b", request, headers=bearer), 401, "does not open deployment 'dep-b'"
+        )
+        one_sentence_error(infer(server, "dep-b", request, path="/seldon/dep-b", headers=bearer), 401)
+        proto = v2pb.ModelInferRequest(model_name="dep-a")
+        proto.inputs.add(name="x", datatype="FP64", shape=[1, 2]).contents.fp64_contents.extend([1.0, 2.0])
+        channel, client = stub(server)
+        with channel:
+            assert len(client.ModelInfer(proto, metadata=[("oauth_token", token_a)]).outputs) == 1
+            proto.model_name = "dep-b"
+            for metadata in ([], [("oauth_token", token_a)]):
+                with pytest.raises(grpc.RpcError) as caught:
+                    client.ModelInfer(proto, metadata=metadata)
+                assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
