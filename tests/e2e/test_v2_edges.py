@@ -335,3 +335,27 @@ def test_v2_through_the_oauth_front_end_needs_the_deployments_token(tmp_path: Pa
                 with pytest.raises(grpc.RpcError) as caught:
                     client.ModelInfer(proto, metadata=metadata)
                 assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+def test_seldon_engine_speaks_v2_for_its_deployment(tmp_path: Path) -> None:
+    from tests.e2e.test_engine import encoded, engine
+
+    predictor = {
+        "name": "main",
+        "graph": {"name": "simple", "type": "MODEL", "implementation": "SIMPLE_MODEL"},
+    }
+    running, http, grpc_port = engine(
+        {"ENGINE_PREDICTOR": encoded(predictor), "DEPLOYMENT_NAME": "dep"}, tmp_path
+    )
+    with running, httpx.Client(base_url=f"http://127.0.0.1:{http}", timeout=10) as client:
+        seldon = client.post("/api/v1.0/predictions", json={"data": {"ndarray": [[1.0, 2.0]]}}).json()
+        answer = client.post(
+            "/v2/models/dep/infer", content=v2.dumps({"inputs": [{**X, "datatype": "FP64"}]})
+        )
+        assert answer.status_code == 200, answer.text
+        (output,) = answer.json()["outputs"]
+        assert output["data"] == [v for row in seldon["data"]["ndarray"] for v in row]
+        assert answer.json()["parameters"]["requestPath"] == seldon["meta"]["requestPath"]
+        with grpc.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
+            ready = v2grpc.GRPCInferenceServiceStub(channel).ModelReady(v2pb.ModelReadyRequest(name="dep"))
+            assert ready.ready
