@@ -138,11 +138,13 @@ async def infer(runner: Any, msg: SeldonMessage) -> SeldonMessage:
     """A V2 request at a runner of another process: a process node's V2 inference, a REST or
     gRPC node's through its `v2_infer` hook; 501 for the others."""
     from seldon_serving.engine.process import ProcessRunner
+    from seldon_serving.engine.remote import EngineRunner
 
     if isinstance(runner, ProcessRunner):
         return await process_infer(runner, msg)
     hook = getattr(runner, "v2_infer", None)
-    if hook is None:
+    # Another cluster's engine (a RestRunner too) has Seldon's external API only.
+    if hook is None or isinstance(runner, EngineRunner):
         raise not_supported(getattr(runner, "node", "?"), "predict", runner.describe())
     return await hook(msg)  # type: ignore[no-any-return]
 
