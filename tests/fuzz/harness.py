@@ -17,6 +17,7 @@ import contextlib
 import os
 import random
 import time
+import urllib.parse
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -75,8 +76,15 @@ def header(response: Any, name: str) -> str:
     return ""
 
 
+def _v2_path(response: Any) -> bool:
+    """Whether the request went to an Open Inference Protocol (V2) path (`.../v2` or `.../v2/...`)."""
+    path = urllib.parse.urlsplit(str(getattr(response.request, "url", ""))).path
+    return path.endswith("/v2") or "/v2/" in path
+
+
 def failure_body_problem(response: Any) -> str | None:
-    """Why an error answer is not `{"status": {"status": "FAILURE", "reason": ..., "info": ...}}`."""
+    """Why an error answer is not `{"status": {"status": "FAILURE", "reason": ..., "info": ...}}`
+    (on V2 paths: not the protocol's `{"error": "..."}`)."""
     content_type = header(response, "content-type")
     if not content_type.startswith("application/json"):
         return f"content-type {content_type!r}"
@@ -84,6 +92,9 @@ def failure_body_problem(response: Any) -> str | None:
         body = response.json()
     except ValueError:
         return "not JSON"
+    if _v2_path(response):
+        ok = isinstance(body, dict) and list(body) == ["error"] and isinstance(body["error"], str)
+        return None if ok else "not the V2 error form"
     status = body.get("status") if isinstance(body, dict) else None
     if not isinstance(status, dict) or status.get("status") != "FAILURE":
         return "no FAILURE status"

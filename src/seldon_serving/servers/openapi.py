@@ -401,11 +401,6 @@ def get_operation(
     return {"get": operation}
 
 
-# Whether the served documents list the V2 paths.  Off until the fuzz harness
-# (tests/fuzz/harness.py) takes V2's `{"error": ...}` bodies on /v2 paths: it fuzzes every
-# path of these documents and wants Seldon's FAILURE body from each.
-V2_IN_DOCUMENTS = False
-
 _V2_ERROR = {"application/json": {"schema": _ref("V2Error")}}
 _V2_ERRORS = {
     "400": "the request was malformed (the error says what was wrong)",
@@ -500,9 +495,8 @@ def document(title: str, paths: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def microservice_openapi(model_name: str = "", *, v2: bool | None = None) -> dict[str, Any]:
-    """The microservice's document; `model_name` its V2 model name; `v2` whether it lists the
-    V2 paths (default V2_IN_DOCUMENTS)."""
+def microservice_openapi(model_name: str = "") -> dict[str, Any]:
+    """The microservice's document; `model_name` its V2 model name."""
     paths: dict[str, Any] = {}
     for path in ("/predict", "/api/v1.0/predictions", "/api/v0.1/predictions"):
         paths[path] = post_operation("Predict", "SeldonMessage", example=_EXAMPLE)
@@ -522,20 +516,17 @@ def microservice_openapi(model_name: str = "", *, v2: bool | None = None) -> dic
     if model_name:
         schema["enum"] = [model_name]
     name = {"name": "model", "in": "path", "required": True, "schema": schema}
-    if V2_IN_DOCUMENTS if v2 is None else v2:
-        paths.update(v2_paths(name, []))
+    paths.update(v2_paths(name, []))
     return document("Seldon Serving component microservice", paths)
 
 
 GATEWAY_API_VERSIONS = ("v0.1", "v1.0")
 
 
-def gateway_openapi(
-    served: Iterable[tuple[str, str, Iterable[str]]] = (), *, v2: bool | None = None
-) -> dict[str, Any]:
+def gateway_openapi(served: Iterable[tuple[str, str, Iterable[str]]] = ()) -> dict[str, Any]:
     """The gateway's document; `served` is (namespace, name, node names) of each running
     deployment, given as enums of the path parameters so a schema-driven client (or fuzzer)
-    reaches the data plane and not only 404s; `v2` as for `microservice_openapi`."""
+    reaches the data plane and not only 404s."""
     served = list(served)
     names = sorted({name for _, name, _ in served})
     namespaces = sorted({namespace for namespace, _, _ in served})
@@ -594,11 +585,10 @@ def gateway_openapi(
             errors=get_errors,
             parameters=[*params, model],
         )
-    if V2_IN_DOCUMENTS if v2 is None else v2:
-        v2_model = param("model", "path", names, "a running SeldonDeployment (the V2 model)")
-        paths.update(v2_paths(v2_model, headers[1:]))
-        paths.update(v2_paths(v2_model, [deployment], "/seldon/{deployment}"))
-        paths.update(v2_paths(v2_model, [namespace, deployment], "/seldon/{namespace}/{deployment}"))
+    v2_model = param("model", "path", names, "a running SeldonDeployment (the V2 model)")
+    paths.update(v2_paths(v2_model, headers[1:]))
+    paths.update(v2_paths(v2_model, [deployment], "/seldon/{deployment}"))
+    paths.update(v2_paths(v2_model, [namespace, deployment], "/seldon/{namespace}/{deployment}"))
     for path, summary in (("/ping", "pong"), ("/live", "live")):
         paths[path] = get_operation(summary, "text/plain", errors=("405",))
     ready = get_operation("ready, or 503 with the reason", "text/plain", errors=("405",))
