@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import shutil
 import tempfile
@@ -60,11 +61,19 @@ def microservice_edges(
         model_metadata=model_metadata,
     )
     adapter.load()
+    batcher = component_batcher(adapter, component)
+    if batcher is not None:
+        # Batched requests stay alive while their batch fills, long enough to reach the oldest
+        # generation, whose collections then scan the whole heap (modules, the model): stalls
+        # that tripled the p99 under 64 clients.  What exists now lives as long as the worker:
+        # frozen, it is never scanned again.
+        gc.collect()
+        gc.freeze()
     plane = ComponentPlane(
         adapter,
         metrics,
         component.labels,
-        batcher=component_batcher(adapter, component),
+        batcher=batcher,
         model_name=component.model_name,
     )
     return Edges(
