@@ -218,7 +218,7 @@ def report(results: dict[str, list[dict[str, Any]]], args: argparse.Namespace) -
     lines = [
         SECTION,
         "",
-        f"`bench/batching.py` ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {args.repeat} run(s) of "
+        f"`bench/batching.py` ({args.when or 'date not saved'}, {args.repeat} run(s) of "
         f"{args.duration:g} s after {args.warmup:g} s of warm-up; median, min-max): a model costing "
         f"{FIXED_MS:g} ms per call plus {PER_ROW_MS * 1000:g} us per row (slept: an accelerator's host "
         f"thread waits without using the CPU), one worker, `wrk -t1 -c{CLIENTS}` POSTing one 1x4 row; "
@@ -288,8 +288,19 @@ def main() -> int:
     parser.add_argument("--only", nargs="*", choices=list(SERVERS), default=list(SERVERS))
     parser.add_argument("--write-results", action="store_true")
     parser.add_argument("--json", type=Path, default=WORK / "results.json")
+    parser.add_argument("--report-only", type=Path, help="render the report of a saved --json file")
     args = parser.parse_args()
+    if args.report_only is not None:
+        saved = json.loads(args.report_only.read_text())
+        args = argparse.Namespace(**{**vars(args), **saved["settings"], "write_results": args.write_results})
+        args.when = saved.get("when")
+        text = report(saved["results"], args)
+        print(text)
+        if args.write_results:
+            write_section(text)
+        return 0
     WORK.mkdir(parents=True, exist_ok=True)
+    args.when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     results: dict[str, list[dict[str, Any]]] = {key: [] for key in args.only}
     for run in range(args.repeat):
         for key in args.only:  # interleaved: a disturbance spreads over all servers alike
@@ -298,7 +309,8 @@ def main() -> int:
             shown = {k: result.get(k) for k in ("rps", "p50_ms", "p99_ms", "errors", "mean_batch", "failed")}
             print(f"run {run + 1} {key}: {json.dumps({k: v for k, v in shown.items() if v is not None})}")
             sys.stdout.flush()
-    args.json.write_text(json.dumps({"settings": vars(args) | {"json": str(args.json)}, "results": results}))
+    settings = {k: v for k, v in vars(args).items() if k not in ("json", "report_only", "when")}
+    args.json.write_text(json.dumps({"settings": settings, "when": args.when, "results": results}))
     text = report(results, args)
     print()
     print(text)
