@@ -36,7 +36,12 @@ TARGET_COLD_START_S = 1.0
 TARGET_IDLE_RSS_MB = 80.0
 
 # Sections written by hand (bench/soak.py's summary): kept when the report is re-rendered.
-KEPT_HEADINGS = ("## Soak", "## Same-session checks")
+KEPT_HEADINGS = (
+    "## Soak",
+    "## Same-session checks",
+    "## Adaptive batching",
+    "## Large payloads and remote hops",
+)
 
 
 def results_table(records: list[Record], protocol: str, client: str, memory_columns: bool) -> list[str]:
