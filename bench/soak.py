@@ -96,6 +96,29 @@ def gateway(workers: int, state_dir: Path) -> tuple[ProcessGroup, str, Admin]:
     return ProcessGroup(argv, state_dir / "server.log"), f"http://127.0.0.1:{http}", admin
 
 
+# What earlier soaks taught about the server's memory (written into every report).
+MEMORY_NOTES = [
+    "## Reading the memory figures",
+    "",
+    "- PSS counts a page shared by N processes as 1/N in each: the fair total of a forked tree. It also"
+    " moves by a few MB when other processes on the machine map the same library files, so the"
+    " anonymous part (PSS anon: what the server itself allocated) is listed too.",
+    "- Forked workers used to copy the pages they inherit from the supervisor at their first full"
+    " garbage collection (the collector writes to the header of every object it visits): PSS jumped"
+    " ~10 MB per worker after a minute of load while RSS stayed flat (2026-11-25: 96.5 -> 113.6 MB in"
+    " 5 minutes). The supervisor now calls gc.freeze() before forking: in a 150 s soak before/after"
+    " the change PSS rose 103 -> 126 MB before and stayed 96-98 MB after.",
+    "- A concurrency peak leaves a high-water mark: memory that held many requests at once stays with"
+    " Python's allocator for reuse (malloc_trim returns none of it). Measured: 3,000 requests at once"
+    " raised the anonymous PSS of a 2-worker server 73 -> 105 MB; four more such bursts added 2 MB"
+    " in all. A 30-minute soak on a machine where other benchmarks ran (2026-12-02 13:51 UTC) saw"
+    " its requests pile up behind them three times, and PSS step up with each pile-up (+11 MB, the"
+    " report's only growth). So the soak now starts with its own peak (512 requests in flight, the"
+    " most it allows) before the baseline, and `--max-connections` bounds the peak a server can"
+    " reach (about 10 KB per request in flight).",
+]
+
+
 def served_by_all(url: str, times: int = 20) -> str | None:
     """None when GET `url` answers 200 `times` in a row (every worker has it), else why not."""
     for _ in range(times):
@@ -411,6 +434,8 @@ def report(args: argparse.Namespace, result: dict[str, Any]) -> str:
         if tally.first_errors:
             lines += ["First errors:", "", "```", *tally.first_errors, "```", ""]
     lines += [
+        *MEMORY_NOTES,
+        "",
         f"## Memory samples (every {args.sample_every:g} s)",
         "",
         "| t (s) | requests | errors | RSS MB | PSS MB | PSS anon MB | processes |",
