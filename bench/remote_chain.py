@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -24,7 +25,13 @@ from typing import Any
 
 from lib.config import BENCH, MODELS, OUR_VENV, OUT  # bench/lib: on sys.path
 from lib.httpclient import http_request
-from lib.processes import ProcessGroup, free_ports
+from lib.processes import (
+    ProcessGroup,
+    children_cpu_seconds,
+    free_ports,
+    group_cpu_seconds,
+    machine_busy_seconds,
+)
 
 BODY = b'{"data":{"ndarray":[[1.0,2.0,3.0,4.0]]}}'
 PATH = "/seldon/bench/api/v1.0/predictions"
@@ -35,7 +42,8 @@ def launch(kind: str, tree: Path | None, http: int, grpc: int, work: Path) -> Pr
     if kind == "chain3":
         argv = [str(OUR_VENV / "bin" / "seldon"), "serve", str(MODELS / "gateway_chain3.yaml"),
                 "--http-port", str(http), "--grpc-port", str(grpc), "--workers", "1",
-                "--state-dir", str(work / "state"), "--host", "127.0.0.1", "--admin-port", "0"]  # fmt: skip
+                "--state-dir", str(work / "state"), "--host", "127.0.0.1", "--admin-port", "0",
+                "--execution", "inline"]  # fmt: skip
     else:
         transport = "GRPC" if kind == "remote3-grpc" else "REST"
         argv = [str(OUR_VENV / "bin" / "python"), str(BENCH / "gateway_remote.py"),
@@ -74,7 +82,23 @@ def one(kind: str, label: str, tree: Path | None, duration: float) -> dict[str, 
 
         group.wait_ready(ready, 60.0, 0.05)
         seq(http, 2.0)  # warm-up
-        return seq(http, duration)
+        # "other CPU %": the machine's busy time not spent by the servers or the client, as a share
+        # of both cores: what tells a run disturbed by other work from a slow one.
+        busy0, server0, client0 = (
+            machine_busy_seconds(),
+            group_cpu_seconds(group.pgid),
+            children_cpu_seconds(),
+        )
+        started = time.monotonic()
+        result = seq(http, duration)
+        wall = time.monotonic() - started
+        server = group_cpu_seconds(group.pgid) - server0
+        client = children_cpu_seconds() - client0
+        other = machine_busy_seconds() - busy0 - server - client
+        result["other_cpu_pct"] = round(max(0.0, other) / (wall * (os.cpu_count() or 1)) * 100, 1)
+        if result.get("requests"):
+            result["server_cpu_us_per_req"] = round(server / result["requests"] * 1e6, 1)
+        return result
     finally:
         group.stop()
 
