@@ -212,15 +212,10 @@ def test_a_graph_transforms_and_carries_meta_in_parameters(servers: dict[str, An
     assert httpx.get(f"{gw.url}/v2/health/ready", timeout=10).json() == {"ready": True}
 
 
-def test_rest_and_grpc_nodes_refuse_v2_until_their_runners_speak_it(servers: dict[str, Any]) -> None:
+def test_rest_and_grpc_nodes_answer_v2_through_the_gateway(servers: dict[str, Any]) -> None:
     gw = servers["gw"]
     for model in ("remote-rest", "remote-grpc"):
-        if not hasattr(RestRunner if model == "remote-rest" else GrpcRunner, "v2_infer"):
-            one_sentence_error(
-                infer(gw, model, {"inputs": [X]}), 501, "node 'node-d'", "cannot take a V2 request"
-            )
-        else:  # the hook is in: the node answers through it
-            assert infer(gw, model, {"inputs": [X]}).json()["outputs"][0]["data"] == [2.0, 4.0]
+        assert infer(gw, model, {"inputs": [X]}).json()["outputs"][0]["data"] == [2.0, 4.0]
     # Seldon's protocol to the same deployments is untouched
     seldon = httpx.post(
         f"{gw.url}/seldon/remote-rest/api/v1.0/predictions", json={"data": {"ndarray": [[1, 2]]}}, timeout=10
@@ -228,16 +223,16 @@ def test_rest_and_grpc_nodes_refuse_v2_until_their_runners_speak_it(servers: dic
     assert seldon.json()["data"]["ndarray"] == [[2.0, 4.0]]
     channel, client = stub(gw)
     with channel:
-        request = v2pb.ModelInferRequest(model_name="remote-grpc")
-        request.inputs.add(name="x", datatype="FP32", shape=[2]).contents.fp32_contents.extend([1.0, 2.0])
-        if not hasattr(GrpcRunner, "v2_infer"):
-            with pytest.raises(grpc.RpcError) as caught:
-                client.ModelInfer(request)
-            assert caught.value.code() == grpc.StatusCode.UNIMPLEMENTED
+        for model in ("remote-rest", "remote-grpc"):
+            request = v2pb.ModelInferRequest(model_name=model)
+            request.inputs.add(name="x", datatype="FP32", shape=[2]).contents.fp32_contents.extend([1.0, 2.0])
+            answer = client.ModelInfer(request)
+            values = v2.decode_proto_response(answer).tensors[0].data.tolist()
+            assert values == [2.0, 4.0], (model, values)
 
 
 def test_the_remote_v2_calls_reach_a_node_by_its_node_name(servers: dict[str, Any]) -> None:
-    """What the runners' v2_infer hook calls: REST (binary and JSON) and gRPC (raw and typed)."""
+    """How a gateway calls a REST (binary and JSON) or gRPC (raw and typed) node with V2."""
     asyncio.run(_remote_calls(servers["doubler"]))
 
 

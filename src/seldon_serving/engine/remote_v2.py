@@ -5,9 +5,8 @@ so: REST only; a process node's socket takes JSON), gRPC nodes `ModelInfer`; a m
 ours answers V2 under its node name (PREDICTIVE_UNIT_ID) as well as its model name.  Seldon's
 meta (puid, tags) travels in the request's parameters and comes back in the answer's.
 
-The graph walk calls `infer`: process nodes are called here; REST and gRPC nodes through their
-runner's `v2_infer` method (`rest_infer` / `grpc_infer`); a runner without one (until
-engine/remote.py has that hook, and engines of other clusters, which have no V2 node API)
+The graph walk calls `infer`, which picks the call by the node's runner: process, REST
+(`rest_infer`) or gRPC (`grpc_infer`); an engine of another cluster has no V2 node API and
 answers V2 requests with `V2NotSupported` (501 / UNIMPLEMENTED), naming the node.
 """
 
@@ -135,18 +134,19 @@ async def grpc_infer(runner: Any, msg: SeldonMessage) -> SeldonMessage:
 
 
 async def infer(runner: Any, msg: SeldonMessage) -> SeldonMessage:
-    """A V2 request at a runner of another process: a process node's V2 inference, a REST or
-    gRPC node's through its `v2_infer` hook; 501 for the others."""
+    """A V2 request at a runner of another process: the node's own V2 inference (process, REST
+    or gRPC node); 501 for the others."""
     from seldon_serving.engine.process import ProcessRunner
-    from seldon_serving.engine.remote import EngineRunner
+    from seldon_serving.engine.remote import EngineRunner, GrpcRunner, RestRunner
 
     if isinstance(runner, ProcessRunner):
         return await process_infer(runner, msg)
-    hook = getattr(runner, "v2_infer", None)
+    if isinstance(runner, GrpcRunner):
+        return await grpc_infer(runner, msg)
     # Another cluster's engine (a RestRunner too) has Seldon's external API only.
-    if hook is None or isinstance(runner, EngineRunner):
-        raise not_supported(getattr(runner, "node", "?"), "predict", runner.describe())
-    return await hook(msg)  # type: ignore[no-any-return]
+    if isinstance(runner, RestRunner) and not isinstance(runner, EngineRunner):
+        return await rest_infer(runner, msg)
+    raise not_supported(getattr(runner, "node", "?"), "predict", runner.describe())
 
 
 __all__ = ["V2NotSupported", "grpc_infer", "infer", "not_supported", "process_infer", "rest_infer"]
