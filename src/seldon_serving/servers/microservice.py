@@ -62,13 +62,12 @@ def microservice_edges(
     )
     adapter.load()
     batcher = component_batcher(adapter, component)
-    if batcher is not None:
-        # Batched requests stay alive while their batch fills, long enough to reach the oldest
-        # generation, whose collections then scan the whole heap (modules, the model): stalls
-        # that tripled the p99 under 64 clients.  What exists now lives as long as the worker:
-        # frozen, it is never scanned again.
-        gc.collect()
-        gc.freeze()
+    # What exists now (modules, the model) lives as long as the worker: frozen, the oldest
+    # generation's collections never scan it again.  Requests reach that generation when they
+    # stay alive a while (waiting for their batch: a tripled p99 under 64 clients) or allocate
+    # much (a 10,000-row body): each such collection scanned the whole heap.
+    gc.collect()
+    gc.freeze()
     plane = ComponentPlane(
         adapter,
         metrics,
