@@ -3,6 +3,7 @@ real server processes that are always stopped."""
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import os
 import signal
@@ -25,10 +26,20 @@ VENV_BIN = Path(sys.executable).parent
 T = TypeVar("T")
 
 
+_handed_out: collections.deque[int] = collections.deque(maxlen=256)
+
+
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A port nothing listens on, and not one this process was given lately: the system may
+    hand out a port again as soon as it is released, and a server given the same port for two
+    of its ports (REST and admin, say) refuses to start."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+        if port not in _handed_out:
+            _handed_out.append(port)
+            return port
 
 
 def _output(process: subprocess.Popen[bytes]) -> str:

@@ -265,10 +265,13 @@ def seldon_command() -> list[str]:
     return [found] if found else [sys.executable, "-m", "seldon_serving"]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def free_ports(count: int) -> list[int]:
+    """`count` distinct ports nothing listens on (held together while picked, so none repeats)."""
+    with contextlib.ExitStack() as stack:
+        sockets = [stack.enter_context(socket.socket()) for _ in range(count)]
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [int(sock.getsockname()[1]) for sock in sockets]
 
 
 class LocalGateway:
@@ -277,10 +280,13 @@ class LocalGateway:
     def __init__(self, manifests: Path, models_root: Path, port: int, log_path: Path) -> None:
         self.manifests = manifests
         self.models_root = models_root
-        self.port = port or free_port()
-        self.grpc_port = free_port()
+        picked = [p for p in free_ports(4) if p != port]
+        self.port = port or picked.pop()
+        self.grpc_port, self.admin_port = picked[:2]
         self.log_path = log_path
         self.url = f"http://127.0.0.1:{self.port}"
+        # `seldon get` asks the admin port (bound to 127.0.0.1 by `seldon serve`).
+        self.admin_url = f"http://127.0.0.1:{self.admin_port}"
         self.process: subprocess.Popen[bytes] | None = None
         # A fresh state directory: the bandit must start from nothing on every run.
         self.state_dir = Path(tempfile.mkdtemp(prefix="kubeflow-seldon-state-"))
@@ -296,6 +302,8 @@ class LocalGateway:
             str(self.port),
             "--grpc-port",
             str(self.grpc_port),
+            "--admin-port",
+            str(self.admin_port),
             "--state-dir",
             str(self.state_dir),
             "--pvc-root",
@@ -363,7 +371,7 @@ class LocalGateway:
 
     def _states(self) -> dict[str, tuple[str, str]]:
         """Each deployment's (state, description), as `seldon get -o json` prints them."""
-        done = seldon_cli("get", "-o", "json", "--server", self.url)
+        done = seldon_cli("get", "-o", "json", "--server", self.admin_url)
         if done.returncode != 0:
             return {}
         states = {}
@@ -396,9 +404,9 @@ def seldon_cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*seldon_command(), *args], capture_output=True, text=True, timeout=60)
 
 
-def router_state(url: str, deployment: str, router: str) -> dict[str, Any] | None:
+def router_state(admin_url: str, deployment: str, router: str) -> dict[str, Any] | None:
     """What a router node has learnt, as `seldon get NAME -o json` shows it in the status."""
-    done = seldon_cli("get", deployment, "-o", "json", "--server", url)
+    done = seldon_cli("get", deployment, "-o", "json", "--server", admin_url)
     if done.returncode != 0:
         return None
     status = json.loads(done.stdout).get("status") or {}
@@ -836,7 +844,7 @@ def run(
             )
             if png is not None:
                 click.echo(f"      traffic share over time: {shown(png)}")
-            router = router_state(url, BANDIT, BANDIT_ROUTER) if local is not None else None
+            router = router_state(local.admin_url, BANDIT, BANDIT_ROUTER) if local is not None else None
             if router is not None:
                 click.echo(router_table(router, bandit))
     finally:

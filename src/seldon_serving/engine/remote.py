@@ -356,7 +356,8 @@ class RestRunner:
 
     def _unreachable(self, exc: BaseException) -> NodeUnavailable:
         tls = tls_failure(exc) if self.tls is not None else None
-        closed = isinstance(exc, PeerClosed)
+        # A reset is a close too: a TLS node refusing a client without a certificate may do either.
+        closed = isinstance(exc, ConnectionResetError)
         if type(exc).__module__.startswith("aiohttp"):  # from the V2 hop's session
             import aiohttp
 
