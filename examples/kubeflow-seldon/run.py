@@ -764,6 +764,9 @@ def main(
     """Train three digit classifiers, serve them with SKLEARN_SERVER, A/B test two of them and let
     an epsilon-greedy bandit find the best one from feedback."""
     signal.signal(signal.SIGTERM, _terminate)
+    # Ctrl-C too, even when started with SIGINT ignored (a background job of a script inherits
+    # that, and Python then leaves it ignored).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         status = run(out.resolve(), n_requests, small, port, epsilon, gateway, namespace)
     except ExampleError as error:
