@@ -294,3 +294,96 @@ def test_bad_batching_settings_are_one_sentence_naming_the_setting_and_node(
     with pytest.raises(ManifestError) as caught:
         check_deployment(parse_deployment(manifest(annotations, parameters), source="shop.yaml"))
     assert str(caught.value) == expected
+
+
+class TwoInputModel:
+    """V2 with two inputs: a dict of named arrays in, two outputs out (row-wise)."""
+
+    def __init__(self) -> None:
+        self.calls: list[int] = []
+
+    def predict(self, X: dict[str, np.ndarray], features_names: list[str]) -> dict[str, np.ndarray]:
+        self.calls.append(len(X["a"]))
+        if (X["a"] < 0).any():
+            raise ValueError("negative values are refused")
+        return {"sum": X["a"] + X["b"].sum(axis=1, keepdims=True), "first": X["a"][:, :1]}
+
+
+def v2_requests() -> list[dict[str, Any]]:
+    """48 V2 requests: one input (FP64, 2 or 3 columns, 1-3 rows; INT32), two inputs, a 1-d
+    input (alone), and one with a negative value."""
+    bodies: list[dict[str, Any]] = []
+    for i in range(48):
+        rows, width = 1 + i % 3, 2 + i % 2
+        flat = [float(i + r * width + c) for r in range(rows) for c in range(width)]
+        body: dict[str, Any] = {"id": f"req-{i}", "parameters": {"puid": f"p{i}"}}
+        if i % 4 == 3:
+            body["inputs"] = [
+                {"name": "a", "datatype": "FP64", "shape": [rows, width], "data": flat},
+                {"name": "b", "datatype": "FP64", "shape": [rows, 1], "data": [float(i)] * rows},
+            ]
+        elif i % 5 == 0:
+            body["inputs"] = [
+                {"name": "a", "datatype": "INT32", "shape": [rows, width], "data": [int(v) for v in flat]}
+            ]
+        else:
+            body["inputs"] = [{"name": "a", "datatype": "FP64", "shape": [rows, width], "data": flat}]
+        bodies.append(body)
+    bodies[7]["inputs"][0]["data"][0] = -1.0  # two inputs, refused by the model
+    bodies[10]["inputs"] = [{"name": "a", "datatype": "FP64", "shape": [3], "data": [1.0, 2.0, 3.0]}]
+    return bodies
+
+
+def test_v2_requests_are_batched_input_by_input_with_answers_equal_to_unbatched() -> None:
+    from seldon_serving.protocol import v2, v2_edge
+
+    class Model(TwoInputModel):
+        def predict(self, X: Any, features_names: list[str]) -> Any:
+            if isinstance(X, dict):
+                return super().predict(X, features_names)
+            self.calls.append(len(X))
+            return X * 3
+
+    async def run(call: Any) -> list[Any]:
+        async def one(body: dict[str, Any]) -> Any:
+            request = v2.decode_json(body)
+            try:
+                answer = await call(v2_edge.request_message(request))
+            except SeldonError as exc:
+                return ("error", exc.http_status)
+            obj = v2.encode_json(v2_edge.answer_payload(answer, request, "m"))[0]
+            return v2.loads(v2.dumps(obj))  # as a client reads it
+
+        return await asyncio.gather(*(one(b) for b in v2_requests()))
+
+    alone_model, batched_model = Model(), Model()
+    alone = ComponentAdapter(alone_model)
+    expected = asyncio.run(run(alone.predict))
+    got = asyncio.run(run(batcher(batched_model).predict))
+    assert got == expected
+    assert got[7] == ("error", 500)
+    assert got[3]["id"] == "req-3" and got[3]["parameters"]["puid"] == "p3"
+    assert [o["name"] for o in got[3]["outputs"]] == ["sum", "first"]
+    assert len(batched_model.calls) < 20, batched_model.calls  # 48 requests, 5 kinds + the failed batch
+    assert max(batched_model.calls) > 10
+
+
+def test_what_v2_requests_can_be_stacked() -> None:
+    from seldon_serving.protocol import v2, v2_edge
+
+    def key(inputs: list[dict[str, Any]]) -> Any:
+        found = stack_key(v2_edge.request_message(v2.decode_json({"inputs": inputs})))
+        return None if found is None else found[0]
+
+    def fp64(name: str, shape: list[int]) -> dict[str, Any]:
+        return {"name": name, "datatype": "FP64", "shape": shape, "data": [0.0] * int(np.prod(shape))}
+
+    a = key([fp64("x", [1, 4])])
+    assert a is not None and key([fp64("x", [5, 4])]) == a
+    assert key([fp64("y", [1, 4])]) != a  # another input name
+    assert key([fp64("x", [1, 3])]) != a  # another trailing shape
+    assert key([{**fp64("x", [1, 4]), "datatype": "FP32"}]) != a
+    assert key([fp64("x", [2, 4]), fp64("z", [2, 1])]) is not None
+    assert key([fp64("x", [2, 4]), fp64("z", [3, 1])]) is None  # inputs disagree on rows
+    assert key([fp64("x", [4])]) is None  # 1-d
+    assert key([fp64("x", [0, 4])]) is None  # no rows

@@ -42,7 +42,7 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
 from seldon_serving.components.meta import build_meta
-from seldon_serving.protocol.message import ARRAY_FORMS, SeldonMessage
+from seldon_serving.protocol.message import ARRAY_FORMS, V2, SeldonMessage
 
 __all__ = [
     "BATCH_METRICS",
@@ -92,7 +92,7 @@ def check_batching(max_batch_size: Any, max_batch_time_ms: Any, where: str) -> t
     return size, time_ms
 
 
-def stack_key(msg: SeldonMessage) -> tuple[StackKey, np.ndarray] | None:
+def stack_key(msg: SeldonMessage) -> tuple[StackKey, tuple[np.ndarray, ...]] | None:
     """The one rule of what can be stacked: (key, array) of a message whose array can be
     concatenated along its first axis with those of every message of an equal key, or None
     for a message that must run alone.
@@ -100,8 +100,14 @@ def stack_key(msg: SeldonMessage) -> tuple[StackKey, np.ndarray] | None:
     Equal keys mean: the same array form (ndarray, tensor, tftensor, with the same TensorFlow
     dtype), the same feature names, the same trailing shape and the same element type (strings
     of any length count as one type).  Only arrays of two or more dimensions with at least one
-    row: for a 1-d array, "rows" would be the model's guess.  (A V2 request with one input is to
-    be added here: its tensor's name, datatype and trailing shape as the key.)"""
+    row: for a 1-d array, "rows" would be the model's guess.
+
+    A V2 request stacks input by input: its inputs' names, datatypes and trailing shapes are
+    the key, and every input must have the same number of rows (>= 1, two or more dimensions).
+    Its parameters are not part of the key: a batched call gets no request's meta anyway, and
+    each request's own id, puid and tags come back with its rows."""
+    if msg.form == V2:
+        return _v2_stack_key(msg.payload)
     if msg.form not in ARRAY_FORMS:
         return None
     payload = msg.payload
@@ -118,7 +124,23 @@ def stack_key(msg: SeldonMessage) -> tuple[StackKey, np.ndarray] | None:
     if kind == "O" or kind == "V":  # mixed or opaque values: no common element type
         return None
     dtype: Any = kind if kind in "US" else array.dtype.str
-    return (msg.form, msg.tf_dtype, tuple(msg.names), array.shape[1:], dtype), array
+    return (msg.form, msg.tf_dtype, tuple(msg.names), array.shape[1:], dtype), (array,)
+
+
+def _v2_stack_key(payload: Any) -> tuple[StackKey, tuple[np.ndarray, ...]] | None:
+    tensors = payload.tensors
+    if not tensors:
+        return None
+    rows = tensors[0].data.shape[0] if tensors[0].data.ndim >= 2 else 0
+    if rows == 0:
+        return None
+    key: list[Any] = [V2]
+    for tensor in tensors:
+        data = tensor.data
+        if data.ndim < 2 or data.shape[0] != rows:
+            return None
+        key.append((tensor.name, tensor.datatype, data.shape[1:]))
+    return tuple(key), tuple(t.data for t in tensors)
 
 
 def why_not_batched(methods: frozenset[str]) -> str | None:
@@ -185,7 +207,7 @@ class _Waiting:
     msg: SeldonMessage
     raw: bool
     key: StackKey
-    array: np.ndarray
+    arrays: tuple[np.ndarray, ...]  # one per input (one for Seldon's forms), rows first
     future: asyncio.Future[SeldonMessage]
     arrived: float  # loop time
 
@@ -270,13 +292,7 @@ class Batcher:
             await self._alone(group[0])
             return
         try:
-            stacked = SeldonMessage(
-                form=group[0].msg.form,
-                payload=np.concatenate([w.array for w in group]),
-                names=list(group[0].msg.names),
-                tf_dtype=group[0].msg.tf_dtype,
-            )
-            answer = await self._predict(stacked, group[0].raw)
+            answer = await self._predict(_stacked(group), group[0].raw)
         except asyncio.CancelledError:
             for waiting in group:
                 _fail(waiting.future, asyncio.CancelledError())
@@ -285,15 +301,18 @@ class Batcher:
             # Whose data failed it is unknown: each request alone gets its own answer or error.
             await self._each_alone(group)
             return
-        parts = self._split(answer, [w.array.shape[0] for w in group])
+        parts = self._split(answer, [w.arrays[0].shape[0] for w in group])
         if parts is None:
             await self._each_alone(group)
             return
         for waiting, part in zip(group, parts, strict=True):
             request = waiting.msg
-            reply = SeldonMessage(
-                form=answer.form, payload=part, names=list(answer.names), tf_dtype=answer.tf_dtype
-            )
+            if answer.form == V2:
+                reply = _v2_reply(answer.payload, part, request.payload.id)
+            else:
+                reply = SeldonMessage(
+                    form=answer.form, payload=part, names=list(answer.names), tf_dtype=answer.tf_dtype
+                )
             reply.meta = build_meta(
                 request.meta,
                 puid=request.meta.get("puid"),
@@ -309,7 +328,14 @@ class Batcher:
         payload = answer.payload
         total = sum(rows)
         count: int | None = None
-        if answer.is_array and isinstance(payload, np.ndarray) and payload.ndim >= 1:
+        if answer.form == V2:
+            counts = {t.data.shape[0] if t.data.ndim >= 1 else None for t in payload.tensors}
+            count = counts.pop() if len(counts) == 1 else None
+            if count == total:
+                offsets = np.cumsum(rows)[:-1].tolist()
+                per_output = [np.split(t.data, offsets) for t in payload.tensors]
+                return list(zip(*per_output, strict=True))
+        elif answer.is_array and isinstance(payload, np.ndarray) and payload.ndim >= 1:
             count = payload.shape[0]
         elif answer.is_array and isinstance(payload, list):
             count = len(payload)
@@ -347,6 +373,43 @@ class Batcher:
             _fail(waiting.future, exc)
         else:
             _settle(waiting.future, answer)
+
+
+def _stacked(group: list[_Waiting]) -> SeldonMessage:
+    """One message holding the rows of every request of `group` (equal stack keys)."""
+    first = group[0].msg
+    if first.form == V2:
+        from seldon_serving.protocol import v2  # only V2 batches pay for the codec
+
+        tensors = [
+            v2.Tensor(tensor.name, tensor.datatype, np.concatenate([w.arrays[i] for w in group]))
+            for i, tensor in enumerate(first.payload.tensors)
+        ]
+        return SeldonMessage(form=V2, payload=v2.InferPayload(tensors), names=list(first.names))
+    return SeldonMessage(
+        form=first.form,
+        payload=np.concatenate([w.arrays[0] for w in group]),
+        names=list(first.names),
+        tf_dtype=first.tf_dtype,
+    )
+
+
+def _v2_reply(answer: Any, part: tuple[np.ndarray, ...], request_id: str | None) -> SeldonMessage:
+    """One request's share of a batched V2 answer: every output cut to its rows, its own id."""
+    from seldon_serving.protocol import v2
+
+    tensors = [
+        v2.Tensor(t.name, t.datatype, rows, dict(t.parameters))
+        for t, rows in zip(answer.tensors, part, strict=True)
+    ]
+    payload = v2.InferPayload(
+        tensors,
+        id=request_id,
+        parameters=dict(answer.parameters),
+        model_name=answer.model_name,
+        model_version=answer.model_version,
+    )
+    return SeldonMessage(form=V2, payload=payload, names=payload.names())
 
 
 def _groups(batch: list[_Waiting]) -> list[list[_Waiting]]:
