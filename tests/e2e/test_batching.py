@@ -191,6 +191,43 @@ def test_batched_grpc_answers_equal_unbatched_ones(servers: tuple[Server, ...]) 
     assert sum(call_rows(body) > 3 for _, body in got) > CLIENTS // 2
 
 
+def v2_requests() -> list[dict[str, Any]]:
+    """The same 64 requests as V2 inference requests (each with its own id)."""
+    bodies: list[dict[str, Any]] = []
+    for i, body in enumerate(requests()):
+        data = body["data"]
+        if "tensor" in data:
+            shape, flat = data["tensor"]["shape"], data["tensor"]["values"]
+        else:
+            rows = data["ndarray"]
+            shape = [len(rows), len(rows[0])] if isinstance(rows[0], list) else [len(rows)]
+            flat = [v for row in rows for v in row] if isinstance(rows[0], list) else rows
+        datatype = "INT64" if all(isinstance(v, int) for v in flat) else "FP64"
+        bodies.append(
+            {"id": f"r{i}", "inputs": [{"name": "x", "datatype": datatype, "shape": shape, "data": flat}]}
+        )
+    return bodies
+
+
+def test_batched_v2_answers_equal_unbatched_ones(servers: tuple[Server, ...]) -> None:
+    plain, batched, _ = servers
+    bodies = v2_requests()
+
+    def comparable(status: int, body: dict[str, Any]) -> tuple[int, Any]:
+        parameters = dict(body.get("parameters") or {})
+        parameters.pop("puid", None)
+        parameters.pop("tags", None)  # call_rows differs by design
+        return status, {**body, "parameters": parameters}
+
+    expected = asyncio.run(rest_all(f"{plain.url}/v2/models/BatchRows/infer", bodies))
+    got = asyncio.run(rest_all(f"{batched.url}/v2/models/BatchRows/infer", bodies))
+    assert [comparable(*g) for g in got] == [comparable(*e) for e in expected]
+    assert got[13][0] == 500 and "negative values are refused" in got[13][1]["error"]
+    assert [body.get("id") for status, body in got if status == 200][:3] == ["r0", "r1", "r2"]
+    rows = [int(body["parameters"]["tags"]["call_rows"]) for status, body in got if status == 200]
+    assert sum(r > 3 for r in rows) > CLIENTS // 2, rows
+
+
 def test_a_model_whose_answers_cannot_be_split_answers_each_request_alone(
     servers: tuple[Server, ...],
 ) -> None:
