@@ -105,6 +105,13 @@ def convert_command(file: str, to: str, split: bool, output: str) -> None:
     "--mabImage", "--mab-image", "mab_image", default="seldonio/mab_epsilon_greedy:1.1", show_default=True
 )
 @click.option(
+    "--router",
+    default=None,
+    metavar="NAME",
+    help="mab: a built-in router instead of the --mabImage container: UCB1, UCB1_TUNED, "
+    "EPSILON_GREEDY, THOMPSON_SAMPLING or LINUCB.",
+)
+@click.option(
     "--outlierDetectorImage",
     "--outlier-detector-image",
     "outlier_detector_image",

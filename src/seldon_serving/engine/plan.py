@@ -130,7 +130,7 @@ def _timeout_ms(sdep: SeldonDeployment, predictor: PredictorSpec, base: str, ove
 def _builtin_problem(builtin: Builtin, unit: PredictiveUnit, path: str, parameters: dict[str, Any]) -> None:
     """A built-in's own rules: how many children it takes, and its parameters (it is built
     once, with no state, so its constructor checks them)."""
-    problem = builtin.children_problem(len(unit.children))
+    problem = builtin.children_problem(len(unit.children), parameters)
     if problem is not None:
         raise ManifestError(join_path(path, "children"), problem)
     try:

@@ -17,6 +17,15 @@ from seldon_serving.spec.errors import ManifestError
 from seldon_serving.spec.names import dns_name_problem
 
 PROTOTYPES: tuple[str, ...] = ("serve-simple", "abtest", "mab", "outlier-detector")
+# `generate mab --router NAME`: a built-in router by implementation name (no router pod) and
+# its parameters, written out with their defaults so a user sees what can be tuned.
+MAB_ROUTERS: dict[str, tuple[tuple[str, str, str], ...]] = {
+    "UCB1": (),
+    "UCB1_TUNED": (),
+    "EPSILON_GREEDY": (("epsilon", "1.0", "FLOAT"), ("decay", "1.0", "FLOAT")),
+    "THOMPSON_SAMPLING": (("reward_model", "beta", "STRING"),),
+    "LINUCB": (("alpha", "1.0", "FLOAT"),),
+}
 _FULL_NAME = re.compile(r"^(?:seldon-)?(?P<proto>.+?)-(?P<version>v1alpha1|v1alpha2)$")
 _VOLUME = "persistent-storage"
 
@@ -98,7 +107,8 @@ class _Pod:
 
 
 def _layout(prototype: str, name: str, images: dict[str, str]) -> list[_Pod]:
-    """The prototype's containers in the jsonnet's order; routers and detectors get no volumes."""
+    """The prototype's containers in the jsonnet's order; routers and detectors get no volumes
+    (a built-in router named by `implementation` gets no container at all)."""
     match prototype:
         case "serve-simple":
             return [_Pod(name, images["image"], model=True)]
@@ -111,7 +121,7 @@ def _layout(prototype: str, name: str, images: dict[str, str]) -> list[_Pod]:
             return [
                 _Pod("classifier-1", images["imageA"], model=True, version="v1"),
                 _Pod("classifier-2", images["imageB"], model=True, version="v2"),
-                _Pod("eg-router", images["mabImage"], model=False),
+                *([_Pod("eg-router", images["mabImage"], model=False)] if "mabImage" in images else []),
             ]
         case _:  # outlier-detector
             return [
@@ -144,7 +154,7 @@ def _component_spec(o: _Options, pods: list[_Pod]) -> dict[str, Any]:
     return {"spec": o.model_pod([_container(o, pod) for pod in pods])}
 
 
-def _graph(prototype: str, name: str, endpoints: dict[str, str]) -> dict[str, Any]:
+def _graph(prototype: str, name: str, endpoints: dict[str, str], router: str | None = None) -> dict[str, Any]:
     match prototype:
         case "serve-simple":
             return _model_node(name, endpoints["endpoint"])
@@ -158,6 +168,17 @@ def _graph(prototype: str, name: str, endpoints: dict[str, str]) -> dict[str, An
                 "implementation": "RANDOM_ABTEST",
                 "name": "random-ab-test",
                 "parameters": [_param("ratioA", "0.5", "FLOAT")],
+            }
+        case "mab" if router is not None:
+            return {
+                "children": [
+                    _model_node("classifier-1", endpoints["endpointA"]),
+                    _model_node("classifier-2", endpoints["endpointB"]),
+                ],
+                "implementation": router,
+                "name": "mab-router",
+                "parameters": [_param("n_branches", "2", "INT")] + [_param(*p) for p in MAB_ROUTERS[router]],
+                "type": "ROUTER",
             }
         case "mab":
             return {
@@ -190,6 +211,7 @@ def generate(
     image_a: str | None = None,
     image_b: str | None = None,
     mab_image: str = "seldonio/mab_epsilon_greedy:1.1",
+    router: str | None = None,
     outlier_detector_image: str = "seldonio/outlier_mahalanobis:0.3",
     replicas: int = 1,
     endpoint: str = "REST",
@@ -206,6 +228,8 @@ def generate(
 
     `prototype` is "serve-simple", "abtest", "mab" or "outlier-detector", or the ksonnet name
     ("seldon-mab-v1alpha1"), whose version suffix then overrides `api_version`.
+    `router` (mab only) names a built-in bandit router (`MAB_ROUTERS`) run by implementation
+    name, instead of the `mab_image` container.
     Missing or bad options raise ManifestError ("--imageA is required for abtest").
     """
     proto, named_version = parse_prototype_name(prototype)
@@ -217,6 +241,12 @@ def generate(
     problem = dns_name_problem(name) if name else "a name is required"
     if problem:
         raise ManifestError("", f"{problem} (the deployment NAME)")
+    if router is not None:
+        router = router.strip().upper()
+        if proto != "mab":
+            raise ManifestError("", f"--router is for the mab prototype only, not {proto}")
+        if router not in MAB_ROUTERS:
+            raise ManifestError("", f"unknown router {router!r}; choose one of {', '.join(MAB_ROUTERS)}")
     if isinstance(replicas, bool) or not isinstance(replicas, int) or replicas < 0:
         raise ManifestError("", f"--replicas must be a whole number >= 0, got {replicas!r}")
 
@@ -232,7 +262,7 @@ def generate(
             "imageA": _required(image_a, "imageA", proto),
             "imageB": _required(image_b, "imageB", proto),
         }
-        if proto == "mab":
+        if proto == "mab" and router is None:
             images["mabImage"] = _required(mab_image, "mabImage", proto)
         endpoints = {
             "endpointA": _endpoint(endpoint_a, "endpointA"),
@@ -248,7 +278,7 @@ def generate(
         predictor["componentSpec"] = _component_spec(options, pods)
     else:
         predictor["componentSpecs"] = _component_specs(options, pods)
-    predictor["graph"] = _graph(proto, name, endpoints)
+    predictor["graph"] = _graph(proto, name, endpoints, router)
     predictor["name"] = name
     predictor["replicas"] = replicas
 

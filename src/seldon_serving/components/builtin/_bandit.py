@@ -1,10 +1,13 @@
-"""What the two multi-armed-bandit routers share: parameters, the shared state and
-the feedback rule.
+"""What the multi-armed-bandit routers share: parameters, the shared state and the
+feedback rule.
 
 State is data kept through a `StateHandle`, so it survives restarts and every worker
 serving the node sees the same counts:
 
     {"kind": str, "n_branches": int, "tries": [int...], "successes": [float...], ...}
+
+("successes" is the sum of rewards; routers that need the rewards' spread keep
+"squares", their sum of squares, too.)
 
 Each worker keeps a cached copy and re-reads it only when `handle.version()` moved.
 Every feedback is one `handle.update(fn, once=puid)` where `fn` is a pure function of
@@ -15,14 +18,23 @@ delivered twice for one request (engine retries) is counted once.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Mapping
 from typing import Any, TypeGuard
 
 import numpy as np
 
 from seldon_serving.state.base import JSON, StateHandle
 
-from ._support import BuiltinInputError, as_bool, as_int, as_seed, local_handle, required
+from ._support import (
+    BuiltinInputError,
+    BuiltinParameterError,
+    as_bool,
+    as_int,
+    as_seed,
+    local_handle,
+    required,
+)
 
 log = logging.getLogger(__name__)
 
@@ -56,10 +68,35 @@ def checked_reward(reward: Any) -> float:
     return value
 
 
+def checked_real_reward(reward: Any) -> float:
+    """A reward of any finite size: routers that estimate means, not success rates."""
+    try:
+        value = float(reward)
+    except (TypeError, ValueError):
+        raise BuiltinInputError(f"reward must be a number, got {reward!r}") from None
+    if not math.isfinite(value):
+        raise BuiltinInputError(f"reward must be a finite number, got {value}")
+    return value
+
+
+def refuse_unknown(router: str, unknown: Mapping[str, Any], known: list[str]) -> None:
+    """A one-sentence error for a parameter this router does not take (a typo, or another
+    router's parameter left in a manifest whose implementation was switched)."""
+    if unknown:
+        name = sorted(unknown)[0]
+        raise BuiltinParameterError(
+            f"{router} has no parameter {name} (its parameters: {', '.join(known)})", parameter=name
+        )
+
+
 class BanditRouter:
-    """Base of the epsilon-greedy and Thompson-sampling routers (not a component itself)."""
+    """Base of the bandit routers (not a component itself)."""
 
     kind = "bandit"
+    # Rewards a feedback may carry: success fractions in [0, 1], or (None) any finite number.
+    bounded_rewards: bool = True
+    # Whether the state keeps each branch's sum of squared rewards (for variance estimates).
+    tracks_squares: bool = False
 
     def __init__(
         self,
@@ -85,12 +122,32 @@ class BanditRouter:
     # --- what each router defines ----------------------------------------------------
 
     def initial_state(self) -> State:
-        return {
+        state: State = {
             "kind": self.kind,
             "n_branches": self.n_branches,
             "tries": [0] * self.n_branches,
             "successes": [0.0] * self.n_branches,
         }
+        if self.tracks_squares:
+            state["squares"] = [0.0] * self.n_branches
+        return state
+
+    def feedback_context(self, features: Any, feature_names: Any) -> Any:
+        """What of the feedback's request the update needs besides the reward (None: nothing)."""
+        return None
+
+    def apply_feedback(self, state: State, branch: int, reward: float, trials: int, context: Any) -> State:
+        """The counts after one feedback (pure): `reward` for each of `trials` rows."""
+        tries = list(state["tries"])
+        wins = list(state["successes"])
+        tries[branch] += trials
+        wins[branch] += reward * trials
+        new = {**state, "tries": tries, "successes": wins}
+        if self.tracks_squares:
+            squares = list(state["squares"])
+            squares[branch] += reward * reward * trials
+            new["squares"] = squares
+        return new
 
     def after_feedback(self, state: State, tie_break: float) -> State:
         """Derived fields recomputed after the counts changed (pure; may return state)."""
@@ -125,12 +182,13 @@ class BanditRouter:
     ) -> None:
         """Count `reward` x rows successes and `rows` tries on the branch this router chose."""
         branch = self._checked_routing(routing)
-        value = checked_reward(reward)
+        value = checked_reward(reward) if self.bounded_rewards else checked_real_reward(reward)
         trials = feedback_trials(features)
+        context = self.feedback_context(features, feature_names)
         # The tie-break draw is taken here, outside `fn`, so `fn` stays a pure function
         # of the stored state (a store may call it again; the result must not change).
         tie_break = self._uniform()
-        update = self._feedback_updater(branch, value * trials, trials, tie_break)
+        update = self._feedback_updater(branch, value, trials, tie_break, context)
         new_state = self.handle.update(update, once=str(puid) if puid else None)
         # Our own write moved the version; -1 makes the next read fetch it (another
         # worker may have written right after us, so the returned value may be stale).
@@ -162,15 +220,11 @@ class BanditRouter:
         raise NotImplementedError
 
     def _feedback_updater(
-        self, branch: int, successes: float, trials: int, tie_break: float
+        self, branch: int, reward: float, trials: int, tie_break: float, context: Any = None
     ) -> Callable[[JSON | None], JSON]:
         def update(current: JSON | None) -> JSON:
             state: State = current if self._usable(current) else self.initial_state()
-            tries = list(state["tries"])
-            wins = list(state["successes"])
-            tries[branch] += trials
-            wins[branch] += successes
-            return self.after_feedback({**state, "tries": tries, "successes": wins}, tie_break)
+            return self.after_feedback(self.apply_feedback(state, branch, reward, trials, context), tie_break)
 
         return update
 
@@ -187,6 +241,7 @@ class BanditRouter:
             and value.get("n_branches") == self.n_branches
             and len(value.get("tries", ())) == self.n_branches
             and len(value.get("successes", ())) == self.n_branches
+            and (not self.tracks_squares or len(value.get("squares", ())) == self.n_branches)
         )
 
     def _checked_routing(self, routing: Any) -> int:

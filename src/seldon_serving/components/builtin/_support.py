@@ -101,9 +101,12 @@ def as_float(name: str, value: Any, *, low: float | None = None, high: float | N
             f"parameter {name} must be a finite number, got {value!r}", parameter=name
         )
     if (low is not None and result < low) or (high is not None and result > high):
-        raise BuiltinParameterError(
-            f"parameter {name} must be in [{low}, {high}], got {result}", parameter=name
+        bounds = (
+            f"in [{low}, {high}]"
+            if low is not None and high is not None
+            else (f">= {low}" if low is not None else f"<= {high}")
         )
+        raise BuiltinParameterError(f"parameter {name} must be {bounds}, got {result}", parameter=name)
     return result
 
 

@@ -8,18 +8,23 @@ Adding one is a new module in this package and one line in `BUILTINS`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from seldon_serving.spec.enums import add_implementation
 
+from ._bandit import BanditRouter
 from ._support import Children
 from .ab_test import RandomABTest
 from .average_combiner import AverageCombiner
-from .epsilon_greedy import EpsilonGreedy
+from .epsilon_greedy import DecayingEpsilonGreedy, EpsilonGreedy
+from .linucb import LinUCB
 from .mahalanobis import OutlierMahalanobis
 from .mock_classifier import MockClassifier
 from .simple import SimpleModel, SimpleRouter
 from .thompson import ThompsonSampling
+from .ucb import UCB1, UCB1Tuned
 
 MODEL = "MODEL"
 ROUTER = "ROUTER"
@@ -42,10 +47,24 @@ class Builtin:
         """How `seldon get` and errors call it: the implementation, else the class."""
         return self.implementation or self.cls.__name__
 
-    def children_problem(self, count: int) -> str | None:
-        """Why a node with `count` children cannot run this built-in, or None."""
+    def children_problem(self, count: int, parameters: Mapping[str, Any] | None = None) -> str | None:
+        """Why a node with `count` children (and these parameters) cannot run this built-in, or None."""
         rule: Children | None = getattr(self.cls, "children", None)
-        return rule.problem(self.name, count) if isinstance(rule, Children) else None
+        if isinstance(rule, Children):
+            return rule.problem(self.name, count)
+        if issubclass(self.cls, BanditRouter) and parameters is not None:
+            # A bandit routes to branch indexes 0..n_branches-1: one per child, no more, no fewer.
+            declared = parameters.get("n_branches")
+            try:
+                n_branches = int(str(declared)) if declared is not None else None
+            except ValueError:
+                return None  # the constructor names the bad value
+            if n_branches is not None and n_branches != count:
+                return (
+                    f"{self.name} has n_branches {n_branches} but {count} children: "
+                    "give it one branch per child"
+                )
+        return None
 
 
 BUILTINS: tuple[Builtin, ...] = (
@@ -57,6 +76,13 @@ BUILTINS: tuple[Builtin, ...] = (
     Builtin(MockClassifier, MODEL, images=("seldonio/mock_classifier",), aliases=("MeanClassifier",)),
     Builtin(EpsilonGreedy, ROUTER, images=("seldonio/mab_epsilon_greedy",)),
     Builtin(ThompsonSampling, ROUTER, images=("seldonio/mab_thompson_sampling",)),
+    # The bandit routers by implementation name (`seldon generate mab --router NAME`); the
+    # seed's epsilon-greedy image keeps Seldon's constant epsilon, EPSILON_GREEDY decays.
+    Builtin(UCB1, ROUTER, implementation="UCB1"),
+    Builtin(UCB1Tuned, ROUTER, implementation="UCB1_TUNED"),
+    Builtin(DecayingEpsilonGreedy, ROUTER, implementation="EPSILON_GREEDY"),
+    Builtin(ThompsonSampling, ROUTER, implementation="THOMPSON_SAMPLING"),
+    Builtin(LinUCB, ROUTER, implementation="LINUCB"),
     Builtin(
         OutlierMahalanobis,
         TRANSFORMER,
@@ -97,6 +123,12 @@ def builtin_for_image(image: str) -> Builtin | None:
 def builtin_for_implementation(implementation: str) -> Builtin | None:
     """The built-in a graph node's `implementation` names, or None."""
     return _BY_IMPLEMENTATION.get(implementation)
+
+
+BANDIT_ROUTERS: tuple[str, ...] = tuple(
+    b.implementation for b in BUILTINS if b.implementation and issubclass(b.cls, BanditRouter)
+)
+"""The bandit routers' implementation names, in the table's order."""
 
 
 def builtin_implementations() -> list[str]:
