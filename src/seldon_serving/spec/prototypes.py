@@ -22,7 +22,7 @@ PROTOTYPES: tuple[str, ...] = ("serve-simple", "abtest", "mab", "outlier-detecto
 MAB_ROUTERS: dict[str, tuple[tuple[str, str, str], ...]] = {
     "UCB1": (),
     "UCB1_TUNED": (),
-    "EPSILON_GREEDY": (("epsilon", "1.0", "FLOAT"), ("decay", "1.0", "FLOAT")),
+    "EPSILON_GREEDY": (("epsilon", "1.0", "FLOAT"), ("decay", "0.1", "FLOAT")),
     "THOMPSON_SAMPLING": (("reward_model", "beta", "STRING"),),
     "LINUCB": (("alpha", "1.0", "FLOAT"),),
 }

@@ -119,7 +119,7 @@ class DecayingEpsilonGreedy(EpsilonGreedy):
         self,
         n_branches: int | None = None,
         epsilon: float = 1.0,
-        decay: float = 1.0,
+        decay: float = 0.1,
         best_branch: int | None = None,
         verbose: bool = False,
         seed: int | None = None,
