@@ -177,6 +177,7 @@ def get_command(
     click.echo(table(items, wide=output == "wide", namespaces=all_namespaces), nl=False)
     if output == "wide":
         click.echo(node_states(items), nl=False)
+        click.echo(experiment_tables(items), nl=False)
 
 
 def node_states(items: list[dict[str, Any]]) -> str:
@@ -207,6 +208,72 @@ def node_states(items: list[dict[str, Any]]) -> str:
                 elif "error" in state:
                     lines.append(f"\n{where}: state unavailable: {state['error']}")
     return "\n".join(lines) + ("\n" if lines else "")
+
+
+def experiment_tables(items: list[dict[str, Any]]) -> str:
+    """status.experiments as tables: per branch of each router and traffic split, what it served
+    and earned, and whether the leader's lead is significant yet."""
+    lines: list[str] = []
+    for item in items:
+        name = item["manifest"]["metadata"]["name"]
+        for entry in (item["manifest"].get("status") or {}).get("experiments") or []:
+            if entry["kind"] == "traffic":
+                what = "the traffic split between predictors"
+            else:
+                what = f"router {entry['node']} (predictor {entry['predictor']})"
+            lines.append(
+                f"\n{name}: A/B statistics of {what}; {entry['test']}, alpha {entry['alpha']:g}, "
+                f"power {entry['power']:g}"
+            )
+            header = ("BRANCH", "REQUESTS", "ERRORS", "P50_MS", "P99_MS", "FEEDBACK", "REWARD", "95% CI")
+            rows = [header]
+            for b in entry["branches"]:
+                ci = b["reward_ci95"]
+                rows.append(
+                    (
+                        b["branch"],
+                        str(b["requests"]),
+                        str(b["errors"]),
+                        _number(b["latency_p50_ms"], ".3g"),
+                        _number(b["latency_p99_ms"], ".3g"),
+                        str(b["feedback"]),
+                        _number(b["reward_mean"], ".4f"),
+                        f"[{ci[0]:.4f}, {ci[1]:.4f}]" if ci else "-",
+                    )
+                )
+            widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+            for row in rows:
+                cells = [
+                    row[0].ljust(widths[0]),
+                    *(c.rjust(w) for c, w in zip(row[1:-1], widths[1:-1], strict=True)),
+                ]
+                lines.append("  " + "  ".join([*cells, row[-1]]).rstrip())
+            lines.extend(f"  {_comparison(c, entry['power'])}" for c in entry["comparisons"])
+            if entry.get("unattributed_feedback"):
+                lines.append(
+                    f"  {entry['unattributed_feedback']} feedback not counted: the response did not tell "
+                    "which predictor answered"
+                )
+            if entry["winner"]:
+                lines.append(f"  winner: {entry['winner']}")
+            elif not entry["comparisons"]:
+                lines.append("  no comparison yet: it needs feedback on at least two branches")
+    return "\n".join(lines) + ("\n" if lines else "")
+
+
+def _number(value: float | None, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def _comparison(c: dict[str, Any], power: float) -> str:
+    head = f"{c['leader']} leads {c['branch']} by {c['effect']:.4g}"
+    if c["p_value"] is None:
+        return f"{head}: no test yet (every reward so far is the same, or too few)"
+    verdict = "significant" if c["significant"] else "not significant"
+    line = f"{head} (p = {c['p_value']:.3g}): {verdict} at {c['alpha']:.3g}"
+    if not c["significant"] and c["remaining_feedback"] is not None:
+        line += f"; about {c['remaining_feedback']} more feedback for {power:.0%} power"
+    return line
 
 
 def dump(doc: Any, output: str) -> str:

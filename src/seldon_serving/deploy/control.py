@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import Any, Protocol
 
 from seldon_serving.deploy.files import code_fingerprint, user_classes
 from seldon_serving.deploy.records import UNCHANGED, Record, Records, oauth_credentials, worker_id
+from seldon_serving.engine import experiments
 from seldon_serving.engine.deployment import Deployment, build_deployment
 from seldon_serving.engine.plan import check_deployment, check_servers_installed
 from seldon_serving.engine.plane import DEFAULT_NAMESPACE, PROBE_INTERVAL, DataPlane
@@ -36,6 +38,7 @@ from seldon_serving.state.base import StateStore
 log = logging.getLogger("seldon_serving.control")
 
 POLL_INTERVAL = 0.2
+PUBLISH_INTERVAL = 1.0  # seconds between publishes of this worker's A/B counts to the store
 APPLY_WAIT = 60.0  # seconds an apply waits for the other workers to serve it
 
 
@@ -89,6 +92,9 @@ class ControlPlane:
         self._lock = asyncio.Lock()
         self._poller: asyncio.Task[None] | None = None
         self._prober: asyncio.Task[None] | None = None
+        self._publisher: asyncio.Task[None] | None = None
+        self._publishing = asyncio.Lock()  # one publish (or stats delete) at a time
+        self._unsent: dict[str, dict[str, Any]] = {}  # counts a failed publish keeps for the next
 
     # --- lifecycle (Edges.on_start / on_stop) ---------------------------------------------------
 
@@ -96,16 +102,76 @@ class ControlPlane:
         await self.sync()
         self._poller = asyncio.create_task(self._poll())
         self._prober = asyncio.create_task(self.plane.probe_forever(PROBE_INTERVAL, self._readiness_changed))
+        if self.store is not None:
+            self._publisher = asyncio.create_task(self._publish_forever())
 
     async def stop(self) -> None:
-        for task in (self._poller, self._prober):
+        if self._publisher is not None:
+            async with self._publishing:  # never cut a publish in half: its counts would be sent twice
+                self._publisher.cancel()
+        for task in (self._poller, self._prober, self._publisher):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
         with contextlib.suppress(Exception):
+            await self.publish()  # what this worker counted since its last publish
+        with contextlib.suppress(Exception):
             self.records.forget_worker(self.worker)
         await self.plane.close()
+
+    # --- A/B statistics ---------------------------------------------------------------------------
+
+    async def _publish_forever(self) -> None:
+        while True:
+            await asyncio.sleep(PUBLISH_INTERVAL)
+            try:
+                await self.publish()
+            except Exception as exc:  # kept for the next try; publishing must never stop
+                log.warning("publishing A/B statistics failed: %s", exc)
+
+    async def publish(self) -> None:
+        """Add this worker's counts since the last publish to the store's (the whole server's)."""
+        if self.store is None:
+            return
+        store = self.store
+        async with self._publishing:
+            for key, delta in self.plane.experiments.take():
+                kept = self._unsent.pop(key, None)
+                self._unsent[key] = delta if kept is None else experiments.merge(kept, delta)
+            if not self._unsent:
+                return
+            batch, self._unsent = self._unsent, {}
+
+            def write() -> None:
+                for key, delta in list(batch.items()):
+                    store.update(experiments.NAMESPACE, key, functools.partial(_merged, delta))
+                    del batch[key]
+
+            try:
+                await asyncio.to_thread(write)
+            finally:
+                for key, delta in batch.items():  # not written: merged into the next publish
+                    kept = self._unsent.pop(key, None)
+                    self._unsent[key] = delta if kept is None else experiments.merge(delta, kept)
+
+    async def _drop_statistics(self, namespace: str, name: str) -> None:
+        if self.store is None:
+            return
+        async with self._publishing:
+            key = f"{namespace}/{name}"
+            self._unsent.pop(key, None)
+            self.store.delete(experiments.NAMESPACE, key)
+
+    def _experiments(self, record: Record) -> list[dict[str, Any]]:
+        """status.experiments: the stored statistics of this deployment (the generation that
+        counted them may be older than the record's when a re-apply failed to build)."""
+        if self.store is None:
+            return []
+        stored = self.store.get(experiments.NAMESPACE, record.key)
+        if not isinstance(stored, dict) or float((stored.get("epoch") or [0.0])[0]) != record.created:
+            return []
+        return experiments.summarize(stored)
 
     async def _poll(self) -> None:
         while True:
@@ -127,6 +193,7 @@ class ControlPlane:
             for key in [k for k in self._loaded if k not in wanted]:
                 self.plane.remove(*key)
                 del self._loaded[key]
+                await self._drop_statistics(*key)
                 log.info("deployment %s/%s deleted", *key)
             for key, record in wanted.items():
                 if self._loaded.get(key) != record.generation:
@@ -149,7 +216,7 @@ class ControlPlane:
         except Exception as exc:  # a bug of ours
             self._failed(record, f"internal error: {type(exc).__name__}: {exc}", exc)
             return
-        self.plane.install(deployment)
+        self.plane.install(deployment, (record.created, record.generation))
         # Seldon's graph-ready check before saying Available: a remote node may not answer.
         why = await self.plane.probe_one(record.namespace, record.name) or self._unreachable(record)
         state = DeploymentState.NOT_READY if why else DeploymentState.AVAILABLE
@@ -220,7 +287,8 @@ class ControlPlane:
             plans = check_deployment(sdep)
             if self.runs_nodes:  # refused before it is stored: no deployment is left Failed
                 check_servers_installed(sdep, plans)
-        except ManifestError as exc:
+            experiments.config_from(sdep.metadata.annotations, sdep.spec.annotations)
+        except (ManifestError, experiments.ExperimentConfigError) as exc:
             raise BadRequest(str(exc)) from None
         name = deployment_name(sdep)
         namespace = sdep.metadata.namespace or body.get("namespace") or DEFAULT_NAMESPACE
@@ -237,6 +305,7 @@ class ControlPlane:
         if not self.records.delete(namespace, name):
             raise DeploymentNotFound(f"no deployment named '{name}' in namespace '{namespace}'")
         await self.sync()
+        await self._drop_statistics(namespace, name)
         await self._wait_for_workers()
         return {"result": "deleted", "name": name, "namespace": namespace}
 
@@ -244,10 +313,19 @@ class ControlPlane:
         record = self.records.get(namespace, name)
         if record is None:
             raise DeploymentNotFound(f"no deployment named '{name}' in namespace '{namespace}'")
+        await self._publish_quietly()
         return self._view(record)
 
     async def list(self) -> dict[str, Any]:
+        await self._publish_quietly()
         return {"items": [self._view(r) for r in self.records.all()]}
+
+    async def _publish_quietly(self) -> None:
+        # This worker's latest counts in what `get` shows (the others' are at most a second old).
+        try:
+            await self.publish()
+        except Exception as exc:
+            log.warning("publishing A/B statistics failed: %s", exc)
 
     async def set_paused(self, paused: bool) -> None:
         self.records.set_paused(paused)
@@ -272,6 +350,9 @@ class ControlPlane:
             {**entry, "nodes": nodes[entry.get("name")]} if entry.get("name") in nodes else entry
             for entry in status.get("predictorStatus") or []
         ]
+        found = self._experiments(record)
+        if found:  # a deployment with no router and no traffic split has none
+            status["experiments"] = found
         manifest["status"] = status
         return {
             "manifest": manifest,
@@ -306,6 +387,10 @@ def _status(record: Record, state: str, description: str) -> dict[str, Any]:
             }
         )
     return {"state": state, "description": description, "predictorStatus": entries}
+
+
+def _merged(delta: dict[str, Any], current: Any) -> Any:
+    return experiments.merge(current, delta)
 
 
 def _leads() -> bool:

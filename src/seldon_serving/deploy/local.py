@@ -24,7 +24,7 @@ from seldon_serving.servers.admin import AdminAccess, AdminApp, AdminRoutes
 from seldon_serving.servers.gateway_grpc import gateway_handlers
 from seldon_serving.servers.gateway_metrics import GatewayMetrics
 from seldon_serving.servers.gateway_rest import GatewayApp
-from seldon_serving.servers.metrics import Metrics
+from seldon_serving.servers.metrics import ExperimentGauges, Metrics
 from seldon_serving.servers.oauth import OAuthService
 from seldon_serving.servers.runner import Edges, claim_ports, serve
 from seldon_serving.settings import GatewaySettings, ServerSettings
@@ -51,6 +51,7 @@ def gateway_edges(settings: GatewaySettings, server: ServerSettings, server_name
     configure_models(settings)
     store = open_store(settings.store_target)
     metrics = Metrics()
+    metrics.add_view(ExperimentGauges(store))  # A/B statistics, from the store: every worker's
     plane = DataPlane(observer=GatewayMetrics(metrics))
     oauth = OAuthService(store, settings.oauth_ttl)
     records = Records(store, oauth, server_name)

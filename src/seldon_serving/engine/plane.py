@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Protocol, TypeVar
 
 from seldon_serving.engine.deployment import Deployment, Observer, Predictor
+from seldon_serving.engine.experiments import Epoch, Experiments, Tally
 from seldon_serving.engine.graph import GraphNode
 from seldon_serving.engine.remote import connect_failure
 from seldon_serving.protocol.errors import DeploymentNotFound, NodeTimeout, SeldonError
@@ -51,13 +52,16 @@ class DataPlane:
         self._retiring: set[asyncio.Task[None]] = set()
         self._ready_checked = 0.0
         self._unreachable: dict[Key, str] = {}  # deployments with a node down at the last probe
+        self.experiments = Experiments()  # A/B statistics of this worker, until published
 
     # --- the registry ------------------------------------------------------------------------
 
-    def install(self, deployment: Deployment) -> None:
-        """Serve `deployment` (replacing any same-named one, which is retired, not cut off)."""
+    def install(self, deployment: Deployment, epoch: Epoch = (0.0, 0)) -> None:
+        """Serve `deployment` (replacing any same-named one, which is retired, not cut off);
+        `epoch` (creation time, generation) names the generation its A/B statistics belong to."""
         key = (deployment.namespace, deployment.name)
         deployment.observer = self.observer
+        self.experiments.track(deployment, epoch)
         old = self._deployments.get(key)
         self._deployments[key] = deployment
         self._failed.pop(key, None)
@@ -74,6 +78,7 @@ class DataPlane:
     def remove(self, namespace: str, name: str) -> None:
         key = (namespace, name)
         self._failed.pop(key, None)
+        self.experiments.forget(namespace, name)
         old = self._deployments.pop(key, None)
         if old is not None:
             self._reindex()
@@ -148,35 +153,52 @@ class DataPlane:
     async def predict(self, name: str | None, namespace: str | None, msg: SeldonMessage) -> SeldonMessage:
         deployment = self.find(name, namespace)
         predictor = deployment.pick()
+        tally = self.experiments.tallies.get(deployment)
         return await self._tracked(
-            deployment, predictor, "predictions", deployment.predict_on(predictor, msg)
+            deployment, predictor, "predictions", deployment.predict_on(predictor, msg), tally
         )
 
     async def send_feedback(self, name: str | None, namespace: str | None, feedback: Feedback) -> None:
         deployment = self.find(name, namespace)
         predictor = deployment.predictor_for_feedback(feedback)
         await self._tracked(deployment, predictor, "feedback", deployment.feedback_on(predictor, feedback))
+        tally = self.experiments.tallies.get(deployment)
+        if tally is not None:  # counted once the feedback was taken: a refused one says nothing
+            tally.rewarded(predictor, feedback)
 
     async def _tracked(
-        self, deployment: Deployment, predictor: Predictor, method: str, work: Awaitable[T]
+        self,
+        deployment: Deployment,
+        predictor: Predictor,
+        method: str,
+        work: Awaitable[T],
+        tally: Tally | None = None,
     ) -> T:
-        """Run one request on a deployment: counted in flight (for swaps) and recorded for metrics."""
+        """Run one request on a deployment: counted in flight (for swaps) and recorded for metrics
+        (and, with a `tally`, for the A/B statistics of its traffic split and routers)."""
         deployment.inflight += 1
         started = time.perf_counter()
         code = 200
         try:
-            return await work
+            answer = await work
         except SeldonError as error:
             code = error.http_status
             if code == 503:  # a node is unreachable: the next readiness probe must look again
                 self._ready_checked = 0.0
+            if tally is not None:
+                tally.failed(predictor, error, time.perf_counter() - started)
             raise
-        except BaseException:
+        except BaseException as error:
             code = 500
+            if tally is not None and isinstance(error, Exception):  # not a cancelled call
+                tally.failed(predictor, error, time.perf_counter() - started)
             raise
         finally:
             deployment.inflight -= 1
             self._record(deployment, predictor, method, code, started)
+        if tally is not None:
+            tally.answered(predictor, answer, time.perf_counter() - started)  # type: ignore[arg-type]
+        return answer
 
     def _record(
         self, deployment: Deployment, predictor: Predictor, method: str, code: int, t0: float

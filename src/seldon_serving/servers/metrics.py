@@ -10,6 +10,10 @@ exports them, so existing dashboards and alerts keep working:
 - feedback counts `seldon_api_model_feedback` and sums `seldon_api_model_feedback_reward`
   the same way, with method `feedback`.
 
+The A/B statistics of every router node and traffic split (`engine.experiments`) are the
+`seldon_experiment_*` gauges (`ExperimentGauges`), computed at scrape time from the state store,
+so they are the whole server's whichever worker answers the scrape.
+
 Adaptive batching adds `seldon_batch_size` and `seldon_batch_wait_seconds` per batched node
 (`components.batching.BATCH_METRICS`, registered here).
 
@@ -37,10 +41,12 @@ from prometheus_client import (
     disable_created_metrics,
     generate_latest,
 )
-from prometheus_client.metrics_core import Metric
+from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from seldon_serving.components.batching import BATCH_METRICS
+from seldon_serving.engine import experiments
+from seldon_serving.state.base import StateStore
 
 # Seldon's exposition has no `_created` series.
 disable_created_metrics()  # type: ignore[no-untyped-call]
@@ -166,6 +172,13 @@ class Metrics:
         self._objects: dict[tuple[str, str, tuple[str, ...]], Any] = {}
         self._types: dict[str, str] = {}  # exported name -> the type it was first seen with
         self._warned: set[tuple[str, str]] = set()
+        self._views: list[Collector] = []  # computed at scrape time, in every mode
+
+    def add_view(self, collector: Collector) -> None:
+        """Export `collector`'s metrics too (with several workers as well: it must give the
+        whole server's values itself)."""
+        self._views.append(collector)
+        self.registry.register(collector)
 
     def record_feedback(self, reward: float, labels: Mapping[str, str]) -> None:
         """Seldon's feedback counters; `labels` are Seldon's default labels and `method`."""
@@ -235,5 +248,72 @@ class Metrics:
 
             registry = CollectorRegistry()
             multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+            for view in self._views:
+                registry.register(view)
             return generate_latest(registry), CONTENT_TYPE_LATEST
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+EXPERIMENT_LABELS = ["namespace", "deployment", "predictor", "node", "branch"]
+_BRANCH_GAUGES = {
+    "requests": ("requests", "Requests the branch served (errors included)"),
+    "errors": ("errors", "Requests of the branch that failed"),
+    "feedback": ("feedback", "Feedback (rewards) received for the branch"),
+    "latency_p50_seconds": ("latency_p50_ms", "Median latency of the branch's requests"),
+    "latency_p99_seconds": ("latency_p99_ms", "99th percentile latency of the branch's requests"),
+    "reward_mean": ("reward_mean", "Mean reward of the branch"),
+}
+_COMPARISON_GAUGES = {
+    "effect": ("effect", "The leader's mean reward minus this branch's"),
+    "p_value": ("p_value", "Two-sided p-value of the test of this branch against the leader"),
+    "remaining_feedback": ("remaining_feedback", "Feedback still needed for the configured power"),
+}
+
+
+class ExperimentGauges(Collector):
+    """`seldon_experiment_*`: the A/B statistics `seldon get` shows (status.experiments), per
+    branch, labelled namespace, deployment, predictor, node and branch (a traffic split's
+    predictor and node are empty, its branches are predictors)."""
+
+    def __init__(self, store: StateStore) -> None:
+        self.store = store
+
+    def collect(self) -> Iterator[Metric]:
+        def family(name: str, text: str) -> GaugeMetricFamily:
+            return GaugeMetricFamily(f"seldon_experiment_{name}", text, labels=EXPERIMENT_LABELS)
+
+        branch = {name: family(name, text) for name, (_, text) in _BRANCH_GAUGES.items()}
+        ci_low = family("reward_ci_low", "Lower end of the 95% confidence interval of the mean reward")
+        ci_high = family("reward_ci_high", "Upper end of the 95% confidence interval of the mean reward")
+        leader = family("leader", "1 for the branch with the highest mean reward, else 0")
+        winner = family("winner", "1 for the leader once it beats every other branch at alpha, else 0")
+        compared = {name: family(name, text) for name, (_, text) in _COMPARISON_GAUGES.items()}
+        try:
+            stored = self.store.items(experiments.NAMESPACE)
+        except Exception as exc:  # a scrape must not fail for want of these
+            log.warning("reading A/B statistics for Prometheus failed: %s", exc)
+            stored = {}
+        for key, value in sorted(stored.items()):
+            namespace, _, deployment = key.partition("/")
+            for entry in experiments.summarize(value):
+                where = [namespace, deployment, entry["predictor"] or "", entry["node"] or ""]
+                for b in entry["branches"]:
+                    labels = [*where, b["branch"]]
+                    for name, (field, _) in _BRANCH_GAUGES.items():
+                        found = b[field]
+                        if found is not None:  # latencies are shown in ms, exported in seconds
+                            scale = 1000.0 if field.endswith("_ms") else 1.0
+                            branch[name].add_metric(labels, found / scale)
+                    if b["reward_ci95"] is not None:
+                        ci_low.add_metric(labels, b["reward_ci95"][0])
+                        ci_high.add_metric(labels, b["reward_ci95"][1])
+                    leader.add_metric(labels, 1.0 if b["branch"] == entry["leader"] else 0.0)
+                    winner.add_metric(labels, 1.0 if b["branch"] == entry["winner"] else 0.0)
+                for c in entry["comparisons"]:
+                    labels = [*where, c["branch"]]
+                    for name, (field, _) in _COMPARISON_GAUGES.items():
+                        if c[field] is not None:
+                            compared[name].add_metric(labels, c[field])
+        yield from branch.values()
+        yield from (ci_low, ci_high, leader, winner)
+        yield from compared.values()
