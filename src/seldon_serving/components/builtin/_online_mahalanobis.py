@@ -1,51 +1,60 @@
-"""The online Mahalanobis outlier score (SPEC 8), as a pure function of JSON state.
+"""Seldon's online Mahalanobis outlier score (SPEC 8, SELDON-REFERENCE 8.1 and 8.2), as a pure
+function of JSON state, so that the scores behind Seldon's image names equal Seldon's own code.
 
-One batch X (b rows x p features) against the state (n rows seen, mean, covariance,
-clip bounds):
+One batch X (b rows x p features) against the state (n rows seen, mean, covariance, clip bounds),
+n' = min(n, max_n) when max_n > 0, else n:
 
-1. n' = min(n, max_n) when max_n > 0, else n: the count the update weighs the past by.
-2. After start_clip rows, rows are clipped to mean +- n_stdev * stdev for the update
-   (the score itself uses the unclipped row).
-3. Textbook running update, dividing by n' + b - 1 whatever b: without clipping and
-   max_n the mean and covariance are numpy's mean and cov(ddof=1) of every row seen.
-4. V = top n_components eigenvectors of the UPDATED covariance.
-5. Row i is scored against the state before it (the old state plus rows 0..i-1 of the
-   batch): score_i = d^T S_i^-1 d with d = (x_i - mean_i) V and S_i = V^T C_i V.  S_i^-1
-   is carried row to row with Sherman-Morrison; rows seen while S_i is singular score 0.
+1. (later images only) after start_clip rows, Xc = X clipped to mean +- n_stdev * stdev; the 0.2
+   and 0.3 images never clip (Xc = X).  Statistics use Xc; the score uses the unclipped X.
+2. Running means M_i of the batch's first i+1 rows over n' + i + 1 rows; offsets O_0 = mean,
+   O_i = M_{i-1}.
+3. C_new = ((n'-1) C + sum_i (n'+i)/(n'+i+1) d_i d_i^T) / D with d_i = Xc_i - O_i and
+   D = n' + max(1, b-1) (0.3 and later: a one-row batch divides by n'+1), D = n' + b - 1 (0.2).
+4. V = top-k eigenvectors of C_new; S = V^T C V with the OLD C (zeros before the first batch).
+5. Rows are scored against a per-row inverse: none (score 0) until |det S| > 1e-8, where S
+   itself is grown row by row; from then on Seldon's Sherman-Morrison recursion.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
 from ._support import BuiltinInputError
 
-KIND = "outlier_mahalanobis"
 log = logging.getLogger(__name__)
 
-# S is "singular" when its smallest eigenvalue is this small relative to its largest.
-_RELATIVE_RANK_TOL = 1e-10
-# ...or when its largest is below round-off of the data's magnitude (identical rows
-# leave ~1e-32 * |mean|^2 of noise, which must not be inverted into huge scores).
-_ABSOLUTE_SCALE_TOL = 1e-12
+Variant = Literal["0.2", "0.3", "core"]
+# A different variant's statistics are not these numbers: the kind keeps them apart.
+KINDS: dict[str, str] = {
+    "0.2": "outlier_mahalanobis/seldon-0.2",
+    "0.3": "outlier_mahalanobis/seldon-0.3",
+    "core": "outlier_mahalanobis/seldon-core",
+}
+# Seldon's test of an invertible projected covariance: an absolute bound on its determinant.
+_DET_EPSILON = 1e-8
 
 
 @dataclass(frozen=True, slots=True)
-class MahalanobisParams:
+class SeldonParams:
+    variant: Variant = "0.3"
     threshold: float = 25.0
     n_components: int = 3
     n_stdev: float = 3.0
     start_clip: int = 50
     max_n: int = -1  # <= 0: unbounded
 
+    @property
+    def kind(self) -> str:
+        return KINDS[self.variant]
 
-def empty_state() -> dict[str, Any]:
+
+def empty_state(kind: str) -> dict[str, Any]:
     return {
-        "kind": KIND,
+        "kind": kind,
         "n": 0,
         "n_features": None,
         "mean": None,
@@ -57,60 +66,59 @@ def empty_state() -> dict[str, Any]:
 
 
 def observe(
-    state: dict[str, Any] | None, X: np.ndarray, params: MahalanobisParams
+    state: dict[str, Any] | None, X: np.ndarray, params: SeldonParams
 ) -> tuple[dict[str, Any], np.ndarray]:
     """(state after absorbing X, one score per row of X).  Pure: `state` is not modified."""
     b, p = X.shape
-    if not isinstance(state, dict) or state.get("kind") != KIND or not state.get("n"):
-        state = empty_state()
-    n = int(state["n"])
-    if n and state["n_features"] != p:
+    if not isinstance(state, dict) or state.get("kind") != params.kind or not state.get("n"):
+        state = empty_state(params.kind)
+    total = int(state["n"])
+    if total and state["n_features"] != p:
         raise BuiltinInputError(
             f"outlier detector has seen rows of {state['n_features']} features; this request has {p}"
         )
-    mean = cov = None
-    if n:
-        mean, cov = _statistics(state, p)
-        if mean is None:
-            # Statistics that are not finite numbers (written before huge inputs were
-            # refused) would fail every request from now on: start again from nothing.
-            log.warning("outlier detector state holds unusable statistics; starting afresh")
-            state, n = empty_state(), 0
-    if mean is None or cov is None:
-        mean, cov = np.zeros(p), np.zeros((p, p))
-    n_eff = n if params.max_n <= 0 else min(n, params.max_n)
+    mean, cov = stored_statistics(state, p) if total else (None, None)
+    if total and mean is None:
+        # Statistics that are not finite numbers (written before huge inputs were refused)
+        # would fail every request from now on: start again from nothing.
+        log.warning("outlier detector state holds unusable statistics; starting afresh")
+        state, total = empty_state(params.kind), 0
+    if mean is None:
+        mean = np.zeros(p)
+    n = total if params.max_n <= 0 else min(total, params.max_n)
 
     clipped = X
-    if state["clip_lo"] is not None and n > params.start_clip:
+    if params.variant == "core" and total > params.start_clip and state["clip_lo"] is not None:
         clipped = np.clip(X, state["clip_lo"], state["clip_hi"])
 
-    # offsets[i] = the running mean before row i; weights: Welford's n/(n+1) per row.
-    before = n_eff + np.arange(b, dtype=np.float64)
-    means_after = (n_eff * mean + np.cumsum(clipped, axis=0)) / (before + 1.0)[:, None]
-    offsets = np.vstack([mean[None, :], means_after[:-1]])
+    steps = np.arange(b, dtype=np.float64)
+    partial_means = np.cumsum(clipped, axis=0) / (steps + 1.0)[:, None]
+    means = mean + ((steps + 1.0) / (steps + n + 1.0))[:, None] * (partial_means - mean)
+    offsets = np.vstack([mean[None, :], means[:-1]])
     deviations = clipped - offsets
-    scatter = (deviations * (before / (before + 1.0))[:, None]).T @ deviations
-    denominator = n_eff + b - 1
-    # denominator 0 only for the very first row alone, whose covariance is 0 anyway.
-    new_cov = ((n_eff - 1) * cov + scatter) / denominator if denominator > 0 else np.zeros((p, p))
+    scatter = (deviations * ((n + steps) / (n + steps + 1.0))[:, None]).T @ deviations
+    # 0.2's very first one-row request divides 0 by 0 (Seldon's image fails it, and every later
+    # one-row request, for good): that one takes 0.3's divisor (its covariance is 0 either way).
+    one_less = n + b - 1 if params.variant == "0.2" and n + b - 1 > 0 else n + max(1, b - 1)
+    denominator = float(one_less)
+    new_cov = scatter / denominator if cov is None else (n - 1.0) / denominator * cov + scatter / denominator
 
     k = min(params.n_components, p)
-    _, vectors = np.linalg.eigh(new_cov)
-    basis = vectors[:, p - k :]  # eigh sorts ascending: the last k are the top ones
+    basis = np.linalg.eigh(new_cov)[1][:, p - k :]  # ascending: the last k are the top ones
     projected_offsets = offsets @ basis
-    distances = X @ basis - projected_offsets
+    differences = X @ basis - projected_offsets
     absorbed = clipped @ basis - projected_offsets
-    floor = (_ABSOLUTE_SCALE_TOL * float(np.abs(offsets).max(initial=0.0))) ** 2
-    scores = _row_scores(distances, absorbed, basis.T @ cov @ basis, n_eff, floor)
+    projected_cov = np.zeros((k, k)) if cov is None else basis.T @ cov @ basis
+    scores = _row_scores(differences, absorbed, projected_cov, n)
 
-    new_mean = means_after[-1]
-    total = n + b
+    new_mean = means[-1]
+    total += b
     clip_lo = clip_hi = None
-    if total > params.start_clip:
+    if params.variant == "core" and total > params.start_clip:
         spread = params.n_stdev * np.sqrt(np.clip(np.diag(new_cov), 0.0, None))
         clip_lo, clip_hi = (new_mean - spread).tolist(), (new_mean + spread).tolist()
     new_state = {
-        "kind": KIND,
+        "kind": params.kind,
         "n": total,
         "n_features": p,
         "mean": new_mean.tolist(),
@@ -122,7 +130,7 @@ def observe(
     return new_state, scores
 
 
-def _statistics(state: dict[str, Any], p: int) -> tuple[np.ndarray | None, np.ndarray | None]:
+def stored_statistics(state: dict[str, Any], p: int) -> tuple[np.ndarray | None, np.ndarray | None]:
     """The stored mean and covariance, or (None, None) when they are not finite numbers of
     the right shape."""
     try:
@@ -136,36 +144,33 @@ def _statistics(state: dict[str, Any], p: int) -> tuple[np.ndarray | None, np.nd
 
 
 def _row_scores(
-    distances: np.ndarray, absorbed: np.ndarray, projected_cov: np.ndarray, n_eff: int, floor: float
+    differences: np.ndarray, absorbed: np.ndarray, projected_cov: np.ndarray, n: int
 ) -> np.ndarray:
-    """Score each row against the projected covariance of everything before it."""
-    b = distances.shape[0]
+    """Seldon's per-row inverse covariance walk (SELDON-REFERENCE 8.1 step 6), then the scores."""
+    b = differences.shape[0]
     scores = np.zeros(b)
     cov = projected_cov
     inverse: np.ndarray | None = None
+    previous: np.ndarray | None = None  # the inverse of the row before (Seldon's all_C_inv[i-1])
     for i in range(b):
-        count = n_eff + i  # rows behind the state row i is scored against
-        if inverse is None and _invertible(cov, floor):
-            inverse = np.linalg.inv(cov)
-        if inverse is not None:
-            d = distances[i]
-            scores[i] = d @ inverse @ d
-        if count == 0 or i == b - 1:
-            continue  # nothing to rescale yet / no later row needs the update
-        e = absorbed[i]
+        count = n + i
         if inverse is None:
-            # Still singular: keep the covariance itself, C' = (N-1)/N C + e e^T/(N+1).
-            cov = ((count - 1) / count) * cov + np.outer(e, e) / (count + 1)
+            with np.errstate(over="ignore"):  # a determinant past float64 is "invertible" for Seldon too
+                determinant = float(np.linalg.det(cov))
+            if abs(determinant) > _DET_EPSILON:
+                inverse = previous = np.linalg.inv(cov)
+            elif count > 0:
+                e = absorbed[i]
+                cov = (count - 1.0) / count * cov + np.outer(e, e) / (count + 1.0)
         else:
-            # Sherman-Morrison on the same update: A = (N-1)/N C, A^-1 = N/(N-1) C^-1,
-            # (A + u u^T)^-1 = A^-1 - A^-1 u u^T A^-1 / (1 + u^T A^-1 u), u = e / sqrt(N+1).
-            scaled = inverse * (count / (count - 1))
-            u = scaled @ e
-            inverse = scaled - np.outer(u, u) / (count + 1 + e @ u)
+            assert previous is not None
+            # Seldon rescales the previous row's inverse by (N-1)/(N-2) and removes the
+            # previous row's rank-one term; N-2 > 0 here, as an inverse needs >= 2 rows.
+            scaled = (count - 1.0) / (count - 2.0) * previous
+            e = absorbed[i - 1]
+            term = np.outer(e, e) / float(count) @ scaled
+            previous = scaled - (1.0 / (1.0 + float(np.trace(term)))) * (scaled @ term)
+        if inverse is not None and previous is not None:
+            d = differences[i]
+            scores[i] = d @ previous @ d
     return scores
-
-
-def _invertible(matrix: np.ndarray, floor: float) -> bool:
-    eigenvalues = np.linalg.eigvalsh(matrix)
-    largest = float(eigenvalues[-1])
-    return largest > floor and float(eigenvalues[0]) > _RELATIVE_RANK_TOL * largest

@@ -1,12 +1,19 @@
-"""Online Mahalanobis outlier detector behind `seldonio/outlier_mahalanobis` (and the
-later `outlier-mahalanobis-transformer` / `-model` images).
+"""Online Mahalanobis outlier detectors behind Seldon's image names, scoring exactly as Seldon's
+own code does (SPEC 8):
 
-As a TRANSFORMER it passes the data through unchanged and tags the answer with one
-value per row: `outlierScore` (what the 0.2/0.3 images emit) and
-`outlier-predictions` (0/1, what Seldon's later detector emits).  As a MODEL its data
-is the 0/1 predictions.  The running statistics live in a `StateHandle`, updated
-atomically per request, so every worker (and a restarted one) scores against, and
-adds to, the same statistics.
+- `OutlierMahalanobis`: `seldonio/outlier_mahalanobis` (the seed's `:0.3`, and any tag but 0.1/0.2);
+- `OutlierMahalanobis02`: `seldonio/outlier_mahalanobis:0.2` (and `:0.1`): a one-row request's
+  covariance divides by n instead of n+1;
+- `CoreMahalanobis`: the later `seldonio/outlier-mahalanobis-transformer` / `-model` images (the
+  same maths plus clipping after `start_clip` rows).
+
+As a TRANSFORMER a detector passes the data through unchanged and tags the answer with one value
+per row: `outlierScore` (what the 0.2/0.3 images emit) and `outlier-predictions` (0/1 by
+`threshold`, what Seldon's later detector emits).  As a MODEL its data is the 0/1 predictions.
+The running statistics live in a `StateHandle`, updated atomically per request, so every worker
+(and a restarted one) scores against, and adds to, the same statistics.
+
+The improved detector, `MAHALANOBIS_DETECTOR`, is `mahalanobis_detector.MahalanobisDetector`.
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ import numpy as np
 from seldon_serving.components.response import ComponentResponse
 from seldon_serving.state.base import StateHandle
 
-from ._online_mahalanobis import MahalanobisParams, observe
+from . import _online_mahalanobis as seldon
 from ._support import (
     BuiltinInputError,
     BuiltinParameterError,
@@ -35,41 +42,33 @@ from ._support import (
 MAX_MAGNITUDE = 1e100
 
 
-class OutlierMahalanobis:
-    """TRANSFORMER or MODEL: flags rows far from everything seen so far."""
+class OnlineDetector:
+    """What every online detector shares: input checks, the atomic state update with
+    de-duplication of a re-delivered request, and the answer (tags and gauges)."""
 
-    def __init__(
-        self,
-        threshold: float = 25.0,
-        n_components: int = 3,
-        n_stdev: float = 3.0,
-        start_clip: int = 50,
-        max_n: int = -1,
-        seed: int | None = None,
-        *,
-        state: StateHandle | None = None,
-    ) -> None:
-        max_n = as_int("max_n", max_n)
-        if max_n == 1:
-            # The update weighs the past by max_n - 1: one row of memory is no statistics.
-            raise BuiltinParameterError(
-                "parameter max_n must be >= 2 (or <= 0 for unbounded), got 1", parameter="max_n"
-            )
-        self.params = MahalanobisParams(
-            threshold=as_float("threshold", threshold),
-            n_components=as_int("n_components", n_components, minimum=1),
-            n_stdev=as_float("n_stdev", n_stdev, low=0.0),
-            start_clip=as_int("start_clip", start_clip, minimum=0),
-            max_n=max_n,
-        )
-        self.seed = seed  # accepted for a uniform constructor; the detector draws nothing
-        self.handle = state if state is not None else local_handle("outlier_mahalanobis")
+    threshold: float
+    handle: StateHandle
+
+    def __init__(self, state: StateHandle | None, key: str) -> None:
+        self.handle = state if state is not None else local_handle(key)
         # For inspection only (standalone use, tests).  Deliberately not exposed as
         # tags()/metrics(): the adapter calls those on EVERY answer of this node and
         # appends their metrics to the per-request ones, so they would duplicate the
         # gauges and could carry another (concurrent) request's values.
         self._last_tags: dict[str, Any] = {}
         self._last_metrics: list[dict[str, Any]] = []
+
+    # --- what a detector defines -------------------------------------------------------
+
+    def absorb(self, state: Any, rows: np.ndarray) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
+        """(state after `rows`, their scores, their 0/1 predictions).  Pure in `state`."""
+        raise NotImplementedError
+
+    def current_threshold(self, state: Mapping[str, Any]) -> float:
+        """The score above which a row is an outlier now (the `threshold` gauge)."""
+        return self.threshold
+
+    # --- the component's methods -------------------------------------------------------
 
     def transform_input(
         self, X: Any, features_names: Any = None, meta: Mapping[str, Any] | None = None
@@ -103,7 +102,7 @@ class OutlierMahalanobis:
             "observations": int(state.get("n", 0)),
             "nb_outliers": int(state.get("nb_outliers", 0)),
             "n_features": state.get("n_features"),
-            "threshold": self.params.threshold,
+            "threshold": self.current_threshold(state),
         }
 
     # --- internals ---------------------------------------------------------------------
@@ -127,21 +126,22 @@ class OutlierMahalanobis:
         if rows.shape[0] == 0:
             return np.zeros(0), np.zeros(0, dtype=np.int64), self.handle.get() or {}
 
-        computed: dict[str, np.ndarray] = {}
+        computed: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 
-        def absorb(current: Any) -> Any:
+        def update(current: Any) -> Any:
             # Pure in `current`; if a store re-runs it, the committed (last) run's
             # scores are the ones kept.
-            new_state, computed["scores"] = observe(current, rows, self.params)
+            new_state, scores, predictions = self.absorb(current, rows)
+            computed["result"] = (scores, predictions)
             return new_state
 
-        state = self.handle.update(absorb, once=_request_token(meta, rows))
-        scores = computed.get("scores")
-        if scores is None:
+        state = self.handle.update(update, once=_request_token(meta, rows))
+        if "result" not in computed:
             # The same request was already absorbed (an engine retry): score it
             # against the current state without counting it again.
-            scores = observe(state, rows, self.params)[1]
-        predictions = (scores > self.params.threshold).astype(np.int64)
+            _, scores, predictions = self.absorb(state, rows)
+        else:
+            scores, predictions = computed["result"]
         return scores, predictions, state
 
     def _answer(
@@ -156,11 +156,98 @@ class OutlierMahalanobis:
             "nb_outliers": nb_outliers,
             "fraction_outliers": nb_outliers / observed if observed else 0.0,
             "observation": observed,
-            "threshold": self.params.threshold,
+            "threshold": self.current_threshold(state),
         }
         metrics = [{"type": "GAUGE", "key": key, "value": value} for key, value in gauges.items()]
         self._last_tags, self._last_metrics = tags, metrics
         return ComponentResponse(data, tags=tags, metrics=metrics)
+
+
+def checked_max_n(value: Any, low: int) -> int:
+    """max_n: <= 0 for unbounded, else at least `low` rows of memory."""
+    max_n = as_int("max_n", value)
+    if 0 < max_n < low:
+        # The update weighs the past by max_n - 1 (and Seldon's inverse by max_n - 2).
+        raise BuiltinParameterError(
+            f"parameter max_n must be >= {low} (or <= 0 for unbounded), got {max_n}", parameter="max_n"
+        )
+    return max_n
+
+
+class OutlierMahalanobis(OnlineDetector):
+    """TRANSFORMER or MODEL behind `seldonio/outlier_mahalanobis:0.3`: Seldon's scores."""
+
+    variant: seldon.Variant = "0.3"
+
+    def __init__(
+        self,
+        threshold: float = 25.0,
+        n_components: int = 3,
+        max_n: int | None = -1,
+        seed: int | None = None,
+        n_stdev: float | None = None,
+        start_clip: int | None = None,
+        *,
+        state: StateHandle | None = None,
+    ) -> None:
+        for name, value in (("n_stdev", n_stdev), ("start_clip", start_clip)):
+            if value is not None:
+                raise BuiltinParameterError(
+                    f"parameter {name} is not one of seldonio/outlier_mahalanobis (it never clips): "
+                    "the later image seldonio/outlier-mahalanobis-transformer takes it",
+                    parameter=name,
+                )
+        self.params = seldon.SeldonParams(
+            variant=self.variant,
+            threshold=as_float("threshold", threshold),
+            n_components=as_int("n_components", n_components, minimum=1),
+            max_n=-1 if max_n is None else checked_max_n(max_n, 2),  # Seldon's default is None
+        )
+        self.threshold = self.params.threshold
+        self.seed = seed  # accepted for a uniform constructor; the detector draws nothing
+        super().__init__(state, "outlier_mahalanobis")
+
+    def absorb(self, state: Any, rows: np.ndarray) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
+        new_state, scores = seldon.observe(state, rows, self.params)
+        return new_state, scores, (scores > self.threshold).astype(np.int64)
+
+
+class OutlierMahalanobis02(OutlierMahalanobis):
+    """`seldonio/outlier_mahalanobis:0.2`: a one-row request's covariance divides by n."""
+
+    variant: seldon.Variant = "0.2"
+
+
+class CoreMahalanobis(OnlineDetector):
+    """TRANSFORMER or MODEL behind Seldon's later `outlier-mahalanobis-transformer` / `-model`
+    images: the 0.3 maths plus clipping to mean +- n_stdev stdev after `start_clip` rows."""
+
+    def __init__(
+        self,
+        threshold: float = 25.0,
+        n_components: int = 3,
+        n_stdev: float = 3.0,
+        start_clip: int = 50,
+        max_n: int = -1,
+        seed: int | None = None,
+        *,
+        state: StateHandle | None = None,
+    ) -> None:
+        self.params = seldon.SeldonParams(
+            variant="core",
+            threshold=as_float("threshold", threshold),
+            n_components=as_int("n_components", n_components, minimum=1),
+            n_stdev=as_float("n_stdev", n_stdev, low=0.0),
+            start_clip=as_int("start_clip", start_clip, minimum=0),
+            max_n=checked_max_n(max_n, 2),
+        )
+        self.threshold = self.params.threshold
+        self.seed = seed
+        super().__init__(state, "outlier_mahalanobis")
+
+    def absorb(self, state: Any, rows: np.ndarray) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
+        new_state, scores = seldon.observe(state, rows, self.params)
+        return new_state, scores, (scores > self.threshold).astype(np.int64)
 
 
 def _request_token(meta: Mapping[str, Any] | None, rows: np.ndarray) -> str | None:
