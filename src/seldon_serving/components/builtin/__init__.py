@@ -12,7 +12,8 @@ from ._support import BuiltinInputError, BuiltinParameterError
 from .ab_test import RandomABTest
 from .average_combiner import AverageCombiner
 from .epsilon_greedy import EpsilonGreedy
-from .mahalanobis import OutlierMahalanobis
+from .mahalanobis import CoreMahalanobis, OutlierMahalanobis, OutlierMahalanobis02
+from .mahalanobis_detector import MahalanobisDetector
 from .mock_classifier import MockClassifier
 from .registry import (
     BUILTIN_CLASSES,
@@ -32,9 +33,12 @@ __all__ = [
     "Builtin",
     "BuiltinInputError",
     "BuiltinParameterError",
+    "CoreMahalanobis",
     "EpsilonGreedy",
+    "MahalanobisDetector",
     "MockClassifier",
     "OutlierMahalanobis",
+    "OutlierMahalanobis02",
     "RandomABTest",
     "SimpleModel",
     "SimpleRouter",

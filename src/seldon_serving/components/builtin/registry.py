@@ -20,7 +20,8 @@ from .ab_test import RandomABTest
 from .average_combiner import AverageCombiner
 from .epsilon_greedy import DecayingEpsilonGreedy, EpsilonGreedy
 from .linucb import LinUCB
-from .mahalanobis import OutlierMahalanobis
+from .mahalanobis import CoreMahalanobis, OutlierMahalanobis, OutlierMahalanobis02
+from .mahalanobis_detector import MahalanobisDetector
 from .mock_classifier import MockClassifier
 from .simple import SimpleModel, SimpleRouter
 from .thompson import ThompsonSampling
@@ -39,7 +40,8 @@ class Builtin:
     cls: type
     service_type: str  # the node type it plays: MODEL, ROUTER, TRANSFORMER, COMBINER
     implementation: str | None = None  # the graph's `implementation` value
-    images: tuple[str, ...] = ()  # image repositories (no registry host, no tag) it stands behind
+    # image repositories (no registry host) it stands behind; "repository:tag" for one tag only
+    images: tuple[str, ...] = ()
     aliases: tuple[str, ...] = ()  # other class names it is known by
 
     @property
@@ -83,12 +85,17 @@ BUILTINS: tuple[Builtin, ...] = (
     Builtin(DecayingEpsilonGreedy, ROUTER, implementation="EPSILON_GREEDY"),
     Builtin(ThompsonSampling, ROUTER, implementation="THOMPSON_SAMPLING"),
     Builtin(LinUCB, ROUTER, implementation="LINUCB"),
+    # Seldon's detectors score as Seldon's code for that image (an entry with a tag wins over
+    # the repository's); MAHALANOBIS_DETECTOR is the improved one.
+    Builtin(OutlierMahalanobis, TRANSFORMER, images=("seldonio/outlier_mahalanobis",)),
     Builtin(
-        OutlierMahalanobis,
+        OutlierMahalanobis02,
         TRANSFORMER,
-        images=("seldonio/outlier_mahalanobis", "seldonio/outlier-mahalanobis-transformer"),
+        images=("seldonio/outlier_mahalanobis:0.1", "seldonio/outlier_mahalanobis:0.2"),
     ),
-    Builtin(OutlierMahalanobis, MODEL, images=("seldonio/outlier-mahalanobis-model",)),
+    Builtin(CoreMahalanobis, TRANSFORMER, images=("seldonio/outlier-mahalanobis-transformer",)),
+    Builtin(CoreMahalanobis, MODEL, images=("seldonio/outlier-mahalanobis-model",)),
+    Builtin(MahalanobisDetector, TRANSFORMER, implementation="MAHALANOBIS_DETECTOR"),
 )
 
 _BY_IMPLEMENTATION = {b.implementation: b for b in BUILTINS if b.implementation}
@@ -115,9 +122,17 @@ def image_repository(image: str) -> str:
     return "/".join(parts).lower()
 
 
+def image_tag(image: str) -> str | None:
+    """`seldonio/outlier_mahalanobis:0.2@sha256:...` -> `0.2` (None without a tag)."""
+    name = image.strip().split("@", 1)[0]
+    colon = name.rfind(":")
+    return name[colon + 1 :].lower() if colon > name.rfind("/") else None
+
+
 def builtin_for_image(image: str) -> Builtin | None:
-    """The built-in that replaces `image`, or None."""
-    return _BY_IMAGE.get(image_repository(image))
+    """The built-in that replaces `image` (an entry for its tag first), or None."""
+    repository, tag = image_repository(image), image_tag(image)
+    return (_BY_IMAGE.get(f"{repository}:{tag}") if tag else None) or _BY_IMAGE.get(repository)
 
 
 def builtin_for_implementation(implementation: str) -> Builtin | None:
