@@ -7,9 +7,11 @@ import pytest
 import seldon_serving.components.builtin as builtin
 from seldon_serving.components.builtin import (
     BUILTIN_CLASSES,
+    CoreMahalanobis,
     EpsilonGreedy,
     MockClassifier,
     OutlierMahalanobis,
+    OutlierMahalanobis02,
     ThompsonSampling,
     builtin_for_image,
 )
@@ -26,8 +28,9 @@ from seldon_serving.components.builtin import (
         ("seldonio/mab_epsilon_greedy:1.1", (EpsilonGreedy, "ROUTER")),
         ("seldonio/mab_thompson_sampling:0.1", (ThompsonSampling, "ROUTER")),
         ("seldonio/outlier_mahalanobis:0.3", (OutlierMahalanobis, "TRANSFORMER")),
-        ("seldonio/outlier-mahalanobis-transformer:0.1", (OutlierMahalanobis, "TRANSFORMER")),
-        ("seldonio/outlier-mahalanobis-model:0.1", (OutlierMahalanobis, "MODEL")),
+        ("seldonio/outlier_mahalanobis:0.2", (OutlierMahalanobis02, "TRANSFORMER")),
+        ("seldonio/outlier-mahalanobis-transformer:0.1", (CoreMahalanobis, "TRANSFORMER")),
+        ("seldonio/outlier-mahalanobis-model:0.1", (CoreMahalanobis, "MODEL")),
         ("SeldonIO/Mock_Classifier:1.0", (MockClassifier, "MODEL")),
     ],
 )
