@@ -46,7 +46,6 @@ class OnlineDetector:
     """What every online detector shares: input checks, the atomic state update with
     de-duplication of a re-delivered request, and the answer (tags and gauges)."""
 
-    threshold: float
     handle: StateHandle
 
     def __init__(self, state: StateHandle | None, key: str) -> None:
@@ -64,9 +63,9 @@ class OnlineDetector:
         """(state after `rows`, their scores, their 0/1 predictions).  Pure in `state`."""
         raise NotImplementedError
 
-    def current_threshold(self, state: Mapping[str, Any]) -> float:
-        """The score above which a row is an outlier now (the `threshold` gauge)."""
-        return self.threshold
+    def current_threshold(self, state: Mapping[str, Any]) -> float | None:
+        """The score above which a row is an outlier now (the `threshold` gauge), if known."""
+        raise NotImplementedError
 
     # --- the component's methods -------------------------------------------------------
 
@@ -156,7 +155,7 @@ class OnlineDetector:
             "nb_outliers": nb_outliers,
             "fraction_outliers": nb_outliers / observed if observed else 0.0,
             "observation": observed,
-            "threshold": self.current_threshold(state),
+            "threshold": self.current_threshold(state) or 0.0,  # known once a row was seen
         }
         metrics = [{"type": "GAUGE", "key": key, "value": value} for key, value in gauges.items()]
         self._last_tags, self._last_metrics = tags, metrics
@@ -203,13 +202,15 @@ class OutlierMahalanobis(OnlineDetector):
             n_components=as_int("n_components", n_components, minimum=1),
             max_n=-1 if max_n is None else checked_max_n(max_n, 2),  # Seldon's default is None
         )
-        self.threshold = self.params.threshold
         self.seed = seed  # accepted for a uniform constructor; the detector draws nothing
         super().__init__(state, "outlier_mahalanobis")
 
     def absorb(self, state: Any, rows: np.ndarray) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
         new_state, scores = seldon.observe(state, rows, self.params)
-        return new_state, scores, (scores > self.threshold).astype(np.int64)
+        return new_state, scores, (scores > self.params.threshold).astype(np.int64)
+
+    def current_threshold(self, state: Mapping[str, Any]) -> float:
+        return self.params.threshold
 
 
 class OutlierMahalanobis02(OutlierMahalanobis):
@@ -241,13 +242,15 @@ class CoreMahalanobis(OnlineDetector):
             start_clip=as_int("start_clip", start_clip, minimum=0),
             max_n=checked_max_n(max_n, 2),
         )
-        self.threshold = self.params.threshold
         self.seed = seed
         super().__init__(state, "outlier_mahalanobis")
 
     def absorb(self, state: Any, rows: np.ndarray) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
         new_state, scores = seldon.observe(state, rows, self.params)
-        return new_state, scores, (scores > self.threshold).astype(np.int64)
+        return new_state, scores, (scores > self.params.threshold).astype(np.int64)
+
+    def current_threshold(self, state: Mapping[str, Any]) -> float:
+        return self.params.threshold
 
 
 def _request_token(meta: Mapping[str, Any] | None, rows: np.ndarray) -> str | None:

@@ -80,16 +80,18 @@ class MahalanobisDetector(OnlineDetector):
         self.n_components = None if n_components is None else as_int("n_components", n_components, minimum=1)
         self.max_n = checked_max_n(max_n, 3)
         self.seed = seed  # accepted for a uniform constructor; the detector draws nothing
-        self.threshold = self.raw_threshold if self.raw_threshold is not None else math.inf
         super().__init__(state, "mahalanobis_detector")
 
-    def current_threshold(self, state: Mapping[str, Any]) -> float:
+    def current_threshold(self, state: Mapping[str, Any]) -> float | None:
         if self.raw_threshold is not None:
             return self.raw_threshold
         p = state.get("n_features")
         if not isinstance(p, int):
-            return math.inf
-        return score_quantile(self.quantile, self._components(p), self._effective(int(state.get("count", 0))))
+            return None  # no row seen: the number of components is not known yet
+        k = self._components(p)
+        limit = score_quantile(self.quantile, k, self._effective(int(state.get("count", 0))))
+        # Too few rows to score yet: the limit the threshold starts from (finite, for the gauge).
+        return limit if math.isfinite(limit) else chi2_quantile(self.quantile, k)
 
     def absorb(self, state: Any, rows: np.ndarray) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
         b, p = rows.shape
