@@ -15,6 +15,7 @@ that changes the deployment starts them from zero; a restart keeps them.
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass
 from statistics import NormalDist
@@ -44,6 +45,7 @@ _BUCKETS = 200
 _LOG_FLOOR = math.log10(_FLOOR)
 
 Epoch = tuple[float, int]
+log = logging.getLogger("seldon_serving.experiments")
 
 
 class ExperimentConfigError(ServingError):
@@ -321,8 +323,10 @@ class Experiments:
         self.forget(deployment.namespace, deployment.name)
         try:
             config = deployment_config(deployment)
-        except ExperimentConfigError:
-            config = Config()  # refused at apply; a manifest that got here anyway gets the defaults
+        except ExperimentConfigError as exc:
+            # Refused by `seldon apply`; one given to `seldon serve` at start-up gets the defaults.
+            log.warning("deployment %s: %s; the A/B statistics use the defaults", deployment.name, exc)
+            config = Config()
         tally = Tally(deployment, epoch, config)
         if tally.traffic is not None or tally.routers:
             self.tallies[deployment] = tally
