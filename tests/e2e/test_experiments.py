@@ -5,6 +5,7 @@ there after a restart."""
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -101,6 +102,9 @@ def test_ab_statistics_of_two_workers_in_get_and_prometheus(tmp_path: Path) -> N
         labels = f'branch="classifier-2",deployment="{NAME}",namespace="default",node="random-ab-test"'
         assert f'seldon_experiment_requests{{{labels},predictor="{NAME}"}} {float(sent[1])}' in scrape
         assert f'seldon_experiment_leader{{{labels},predictor="{NAME}"}} 1.0' in scrape
+        # Seldon's feedback counters carry the worker: both workers took some of the calls above.
+        workers = set(re.findall(r'seldon_api_model_feedback_total\{[^}]*worker_id="(\d+)"', scrape))
+        assert len(workers) == 2, f"feedback reached workers {workers}: the test did not cross workers"
 
     # Restarted on the same state: the statistics are still there.
     with helpers.gateway(tmp_path, state_dir=tmp_path / "state", workers=1) as server:
