@@ -15,6 +15,7 @@ feedback, exactly once per request.
 
 from __future__ import annotations
 
+import math
 import random
 from typing import Any, TypeGuard
 
@@ -175,6 +176,9 @@ class LinUCB(BanditRouter):
         summary = super().state_summary()
         state = self.current_state()
         summary["alpha"] = self.alpha
+        # The best on average (which branch a request goes to depends on its features).
+        means = [b["value"] if b["tries"] else -math.inf for b in summary["branches"]]
+        summary["best_branch"] = means.index(max(means))
         summary["context_features"] = state["dim"]
         if state["dim"] is not None:
             thetas = np.linalg.solve(np.asarray(state["A"]), np.asarray(state["b"])[..., np.newaxis])[..., 0]
