@@ -88,42 +88,65 @@ def play(gateway: Gateway, name: str, rounds: int, reward: Any, features: Any) -
     return seen
 
 
+def bernoulli_table(seed: int, rounds: int) -> list[tuple[float, float]]:
+    """Rewards 0.5 (branch 0) vs 0.9 (branch 1) drawn once per round and branch: a fixed environment."""
+    rng = random.Random(seed)
+    return [(float(rng.random() < 0.5), float(rng.random() < 0.9)) for _ in range(rounds)]
+
+
+def contextual(rounds: int) -> tuple[np.ndarray, Any]:
+    """Features f ~ U(0, 1) and rewards where branch 0 pays with probability 0.9 - 0.8 f and branch
+    1 with 0.1 + 0.8 f: branch 0 is better for f < 0.5, branch 1 above, both 0.5 on average."""
+    features = np.random.default_rng(11).random(rounds)
+    draws = np.random.default_rng(12).random(rounds)
+
+    def reward(t: int, f: float, branch: int) -> float:
+        return float(draws[t] < (0.9 - 0.8 * f if branch == 0 else 0.1 + 0.8 * f))
+
+    return features, reward
+
+
+@pytest.fixture(scope="module")
+def played(gateway: Gateway) -> dict[str, list[tuple[float, int]]]:
+    """Every deployment's rounds, all played at once (the server is shared; so is the time)."""
+    table = bernoulli_table(7, 500)
+    features, reward = contextual(1200)
+    jobs: dict[str, Any] = {
+        "mab-ucb1": lambda: play(gateway, "mab-ucb1", 500, lambda t, f, b: table[t][b], lambda t: 0.0),
+        "mab-eg": lambda: play(gateway, "mab-eg", 500, lambda t, f, b: table[t][b], lambda t: 0.0),
+        "mab-linucb": lambda: play(gateway, "mab-linucb", 1200, reward, lambda t: float(features[t])),
+    }
+    # Four clients at once on one router, so both workers update its shared counts together.
+    for name in ("mab-ucb1-tuned", "mab-ts"):
+        for i in range(4):
+            jobs[f"{name}#{i}"] = lambda name=name: play(
+                gateway, name, 50, lambda t, f, b: float(b == 1), lambda t: 0.0
+            )
+    with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
+        futures = {key: pool.submit(job) for key, job in jobs.items()}
+    return {key: future.result() for key, future in futures.items()}
+
+
 @pytest.mark.parametrize("name", ["mab-ucb1", "mab-eg"])
-def test_ucb1_and_decaying_epsilon_find_the_better_branch(gateway: Gateway, name: str) -> None:
-    # Bernoulli rewards 0.9 (branch 1) vs 0.5, pre-drawn per round and branch (a fixed environment)
-    rng = random.Random(7)
-    table = [(float(rng.random() < 0.5), float(rng.random() < 0.9)) for _ in range(500)]
-    seen = play(gateway, name, 500, lambda t, f, branch: table[t][branch], lambda t: 0.0)
-    share = sum(branch == 1 for _, branch in seen[300:]) / 200
+def test_ucb1_and_decaying_epsilon_find_the_better_branch(
+    gateway: Gateway, played: dict[str, list[tuple[float, int]]], name: str
+) -> None:
+    share = sum(branch == 1 for _, branch in played[name][300:]) / 200
     assert share >= 0.85, f"{name} sent {share:.0%} of requests 301-500 to the better branch"
     assert sum(tries(gateway, name)) == 500  # two workers: no feedback lost or counted twice
 
 
-def test_linucb_picks_the_better_branch_for_each_feature(gateway: Gateway) -> None:
-    # Branch 0 pays with probability 0.9 - 0.8 f, branch 1 with 0.1 + 0.8 f: branch 0 is the
-    # better one for f < 0.5, branch 1 above, and both are worth 0.5 on average.
-    features = np.random.default_rng(11).random(1200)
-    draws = np.random.default_rng(12).random(1200)
-
-    def reward(t: int, f: float, branch: int) -> float:
-        p = 0.9 - 0.8 * f if branch == 0 else 0.1 + 0.8 * f
-        return float(draws[t] < p)
-
-    seen = play(gateway, "mab-linucb", 1200, reward, lambda t: float(features[t]))
-    right = sum(branch == (1 if f > 0.5 else 0) for f, branch in seen[1000:]) / 200
+def test_linucb_picks_the_better_branch_for_each_feature(
+    gateway: Gateway, played: dict[str, list[tuple[float, int]]]
+) -> None:
+    right = sum(branch == (1 if f > 0.5 else 0) for f, branch in played["mab-linucb"][1000:]) / 200
     assert right >= 0.85, f"LINUCB picked the better branch for {right:.0%} of requests 1001-1200"
     assert sum(tries(gateway, "mab-linucb")) == 1200
 
 
 @pytest.mark.parametrize("name", ["mab-ucb1-tuned", "mab-ts"])
-def test_concurrent_feedback_is_counted_once_each(gateway: Gateway, name: str) -> None:
-    # Four clients at once, so both workers update the shared counts at the same time.
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        results = list(
-            pool.map(
-                lambda _: play(gateway, name, 50, lambda t, f, branch: float(branch == 1), lambda t: 0.0),
-                range(4),
-            )
-        )
-    assert sum(len(r) for r in results) == 200
+def test_concurrent_feedback_is_counted_once_each(
+    gateway: Gateway, played: dict[str, list[tuple[float, int]]], name: str
+) -> None:
+    assert sum(len(played[f"{name}#{i}"]) for i in range(4)) == 200
     assert sum(tries(gateway, name)) == 200
