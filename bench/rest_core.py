@@ -10,6 +10,8 @@ bench/models/BenchModel.py, POST /api/v1.0/predictions:
   bare-asgi     bench/ceiling/ceiling_server.py: a bare ASGI callable on uvicorn (httptools, uvloop)
   bare-rsgi     the same work as a bare RSGI callable on granian, embedded in a uvloop loop (this
                 script, --serve-bare-rsgi): the ceiling of one granian process
+  bare-asgi-runner  the bare ASGI callable served by our runner (servers/runner.py: our uvicorn
+                settings, the connection limits; no gRPC port): our server's cost without our app
   ours-uvicorn  `seldon microservice BenchModel`, one worker, as shipped
   ours-granian  the same server with its REST port on granian (this script, --serve-ours): the
                 worker's uvicorn server replaced by granian embedded in the same loop, beside
@@ -285,6 +287,18 @@ def serve_bare_rsgi(port: int) -> None:
     uvloop.run(main())
 
 
+def serve_bare_on_runner(port: int) -> None:
+    """The ceiling's ASGI callable served by our runner (our uvicorn settings and connection
+    limits, one worker, no gRPC): what our server costs around an app, without our app."""
+    from ceiling.ceiling_server import app
+
+    from seldon_serving.servers.runner import Edges, serve
+    from seldon_serving.settings import ServerSettings
+
+    settings = ServerSettings(host="127.0.0.1", http_port=port, grpc_port=None, workers=1)
+    serve(lambda: Edges(asgi_app=app), settings)
+
+
 # --- the measurement ------------------------------------------------------------------------
 
 
@@ -306,6 +320,7 @@ def _scenarios(port: int, grpc_port: int, work: Path) -> dict[str, tuple[list[st
     return {
         "bare-asgi": ([*ceiling, "--grpc-port", str(grpc_port)], REPO, predictions),
         "bare-rsgi": ([python, this, "--serve-bare-rsgi", str(port)], REPO, predictions),
+        "bare-asgi-runner": ([python, this, "--serve-bare-on-runner", str(port)], REPO, predictions),
         "ours-uvicorn": ([seldon, *micro], models, predictions),
         "ours-granian": ([python, this, "--serve-ours", *micro], models, predictions),
         "gw-uvicorn": ([seldon, *gateway], models, "/seldon/bench" + predictions),
@@ -426,9 +441,13 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=OUT / "rest_core.json")
     parser.add_argument("--report-only", action="store_true", help="print the table of --json")
     parser.add_argument("--serve-bare-rsgi", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    parser.add_argument("--serve-bare-on-runner", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_bare_rsgi:
         serve_bare_rsgi(args.serve_bare_rsgi)
+        return
+    if args.serve_bare_on_runner:
+        serve_bare_on_runner(args.serve_bare_on_runner)
         return
     if args.report_only:
         print(table(json.loads(args.json.read_text())))
