@@ -21,7 +21,8 @@ shows whether the second worker really takes a share of the load.  Each cell is 
 by bench/lib (fresh start, warm-up, measured window, re-measured when other work disturbed
 it).  Printed: req/s, p50, p99 per cell and ours / best peer at equal workers (target: >= 3x);
 `--write-results` puts the tables in bench/RESULTS.md's V2 section (replaced if there, else
-appended; nothing else touched).  Needs /tmp/mlsvenv and /tmp/kservevenv (see bench/README.md).
+appended; nothing else touched), followed by bench/v2/notes.md (the profile's reading) if
+present.  Needs /tmp/mlsvenv and /tmp/kservevenv (see bench/README.md).
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ from lib.scenarios import (
 SECTION = "## V2 protocol: ours vs MLServer and KServe (issue 14)"
 RESULTS = BENCH / "RESULTS.md"
 JSON_PATH = OUT / "v2_bench.json"
+NOTES = BENCH / "v2" / "notes.md"  # the profile and its reading, appended to the section when present
 MODEL = "bench"  # the V2 model name on every server (the gateway's: the deployment's name)
 METHOD = "/inference.GRPCInferenceService/ModelInfer"
 OURS_KEYS = ("v2-ours", "v2-gateway")
