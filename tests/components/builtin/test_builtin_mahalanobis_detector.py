@@ -4,13 +4,16 @@ Seldon's detector on the same stream."""
 
 from __future__ import annotations
 
+import asyncio
 import copy
+import threading
 from typing import Any
 
 import numpy as np
 import pytest
 from scipy import stats
 
+from seldon_serving.components.adapter import ComponentAdapter
 from seldon_serving.components.builtin import (
     BuiltinInputError,
     BuiltinParameterError,
@@ -21,6 +24,7 @@ from seldon_serving.components.builtin import (
 from seldon_serving.components.builtin.mahalanobis import OnlineDetector
 from seldon_serving.components.builtin.mahalanobis_quantiles import chi2_quantile, f_quantile
 from seldon_serving.engine.plan import check_deployment
+from seldon_serving.protocol.message import SeldonMessage
 from seldon_serving.spec import ManifestError, parse_deployment
 from seldon_serving.state.base import StateHandle
 from tests.components.builtin.test_builtin_mahalanobis import shifted_stream
@@ -54,6 +58,43 @@ def test_statistics_are_those_of_the_rows_it_did_not_flag(handle: StateHandle) -
     assert state["n"] == 400 and state["count"] == len(kept) and state["nb_outliers"] == flagged.sum() > 0
     np.testing.assert_allclose(state["mean"], kept.mean(axis=0), rtol=1e-9)
     np.testing.assert_allclose(state["cov"], np.cov(kept, rowvar=False), rtol=1e-9)
+
+
+def test_workers_sharing_a_store_lose_no_row_and_keep_no_outlier(handle: StateHandle) -> None:
+    rows, truth = shifted_stream(5, n=400, fraction=0.05)
+    workers = [MahalanobisDetector(state=handle) for _ in range(4)]
+    threads = [
+        threading.Thread(target=one_by_one, args=(w, part))
+        for w, part in zip(workers, np.split(rows, 4), strict=True)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    state = handle.get()
+    assert state["n"] == 400 and state["nb_outliers"] >= truth.sum() - 2
+    assert state["count"] == 400 - state["nb_outliers"]  # every row either absorbed or flagged, once
+
+
+def test_through_the_adapter_the_answer_carries_the_tags_and_the_threshold_in_force() -> None:
+    adapter = ComponentAdapter(MahalanobisDetector(threshold_quantile=0.99), service_type="TRANSFORMER")
+    rows = np.random.default_rng(8).normal(size=(60, 3))
+    rows[-1] = [40.0, -40.0, 40.0]
+
+    async def serve() -> SeldonMessage:
+        message = SeldonMessage(
+            form="ndarray", payload=rows.tolist(), names=["a", "b", "c"], meta={"puid": "x"}
+        )
+        return await adapter.transform_input(message)
+
+    answer = asyncio.run(serve())
+    assert np.asarray(answer.payload).tolist() == rows.tolist()  # the data passes through
+    assert (
+        answer.meta["tags"]["outlier-predictions"][-1] == 1 and len(answer.meta["tags"]["outlierScore"]) == 60
+    )
+    gauges = {m["key"]: m["value"] for m in answer.meta["metrics"]}
+    # 0.99 for 3 components against ~58 rows: above chi-square's 11.34, by the small-sample term
+    assert 11.34 < gauges["threshold"] < 13.5
 
 
 def test_each_row_is_scored_against_the_rows_before_it() -> None:
