@@ -12,9 +12,10 @@ on Seldon's (SPEC 8; Seldon's own maths are `mahalanobis.py`):
   (Hotelling's T^2, tending to chi-square with k degrees of freedom), so 0.999 means one false
   alarm in a thousand normal rows for any `n_components` and from the first rows on.
 
-`n_components` (default: every feature) keeps the top principal components of the covariance,
-as Seldon's does; `max_n` caps the count the past is weighed by (a detector that follows a
-slowly moving distribution).  A lasting jump of the whole stream is flagged row after row: it is
+`n_components` (default: every feature) keeps the top principal components of the standardized
+features (Seldon's keeps those of the raw covariance, where the largest-valued features win);
+`max_n` caps the count the past is weighed by (a detector that follows a slowly moving
+distribution).  A lasting jump of the whole stream is flagged row after row: it is
 never absorbed, by design (delete the node's state to start afresh).
 """
 
@@ -80,6 +81,7 @@ class MahalanobisDetector(OnlineDetector):
         self.n_components = None if n_components is None else as_int("n_components", n_components, minimum=1)
         self.max_n = checked_max_n(max_n, 3)
         self.seed = seed  # accepted for a uniform constructor; the detector draws nothing
+        self._factors: dict[int, float] = {}  # consistency factor by number of components
         super().__init__(state, "mahalanobis_detector")
 
     def current_threshold(self, state: Mapping[str, Any]) -> float | None:
@@ -115,21 +117,18 @@ class MahalanobisDetector(OnlineDetector):
             mean, cov = np.zeros(p), np.zeros((p, p))
         scores = np.zeros(b)
         flagged = np.zeros(b, dtype=np.int64)
-        consistency = self._consistency(k)
         for i, x in enumerate(rows):
             weight = self._effective(count)
-            if count > k:
-                values, vectors = np.linalg.eigh(cov)
-                top = values[p - k :]
-                if top[-1] > 0.0 and top[0] > _RELATIVE_TOLERANCE * top[-1]:
-                    projected = (x - mean) @ vectors[:, p - k :]
-                    scores[i] = consistency * float(np.sum(projected * projected / top))
-                    limit = (
-                        self.raw_threshold
-                        if self.raw_threshold is not None
-                        else score_quantile(self.quantile, k, weight)
-                    )
-                    flagged[i] = scores[i] > limit
+            found = _distance(x, mean, cov, k) if count > k else None
+            if found is not None:
+                distance, scored = found
+                scores[i] = self._consistency(scored) * distance
+                limit = (
+                    self.raw_threshold
+                    if self.raw_threshold is not None
+                    else score_quantile(self.quantile, scored, weight)
+                )
+                flagged[i] = scores[i] > limit
             if flagged[i]:
                 continue  # an outlier does not move the statistics the next rows are judged by
             delta = x - mean
@@ -158,15 +157,43 @@ class MahalanobisDetector(OnlineDetector):
         tail: rows of a k-variate normal with chi-square distance below t have covariance
         Sigma * P(chi2_{k+2} <= t) / P(chi2_k <= t), so distances against it run high by the
         inverse (13% for k = 1 at quantile 0.98: twice the false alarms asked for)."""
-        limit = self.raw_threshold if self.raw_threshold is not None else chi2_quantile(self.quantile, k)
-        kept = gamma_cdf(limit / 2.0, k / 2.0)
-        return gamma_cdf(limit / 2.0, k / 2.0 + 1.0) / kept if kept > 0.0 else 1.0
+        factor = self._factors.get(k)
+        if factor is None:
+            limit = self.raw_threshold if self.raw_threshold is not None else chi2_quantile(self.quantile, k)
+            kept = gamma_cdf(limit / 2.0, k / 2.0)
+            factor = self._factors[k] = gamma_cdf(limit / 2.0, k / 2.0 + 1.0) / kept if kept > 0.0 else 1.0
+        return factor
 
     def _components(self, p: int) -> int:
         return p if self.n_components is None else min(self.n_components, p)
 
     def _effective(self, count: int) -> int:
         return count if self.max_n <= 0 else min(count, self.max_n)
+
+
+def _distance(x: np.ndarray, mean: np.ndarray, cov: np.ndarray, k: int) -> tuple[float, int] | None:
+    """(squared Mahalanobis distance of x over the top k principal components of the
+    standardized features, how many components that is), or None while the covariance cannot
+    be inverted.
+
+    Standardizing first (the correlation matrix) keeps features of very different units (areas
+    in thousands beside ratios in hundredths) from making the covariance look singular, and lets
+    no feature's units decide the components; over all features the distance is the same.  A
+    feature that has not varied yet is left out.
+    """
+    spread = np.sqrt(np.clip(np.diag(cov), 0.0, None))
+    live = spread > _RELATIVE_TOLERANCE * float(spread.max(initial=0.0))
+    if not live.any():
+        return None
+    spread = spread[live]
+    correlation = cov[np.ix_(live, live)] / np.outer(spread, spread)
+    values, vectors = np.linalg.eigh(correlation)
+    scored = min(k, int(live.sum()))
+    top = values[values.size - scored :]
+    if top[-1] <= 0.0 or top[0] <= _RELATIVE_TOLERANCE * top[-1]:
+        return None
+    projected = ((x - mean)[live] / spread) @ vectors[:, values.size - scored :]
+    return float(np.sum(projected * projected / top)), scored
 
 
 def _empty() -> dict[str, Any]:
