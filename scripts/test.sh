@@ -14,4 +14,7 @@ if ! command -v redis-server >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-
 fi
 .venv/bin/ruff check src tests bench scripts
 .venv/bin/mypy  # strict on src/ (pyproject.toml [tool.mypy])
-.venv/bin/python -m pytest "$@"
+# Two pytest processes, one test module at a time each (module fixtures stay in one process):
+# most tests wait on servers they started, so two share the two cores well. SELDON_TEST_PROCESSES=0
+# runs everything in one process.
+.venv/bin/python -m pytest -n "${SELDON_TEST_PROCESSES:-2}" --dist loadfile "$@"
