@@ -247,6 +247,16 @@ def test_seed_images_run_our_builtins_unless_the_configmap_says_otherwise() -> N
     assert container(untouched, "model")["image"] == MOCK
 
 
+def test_a_detector_image_tag_picks_that_tags_builtin() -> None:
+    # Seldon's 0.2 detector image scores differently from 0.3: the tag's own entry wins.
+    def command(image: str) -> Any:
+        return container(render_manifest(sdep([predictor(image=image)]), None), "model")["command"][2]
+
+    builtin = "seldon_serving.components.builtin."
+    assert command("seldonio/outlier_mahalanobis:0.2") == builtin + "OutlierMahalanobis02"
+    assert command("seldonio/outlier_mahalanobis:0.3") == builtin + "OutlierMahalanobis"
+
+
 def test_render_is_deterministic_and_owner_references_need_the_uid() -> None:
     manifest = generate("mab", "mymab", image_a=MOCK, image_b=MOCK)["items"][-1]
     first = render_manifest(copy.deepcopy(manifest), None)

@@ -36,7 +36,12 @@ from typing import Any
 import yaml
 
 from seldon_serving import __version__
-from seldon_serving.components.builtin.registry import BUILTINS, builtin_for_implementation, image_repository
+from seldon_serving.components.builtin.registry import (
+    BUILTINS,
+    builtin_for_implementation,
+    image_repository,
+    image_tag,
+)
 from seldon_serving.components.servers import ModelServer
 from seldon_serving.deploy.k8s import names
 from seldon_serving.engine.plan import RESERVED_PREFIX, check_deployment, server_named
@@ -354,6 +359,11 @@ class _Predictor:
 
     # --- containers ---------------------------------------------------------------------------
 
+    def _builtin_for(self, image: str) -> BuiltinImage | None:
+        """The built-in behind `image`: an entry for its tag (`repo:0.2`) before its repository's."""
+        images, repository, tag = self.options.builtin_images, image_repository(image), image_tag(image)
+        return (images.get(f"{repository}:{tag}") if tag else None) or images.get(repository)
+
     def _container(self, given: dict[str, Any]) -> dict[str, Any]:
         container = copy.deepcopy(given)
         unit = self._unit(container.get("name", ""))
@@ -362,7 +372,7 @@ class _Predictor:
         port = self.ports[unit.name]
         image = container.get("image") or ""
         env = {e["name"]: e for e in container.get("env") or [] if "name" in e}
-        builtin = self.options.builtin_images.get(image_repository(image)) if image else None
+        builtin = self._builtin_for(image) if image else None
         served = self.servers.get(unit.name)
         if served is not None:
             self._server_container(container, *served)
