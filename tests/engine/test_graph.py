@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
+from typing import Any
 
 import numpy as np
 import pytest
@@ -278,3 +279,36 @@ def test_feedback_reaches_the_canary_that_answered() -> None:
     answered = asyncio.run(many())
     assert len(user_object(deployment, "m", predictor=0).feedback) == answered["main"]
     assert len(user_object(deployment, "m", predictor=1).feedback) == answered["canary"]
+
+
+def test_hooks_wrap_every_node_step_of_an_installed_deployment() -> None:
+    from seldon_serving.engine.plane import DataPlane
+
+    seen: list[tuple[str, str, str, str]] = []
+
+    def factory(deployment: Any, predictor: Any, graph_node: Any) -> Any:
+        if graph_node.name == "a":  # one node without a hook
+            return None
+
+        async def hook(node: Any, step: str, given: Any, work: Any) -> Any:
+            seen.append((deployment.name, node.name, step, type(given).__name__))
+            return await work
+
+        return hook
+
+    plane = DataPlane()
+    plane.hook_factories.append(factory)
+    deployment = build(CHAIN)
+    plane.install(deployment)
+    req = request([[1.0, 2.0]])
+    answer = asyncio.run(plane.predict("chain", None, req))
+    assert values(answer) == [[118.0]]  # hooks change nothing
+    assert seen == [
+        ("chain", "t1", "predict", "SeldonMessage"),
+        ("chain", "t2", "predict", "SeldonMessage"),
+        ("chain", "router", "route", "SeldonMessage"),
+        ("chain", "b", "predict", "SeldonMessage"),
+    ]
+    seen.clear()
+    asyncio.run(plane.send_feedback("chain", None, Feedback(request=req, response=answer, reward=1.0)))
+    assert ("chain", "router", "send-feedback", "Feedback") in seen

@@ -31,6 +31,13 @@ from seldon_serving.protocol.message import V2, Feedback, SeldonMessage
 T = TypeVar("T")
 
 
+NodeHook = Callable[["GraphNode", str, Any, Awaitable[Any]], Awaitable[Any]]
+"""Wraps one step of one node: `(node, step, given, work) -> awaitable of work's result`, where
+`step` is predict, route, aggregate, transform-output or send-feedback and `given` what the step
+was given (the message; the list of messages for aggregate; the Feedback).  Request logging,
+tracing and per-node metrics are hooks; a node without hooks pays one check per step."""
+
+
 @dataclass(slots=True, eq=False)
 class GraphNode:
     name: str
@@ -45,6 +52,7 @@ class GraphNode:
     timeout: float | None = None  # seconds, per call
     # Inline sync code cannot be interrupted: an answer later than this (seconds) is a 504 anyway.
     overrun: float | None = None
+    hooks: tuple[NodeHook, ...] = ()  # outermost last; set when its deployment is installed
 
     def walk(self) -> list[GraphNode]:
         nodes = [self]
@@ -85,8 +93,11 @@ def new_puid() -> str:
     return format(secrets.randbits(130), "x")
 
 
-async def _call(node: GraphNode, step: str, coro: Awaitable[T]) -> T:
-    """Run one node step with its timeout; failures name the node."""
+async def _call(node: GraphNode, step: str, coro: Awaitable[T], given: Any = None) -> T:
+    """Run one node step with its timeout (and its hooks, inside the timeout); failures name
+    the node."""
+    for hook in node.hooks:
+        coro = hook(node, step, given, coro)
     try:
         if node.timeout is None:
             if node.overrun is None:
@@ -160,9 +171,9 @@ async def _walk(node: GraphNode, msg: SeldonMessage, trace: _Trace) -> SeldonMes
     trace.request_path[node.name] = node.image
     if node.does_input:
         if _v2_elsewhere(node, msg):
-            answer = await _call(node, "predict", _remote_v2(node, "predict", msg))
+            answer = await _call(node, "predict", _remote_v2(node, "predict", msg), msg)
         else:
-            answer = await _call(node, "predict", node.runner.transform_input(msg))
+            answer = await _call(node, "predict", node.runner.transform_input(msg), msg)
         if answer is msg:
             answer = SeldonMessage(
                 msg.form, msg.payload, msg.names, msg.copy_meta(), msg.status, msg.tf_dtype
@@ -173,7 +184,7 @@ async def _walk(node: GraphNode, msg: SeldonMessage, trace: _Trace) -> SeldonMes
         return msg
     if node.does_route and _v2_elsewhere(node, msg):
         raise not_supported(node.name, "route", node.runner.describe())
-    branch = await _call(node, "route", node.runner.route(msg)) if node.does_route else -1
+    branch = await _call(node, "route", node.runner.route(msg), msg) if node.does_route else -1
     if not -1 <= branch < len(node.children):
         raise InvalidRouting(
             f"router '{node.name}' chose branch {branch}, but it has {len(node.children)} children",
@@ -189,7 +200,7 @@ async def _walk(node: GraphNode, msg: SeldonMessage, trace: _Trace) -> SeldonMes
     if node.does_aggregate:
         if _v2_elsewhere(node, outputs[0]):
             raise not_supported(node.name, "aggregate", node.runner.describe())
-        answer = await _call(node, "aggregate", node.runner.aggregate(outputs))
+        answer = await _call(node, "aggregate", node.runner.aggregate(outputs), outputs)
         trace.collect(node, answer.meta)
     else:
         answer = outputs[0]  # a non-combiner keeps the first output, as Seldon's engine does
@@ -200,9 +211,11 @@ async def _walk(node: GraphNode, msg: SeldonMessage, trace: _Trace) -> SeldonMes
     if node.does_output:
         before = answer
         if _v2_elsewhere(node, answer):
-            answer = await _call(node, "transform-output", _remote_v2(node, "transform-output", answer))
+            answer = await _call(
+                node, "transform-output", _remote_v2(node, "transform-output", answer), answer
+            )
         else:
-            answer = await _call(node, "transform-output", node.runner.transform_output(answer))
+            answer = await _call(node, "transform-output", node.runner.transform_output(answer), answer)
         if answer is before:
             return answer
         _merge_meta(node, answer, before, trace)
@@ -247,7 +260,7 @@ async def predict(
 async def forward(root: GraphNode, request: SeldonMessage) -> SeldonMessage:
     """A predictor that is another engine (`EngineRunner`): its answer as it comes, meta included
     (that engine walked its own graph)."""
-    return await _call(root, "predict", root.runner.transform_input(request))
+    return await _call(root, "predict", root.runner.transform_input(request), request)
 
 
 async def send_feedback(root: GraphNode, feedback: Feedback, on_feedback: FeedbackSink | None = None) -> None:
@@ -267,7 +280,7 @@ async def send_feedback(root: GraphNode, feedback: Feedback, on_feedback: Feedba
             children = []
         jobs = [visit(child) for child in children]
         if node.does_feedback:
-            jobs.append(_call(node, "send-feedback", node.runner.send_feedback(feedback)))
+            jobs.append(_call(node, "send-feedback", node.runner.send_feedback(feedback), feedback))
         if len(jobs) == 1:
             await jobs[0]
         elif jobs:

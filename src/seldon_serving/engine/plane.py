@@ -18,7 +18,7 @@ from typing import Any, Protocol, TypeVar
 
 from seldon_serving.engine.deployment import Deployment, Observer, Predictor
 from seldon_serving.engine.experiments import Epoch, Experiments, Tally
-from seldon_serving.engine.graph import GraphNode
+from seldon_serving.engine.graph import GraphNode, NodeHook
 from seldon_serving.engine.remote import connect_failure
 from seldon_serving.protocol.errors import DeploymentNotFound, NodeTimeout, SeldonError
 from seldon_serving.protocol.message import Feedback, SeldonMessage
@@ -41,6 +41,11 @@ class PlaneObserver(Observer, Protocol):
     def request(self, deployment: str, predictor: str, method: str, code: int, seconds: float) -> None: ...
 
 
+HookFactory = Callable[[Deployment, Predictor, GraphNode], NodeHook | None]
+"""Gives one node of one predictor of a deployment being installed its hook, or None (request
+logging, tracing and per-node metrics register one each)."""
+
+
 class DataPlane:
     def __init__(self, *, observer: PlaneObserver | None = None, retire_grace: float = RETIRE_GRACE) -> None:
         self.observer = observer
@@ -53,6 +58,7 @@ class DataPlane:
         self._ready_checked = 0.0
         self._unreachable: dict[Key, str] = {}  # deployments with a node down at the last probe
         self.experiments = Experiments()  # A/B statistics of this worker, until published
+        self.hook_factories: list[HookFactory] = []
 
     # --- the registry ------------------------------------------------------------------------
 
@@ -62,6 +68,8 @@ class DataPlane:
         key = (deployment.namespace, deployment.name)
         deployment.observer = self.observer
         self.experiments.track(deployment, epoch)
+        if self.hook_factories:
+            self._hook(deployment)
         old = self._deployments.get(key)
         self._deployments[key] = deployment
         self._failed.pop(key, None)
@@ -69,6 +77,12 @@ class DataPlane:
         self._ready_checked = 0.0  # new nodes: probe again
         if old is not None and old is not deployment:
             self._retire(old)
+
+    def _hook(self, deployment: Deployment) -> None:
+        for predictor in deployment.predictors:
+            for node in predictor.root.walk():
+                found = (factory(deployment, predictor, node) for factory in self.hook_factories)
+                node.hooks = tuple(hook for hook in found if hook is not None)
 
     def mark_failed(self, namespace: str, name: str, reason: str) -> None:
         """The deployment could not be built: stop serving it and tell callers why."""
