@@ -223,6 +223,37 @@ def run(rounds: int, seeds: int, jobs: int) -> dict[Scenario, dict[str, Result]]
     return {s: {p: by[p] for p in POLICIES} for s, by in results.items()}
 
 
+def _key(scenario: Scenario, policy: str) -> str:
+    return f"{scenario.name}|{int(scenario.delayed)}|{policy}"
+
+
+def save(results: dict[Scenario, dict[str, Result]], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    arrays: dict[str, np.ndarray] = {}
+    for scenario, by_policy in results.items():
+        for policy, result in by_policy.items():
+            key = _key(scenario, policy)
+            arrays[f"curves:{key}"] = result.curves
+            arrays[f"shares:{key}"] = result.best_share
+            arrays[f"seconds:{key}"] = np.array(result.seconds)
+    np.savez_compressed(path, **arrays)
+
+
+def load(path: Path) -> dict[Scenario, dict[str, Result]]:
+    data = np.load(path)
+    return {
+        s: {
+            p: Result(
+                data[f"curves:{_key(s, p)}"],
+                data[f"shares:{_key(s, p)}"],
+                float(data[f"seconds:{_key(s, p)}"]),
+            )
+            for p in POLICIES
+        }
+        for s in scenarios()
+    }
+
+
 def write_markdown(results: dict[Scenario, dict[str, Result]], rounds: int, seeds: int, path: Path) -> None:
     kept = f"{BEGIN}\n{END}\n"
     if path.exists():
@@ -260,8 +291,8 @@ def write_markdown(results: dict[Scenario, dict[str, Result]], rounds: int, seed
         lines.append(f"## {'Delayed (batched) feedback' if delayed else 'Immediate feedback'}")
         lines.append("")
         lines.append(
-            "| scenario | router | regret at 10k | best arm | b (ln t) | R^2 log | c (per round) | R^2 lin "
-            "| shape | time/round |"
+            "| scenario | router | regret at 10k (median) | best arm | b (ln t) | R^2 log | c (per round) "
+            "| R^2 lin | shape | time/round |"
         )
         lines.append("|---|---|---:|---:|---:|---:|---:|---:|---|---:|")
         for scenario, by_policy in results.items():
@@ -274,11 +305,13 @@ def write_markdown(results: dict[Scenario, dict[str, Result]], rounds: int, seed
                 per_round_us = 1e6 * result.seconds / (rounds * seeds)
                 lines.append(
                     f"| {label} | {name} | {result.final.mean():.1f} +- {result.final.std():.1f} "
+                    f"({np.median(result.final):.1f}) "
                     f"| {100 * result.best_share.mean():.1f}% | {f.log_b:.1f} | {f.log_r2:.3f} "
                     f"| {f.lin_c:.4f} | {f.lin_r2:.3f} | {f.shape} | {per_round_us:.0f} us |"
                 )
         lines.append("")
     lines += reading(results)
+    lines += INTERPRETATION
     lines += [
         "Plots (x axis logarithmic, so a regret growing like ln t is a straight line; the dashed",
         "black line is the Lai-Robbins bound; bands are +- 1 standard deviation over seeds):",
@@ -295,6 +328,44 @@ def write_markdown(results: dict[Scenario, dict[str, Result]], rounds: int, seed
         "",
     ]
     path.write_text("\n".join(lines) + "\n" + kept)
+
+
+# Written from the 10,000-round, 20-seed run (every router and environment is seeded, so a
+# re-run gives the same numbers); the bullets above it are computed on every run.
+INTERPRETATION = [
+    "What the numbers say:",
+    "",
+    "- The issue's shapes: UCB1 and Thompson sampling (both reward models) grow like ln t on",
+    "  both Bernoulli scenarios (R^2 of the log fit 0.988-0.997, above the linear fit's), the",
+    "  seed's constant epsilon linearly (R^2 1.000 / 0.998; c = 0.010 per round with 2 arms:",
+    "  epsilon 0.1 x the gap 0.1, the price of exploring forever).  Thompson's log slope b (4.6",
+    "  with 2 arms) is the Lai-Robbins constant (45.1 / ln 10,000 = 4.9): it is asymptotically",
+    "  optimal, and its regret at 10,000 rounds may lie under the bound's line, which is a limit",
+    "  of regret / ln t, not a bound at every t.  UCB1's slope is 27.7: its bonus",
+    "  sqrt(2 ln t / n) is sized for any reward in [0, 1], so it keeps re-trying the worse arm;",
+    "  UCB1_TUNED, using the observed variance, has less than half its regret in every",
+    "  scenario without context.",
+    "- Decaying epsilon (defaults epsilon 1, decay 0.1) is log on 5 arms (R^2 1.000) and among",
+    "  the best on Gaussian rewards, but on 2 Bernoulli arms 2 runs of 20 settled on the worse",
+    "  arm for almost the whole run (993 each, against a median of 8.2: the mean of 109 and",
+    "  the linear fit are those two runs), and with delayed feedback 1 run of 20 on 5 arms",
+    "  (1,051).  Greedy routers can lock in; decay should be about the square of the smallest",
+    "  gap that matters (0.01 here), at the price of more exploration.",
+    "- Gaussian rewards (sigma 0.2): Thompson sampling with `reward_model: gaussian` has 1/3",
+    "  (2 arms) to 1/2 (5 arms) of the regret of the Beta model fed clipped rewards; UCB1",
+    "  ignores the small spread and explores as for [0, 1] rewards (10-15x the Gaussian model).",
+    "- LINUCB without a useful feature (its context is then only the intercept) is a UCB whose",
+    "  bonus alpha / sqrt(n + 1) is much narrower than UCB1's: lowest regret on 2 Bernoulli",
+    "  arms, but on 5 arms 1 run of 20 settled on a worse arm (1,019; median 12.9): use it",
+    "  for context.",
+    "- Contextual scenario: LINUCB 10.0 (delayed feedback 23.4) against about 2,000 for every",
+    "  other router, i.e. their 0.2 per round: a router that ignores the request cannot tell",
+    "  which half of the traffic each branch is better for.",
+    "- Delayed feedback (100-round batches, 1% of the run) costs little here: UCB1, UCB1_TUNED",
+    "  and Thompson sampling keep their log shape; UCB1_TUNED on 5 arms pays most (43.8 ->",
+    "  91.7), since a deterministic router sends a whole batch to the same branch.",
+    "",
+]
 
 
 def reading(results: dict[Scenario, dict[str, Result]]) -> list[str]:
@@ -356,7 +427,13 @@ def write_plots(results: dict[Scenario, dict[str, Result]], out_dir: Path) -> No
             ax.set_xscale("log")
             ax.set_xlabel("round (log scale)")
             ax.set_ylabel("cumulative regret (mean +- 1 std)")
-            ax.set_ylim(bottom=0)
+            # The learners set the scale (the uniform split's line leaves the top of the panel),
+            # except in the contextual scenario, where every non-contextual router is that bad.
+            learners = [r for n, r in results[scenario].items() if "uniform" not in n]
+            top = max(float((r.curves.mean(axis=0) + r.curves.std(axis=0))[-1]) for r in learners)
+            if bound is not None:
+                top = max(top, float(bound[-1]))
+            ax.set_ylim(0, 1.15 * top)
             ax.grid(alpha=0.3)
             ax.legend(fontsize=7, loc="upper left")
         fig.tight_layout()
@@ -370,9 +447,21 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=20)
     parser.add_argument("--jobs", type=int, default=2, help="simulations run at once (processes)")
     parser.add_argument("--out-dir", type=Path, default=HERE)
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        default=HERE / "out" / "decision_quality.npz",
+        help="the curves, for --report-only",
+    )
+    parser.add_argument("--report-only", action="store_true", help="re-render the report from --cache")
     args = parser.parse_args()
     started = time.perf_counter()
-    results = run(args.rounds, args.seeds, args.jobs)
+    if args.report_only:
+        results = load(args.cache)
+        args.rounds, args.seeds = next(iter(next(iter(results.values())).values())).curves.shape[::-1]
+    else:
+        results = run(args.rounds, args.seeds, args.jobs)
+        save(results, args.cache)
     args.out_dir.mkdir(parents=True, exist_ok=True)
     write_markdown(results, args.rounds, args.seeds, args.out_dir / "DECISION_QUALITY.md")
     write_plots(results, args.out_dir)
