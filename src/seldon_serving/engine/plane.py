@@ -46,6 +46,10 @@ HookFactory = Callable[[Deployment, Predictor, GraphNode], NodeHook | None]
 logging, tracing and per-node metrics register one each)."""
 
 
+RequestTracer = Callable[[Deployment, Predictor, str, Awaitable[Any]], Awaitable[Any]]
+"""Runs one request (`method`: predictions or feedback) inside its trace span (engine/tracing.py)."""
+
+
 class DataPlane:
     def __init__(self, *, observer: PlaneObserver | None = None, retire_grace: float = RETIRE_GRACE) -> None:
         self.observer = observer
@@ -59,6 +63,8 @@ class DataPlane:
         self._unreachable: dict[Key, str] = {}  # deployments with a node down at the last probe
         self.experiments = Experiments()  # A/B statistics of this worker, until published
         self.hook_factories: list[HookFactory] = []
+        # Runs each request inside its span (engine/tracing.py's request_span): None without tracing.
+        self.request_tracer: RequestTracer | None = None
 
     # --- the registry ------------------------------------------------------------------------
 
@@ -190,6 +196,8 @@ class DataPlane:
     ) -> T:
         """Run one request on a deployment: counted in flight (for swaps) and recorded for metrics
         (and, with a `tally`, for the A/B statistics of its traffic split and routers)."""
+        if self.request_tracer is not None:
+            work = self.request_tracer(deployment, predictor, method, work)
         deployment.inflight += 1
         started = time.perf_counter()
         code = 200
