@@ -119,6 +119,8 @@ class GatewaySettings:
     # Model servers the user registered: `NAME=module:Class` each, and a config file of them.
     servers: tuple[str, ...] = ()
     server_config: Path | None = None
+    # Where a graph node's `logger` with no url of its own sends its events (http(s):// or file://).
+    request_logger_url: str | None = None
 
     @property
     def state_path(self) -> Path:
@@ -169,3 +171,6 @@ class EngineSettings:
     deployment_name: str = ""  # DEPLOYMENT_NAME
     namespace: str = "default"  # DEPLOYMENT_NAMESPACE
     state_store: str | None = None  # shared by every replica of the engine (the install's Redis)
+    # Where a graph node's `logger` with no url of its own sends its events (Seldon's
+    # REQUEST_LOGGER_DEFAULT_ENDPOINT).
+    request_logger_url: str | None = None

@@ -9,7 +9,14 @@ from typing import Any
 import click
 
 from seldon_serving.cli.errors import one_sentence
-from seldon_serving.cli.options import node_tls_options, server_options, server_settings, state_store_option
+from seldon_serving.cli.options import (
+    checked_request_logger_url,
+    node_tls_options,
+    request_logger_option,
+    server_options,
+    server_settings,
+    state_store_option,
+)
 from seldon_serving.settings import EngineSettings
 
 
@@ -43,6 +50,7 @@ from seldon_serving.settings import EngineSettings
     http_port=8000, grpc_port=5001, http_env="ENGINE_SERVER_PORT", grpc_env="ENGINE_SERVER_GRPC_PORT"
 )
 @state_store_option
+@request_logger_option("SELDON_REQUEST_LOGGER_URL", "REQUEST_LOGGER_DEFAULT_ENDPOINT")
 @node_tls_options
 @one_sentence
 def engine_command(
@@ -57,6 +65,7 @@ def engine_command(
     max_message_size: int,
     log_level: str,
     state_store: str | None,
+    request_logger_url: str | None,
     **connection: Any,
 ) -> None:
     """Serve one predictor of a SeldonDeployment: Seldon's engine API in the predictor's pod.
@@ -75,6 +84,7 @@ def engine_command(
         deployment_name=deployment_name,
         namespace=namespace or "default",
         state_store=state_store or None,
+        request_logger_url=checked_request_logger_url(request_logger_url),
     )
     server = server_settings(host, http_port, grpc_port, workers, max_message_size, log_level, **connection)
     sys.exit(serve_engine(settings, server))

@@ -222,6 +222,31 @@ state_store_option = click.option(
 )
 
 
+def request_logger_option(*envvars: str) -> Callable[[F], F]:
+    """`--request-logger-url`: the sink of graph nodes whose `logger` names no url."""
+    shown = ", ".join(f"${name}" for name in envvars)
+    return click.option(
+        "--request-logger-url",
+        default=None,
+        envvar=list(envvars),
+        metavar="URL",
+        help="Where a graph node's `logger: {mode: ...}` without a url of its own sends its events: "
+        f"CloudEvents over http:// or https://, or JSON lines to file:///path [{shown}].",
+    )
+
+
+def checked_request_logger_url(url: str | None) -> str | None:
+    """The checked --request-logger-url (None when not given)."""
+    if not url:
+        return None
+    from seldon_serving.engine.request_logger import check_url
+
+    problem = check_url(url)
+    if problem is not None:
+        raise CliError(f"--request-logger-url {url!r} cannot be used: {problem}")
+    return url
+
+
 def _path_option(flag: str, envvar: str, help_text: str, *, directory: bool) -> Callable[[F], F]:
     """An option naming a file (or a directory), also read from `envvar`."""
     kind = click.Path(file_okay=not directory, dir_okay=directory, path_type=Path)

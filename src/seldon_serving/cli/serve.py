@@ -13,10 +13,12 @@ import click
 from seldon_serving.cli.errors import CliError, one_sentence
 from seldon_serving.cli.options import (
     PORT,
+    checked_request_logger_url,
     model_places,
     model_places_options,
     node_tls_options,
     register_servers,
+    request_logger_option,
     server_options,
     server_registry_options,
     server_settings,
@@ -107,6 +109,7 @@ from seldon_serving.settings import (
     help="Watch the FILEs and DIRs, and the Python files their classes load, and re-apply on every "
     "change (graphs are swapped, requests in flight finish).  For development.",
 )
+@request_logger_option("SELDON_REQUEST_LOGGER_URL")
 @server_registry_options
 @model_places_options
 @node_tls_options
@@ -142,6 +145,7 @@ def serve_command(
     server_config: Path | None,
     pvc_root: Path | None,
     model_cache: Path | None,
+    request_logger_url: str | None,
     **connection: Any,
 ) -> None:
     """Serve SeldonDeployments: Seldon's external REST and gRPC API for every deployment.
@@ -193,6 +197,7 @@ def serve_command(
         models=model_places(pvc_root, model_cache),
         servers=servers,
         server_config=server_config.resolve() if server_config is not None else None,
+        request_logger_url=checked_request_logger_url(request_logger_url),
     )
     server = server_settings(host, http_port, grpc_port, workers, max_message_size, log_level, **connection)
     server = replace(server, admin_host=admin_host, admin_port=admin_port or None)
