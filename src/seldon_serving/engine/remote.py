@@ -38,6 +38,7 @@ from google.protobuf import empty_pb2, json_format
 from google.protobuf.message import Message
 
 from seldon_serving.components.response import branch_of
+from seldon_serving.engine.tracing import TRACEPARENT
 from seldon_serving.protocol import json_codec, proto_codec
 from seldon_serving.protocol._pb import prediction_pb2 as pb
 from seldon_serving.protocol.errors import BadRequest, MicroserviceError, NodeUnavailable
@@ -300,7 +301,11 @@ class RestRunner:
             self._slots = asyncio.Semaphore(MAX_CONNECTIONS)
         async with self._slots:
             loop = asyncio.get_running_loop()
-            data = self._head(method, path) + b"Content-Length: %d\r\n\r\n" % len(body) + body
+            head = self._head(method, path)
+            traceparent = TRACEPARENT.get()
+            if traceparent is not None:  # set only when tracing is on
+                head += b"traceparent: %s\r\n" % traceparent.encode()
+            data = head + b"Content-Length: %d\r\n\r\n" % len(body) + body
             retried = False
             while True:
                 connection = self._idle_connection(loop.time())
@@ -502,7 +507,11 @@ class GrpcRunner:
         self, service: str, name: str, request: Any, response_type: type = pb.SeldonMessage
     ) -> Any:
         try:
-            return await self._method(service, name, type(request), response_type)(request)
+            method = self._method(service, name, type(request), response_type)
+            traceparent = TRACEPARENT.get()
+            if traceparent is not None:  # set only when tracing is on
+                return await method(request, metadata=(("traceparent", traceparent),))
+            return await method(request)
         except grpc.aio.AioRpcError as exc:
             code = exc.code()
             detail = exc.details() or code.name

@@ -16,6 +16,7 @@ from typing import Any
 
 import grpc
 
+from seldon_serving.engine.tracing import TRACEPARENT
 from seldon_serving.protocol import v2
 from seldon_serving.protocol._pb import open_inference_v2_pb2 as v2pb
 from seldon_serving.protocol._pb import prediction_pb2 as pb
@@ -81,6 +82,9 @@ async def rest_infer(runner: Any, msg: SeldonMessage) -> SeldonMessage:
             "Content-Type": "application/octet-stream",
             "Inference-Header-Content-Length": str(header_length),
         }
+    traceparent = TRACEPARENT.get()
+    if traceparent is not None:  # set only when tracing is on
+        headers["traceparent"] = traceparent
     url = f"{runner.base}/v2/models/{runner.node}/infer"
     try:
         async with runner._client().post(url, data=body, headers=headers) as response:
@@ -118,7 +122,11 @@ async def grpc_infer(runner: Any, msg: SeldonMessage) -> SeldonMessage:
         )
         runner._methods["v2/ModelInfer"] = method
     try:
-        response = await method(request)
+        traceparent = TRACEPARENT.get()
+        if traceparent is not None:  # set only when tracing is on
+            response = await method(request, metadata=(("traceparent", traceparent),))
+        else:
+            response = await method(request)
     except grpc.aio.AioRpcError as exc:
         code, detail = exc.code(), exc.details() or exc.code().name
         if code == grpc.StatusCode.UNAVAILABLE:
