@@ -15,6 +15,7 @@ from typing import Any
 import grpc
 from google.protobuf import empty_pb2, json_format
 
+from seldon_serving.engine import tracing
 from seldon_serving.engine.plane import DataPlane
 from seldon_serving.protocol import proto_codec, v2, v2_edge
 from seldon_serving.protocol._pb import open_inference_v2_pb2 as v2pb
@@ -44,6 +45,8 @@ def _metadata_value(context: Context, wanted: str) -> str | None:
 
 def gateway_handlers(plane: DataPlane, oauth: OAuthService | None = None) -> list[grpc.GenericRpcHandler]:
     def target(context: Context) -> tuple[str | None, str | None]:
+        if tracing.ON:
+            tracing.INCOMING.set(tracing.grpc_traceparent(context.invocation_metadata()))
         name, namespace = call_target(context)
         if oauth is None:
             return name, namespace
@@ -82,6 +85,8 @@ def gateway_handlers(plane: DataPlane, oauth: OAuthService | None = None) -> lis
 
     def v2_target(context: Context, model: str) -> tuple[str, str | None]:
         """(deployment, namespace) of a V2 call naming `model`."""
+        if tracing.ON:
+            tracing.INCOMING.set(tracing.grpc_traceparent(context.invocation_metadata()))
         namespace = _metadata_value(context, "namespace") or None
         if oauth is not None:
             name, namespace = target(context)

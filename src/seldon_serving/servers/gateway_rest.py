@@ -27,6 +27,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from seldon_serving.engine import tracing
 from seldon_serving.engine.plane import DataPlane
 from seldon_serving.protocol import json_codec, v2, v2_edge
 from seldon_serving.protocol.errors import Unauthenticated
@@ -184,6 +185,8 @@ class GatewayApp:
             return 200, json_codec.dumps(document), _API_HEADERS
         http.check_method(scope, http.MESSAGE_METHODS)
         obj = http.request_json(scope, await http.read_body(receive, self.max_body))
+        if tracing.ON:
+            tracing.INCOMING.set(http.header(scope, b"traceparent").decode("latin-1") or None)
         if operation == "predictions":
             answer = await self.plane.predict(name, namespace, json_codec.decode_message(obj))
             return rest.answer_raw(answer, _API_HEADERS)
@@ -235,6 +238,8 @@ class GatewayApp:
             document = await plane.graph_metadata(deployment.name, deployment.namespace)
             return v2_json(v2_edge.model_metadata(model, {**document, "versions": []}))
         request = await read_v2_request(scope, receive, self.max_body)
+        if tracing.ON:
+            tracing.INCOMING.set(http.header(scope, b"traceparent").decode("latin-1") or None)
         answer = await plane.predict(deployment.name, deployment.namespace, v2_edge.request_message(request))
         body, headers = v2_edge.rest_answer(v2_edge.answer_payload(answer, request, model), request)
         return 200, body, [*headers, _CORS]

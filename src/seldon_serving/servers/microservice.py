@@ -15,6 +15,7 @@ from seldon_serving.components.batching import Batcher, why_not_batched
 from seldon_serving.components.loader import instantiate, load_user_class, takes_state
 from seldon_serving.components.metadata import parse_model_metadata
 from seldon_serving.components.parameters import parse_parameters
+from seldon_serving.engine import tracing
 from seldon_serving.protocol.message import SeldonMessage
 from seldon_serving.servers.component_plane import ComponentPlane, metrics_sink
 from seldon_serving.servers.metrics import Metrics
@@ -49,6 +50,7 @@ def microservice_edges(
 ) -> Edges:
     """Build the edges of one worker (called after fork, so `load()` runs per worker)."""
     executor = ThreadPoolExecutor(component.threads) if component.threads > 0 else None
+    tracing.setup(component.unit_id or type(user_object).__name__)  # before the edges: they check it
     metrics = Metrics()
     adapter = ComponentAdapter(
         user_object,

@@ -13,6 +13,7 @@ import grpc
 from google.protobuf import empty_pb2
 from google.protobuf.message import Message
 
+from seldon_serving.engine import tracing
 from seldon_serving.protocol import proto_codec, v2, v2_edge
 from seldon_serving.protocol._pb import open_inference_v2_pb2 as v2pb
 from seldon_serving.protocol._pb import prediction_pb2 as pb
@@ -39,7 +40,17 @@ def _call(plane: ComponentPlane, name: str, decode: Callable[[Any], Any], method
             answer = await method(decode(request), raw=False)
         return answer_proto(answer)
 
-    return call
+    if not tracing.ON:
+        return call
+    operation = f"{plane.model_name} {name}"
+    attributes = {"seldon.model": plane.model_name, "seldon.node": plane.adapter.unit_id or ""}
+
+    async def traced(request: Any, context: Context) -> pb.SeldonMessage:
+        # A span continuing the caller's trace.
+        traceparent = tracing.grpc_traceparent(context.invocation_metadata())
+        return await tracing.served(operation, traceparent, attributes, request, call(request, context))
+
+    return traced
 
 
 def microservice_handlers(plane: ComponentPlane) -> list[grpc.GenericRpcHandler]:
@@ -111,7 +122,13 @@ def v2_handlers(plane: ComponentPlane) -> grpc.GenericRpcHandler:
     async def model_infer(request: v2pb.ModelInferRequest, context: Context) -> v2pb.ModelInferResponse:
         v2_edge.check_model(request.model_name, plane.model_name, plane.model_names)
         payload = v2.decode_proto_request(request)
-        answer = await plane.v2_infer(v2_edge.request_message(payload))
+        work = plane.v2_infer(v2_edge.request_message(payload))
+        if tracing.ON:  # a span continuing the caller's trace
+            traceparent = tracing.grpc_traceparent(context.invocation_metadata())
+            attributes = {"seldon.model": plane.model_name, "seldon.node": plane.adapter.unit_id or ""}
+            answer = await tracing.served(f"{request.model_name} infer", traceparent, attributes, None, work)
+        else:
+            answer = await work
         response = v2_edge.answer_payload(answer, payload, request.model_name)
         return v2.encode_proto_response(response, v2pb.ModelInferResponse())  # type: ignore[no-any-return]
 

@@ -18,6 +18,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 
+from seldon_serving.engine import tracing
 from seldon_serving.protocol import json_codec, proto_codec, v2, v2_edge
 from seldon_serving.protocol.errors import SeldonError, answer_status
 from seldon_serving.protocol.message import SeldonMessage
@@ -122,6 +123,7 @@ class MicroserviceApp:
             "/api/v0.1/feedback": feedback,
         }
         self._openapi_body: bytes | None = None
+        self._span_attributes = {"seldon.model": plane.model_name, "seldon.node": plane.adapter.unit_id or ""}
         self.other = rest.other_paths(
             [
                 rest.route("/health/ping", self._ping),
@@ -149,7 +151,12 @@ class MicroserviceApp:
         async def handle() -> rest.Raw:
             http.check_method(scope, http.MESSAGE_METHODS)
             body = await http.read_body(receive, self.max_body)
-            return await handler(http.request_json(scope, body))
+            obj = http.request_json(scope, body)
+            if tracing.ON:  # a span continuing the caller's trace
+                traceparent = http.header(scope, b"traceparent").decode("latin-1") or None
+                operation = f"{self.plane.model_name} {scope['path']}"
+                return await tracing.served(operation, traceparent, self._span_attributes, obj, handler(obj))
+            return await handler(obj)
 
         await rest.on_message_path(scope, send, handle, log, dumps=_wrapper_json)
 
@@ -168,7 +175,12 @@ class MicroserviceApp:
         if operation == "model":
             return v2_json(v2_edge.model_metadata(model, plane.metadata()))
         request = await read_v2_request(scope, receive, self.max_body)
-        answer = await plane.v2_infer(v2_edge.request_message(request))
+        work = plane.v2_infer(v2_edge.request_message(request))
+        if tracing.ON:  # a span continuing the caller's trace
+            traceparent = http.header(scope, b"traceparent").decode("latin-1") or None
+            answer = await tracing.served(f"{model} infer", traceparent, self._span_attributes, None, work)
+        else:
+            answer = await work
         body, headers = v2_edge.rest_answer(v2_edge.answer_payload(answer, request, model), request)
         return 200, body, headers
 
