@@ -16,6 +16,7 @@ from seldon_serving.deploy.files import Manifest
 from seldon_serving.deploy.k8s.front import build_forwarding_deployment
 from seldon_serving.deploy.records import Records, server_id
 from seldon_serving.deploy.reload import start_watcher
+from seldon_serving.engine import tracing
 from seldon_serving.engine.compile import set_model_places
 from seldon_serving.engine.deployment import build_deployment
 from seldon_serving.engine.plane import DEFAULT_NAMESPACE, DataPlane
@@ -52,7 +53,12 @@ def gateway_edges(settings: GatewaySettings, server: ServerSettings, server_name
     store = open_store(settings.store_target)
     metrics = Metrics()
     metrics.add_view(ExperimentGauges(store))  # A/B statistics, from the store: every worker's
-    plane = DataPlane(observer=GatewayMetrics(metrics))
+    observer = GatewayMetrics(metrics)
+    plane = DataPlane(observer=observer)
+    plane.hook_factories.append(observer.node_hook)  # Seldon's per-node client histogram
+    if tracing.setup("seldon-gateway"):  # OTEL_* ask for tracing
+        plane.hook_factories.append(tracing.node_hook)
+        plane.request_tracer = tracing.request_span
     oauth = OAuthService(store, settings.oauth_ttl)
     records = Records(store, oauth, server_name)
     control = ControlPlane(
