@@ -24,6 +24,8 @@ DEFAULT_HEADER_TIMEOUT = 10.0  # seconds a client gets to send a request's heade
 DEFAULT_IDLE_TIMEOUT = 30  # seconds an idle connection is kept
 DEFAULT_MAX_CONNECTIONS = 2048  # open connections per worker; more are answered 503 and closed
 DEFAULT_ADMIN_PORT = 8004
+# Events a graph node's logger may have waiting per sink and worker (Seldon's log_work_buffer_size).
+DEFAULT_REQUEST_LOGGER_QUEUE = 10000
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +123,7 @@ class GatewaySettings:
     server_config: Path | None = None
     # Where a graph node's `logger` with no url of its own sends its events (http(s):// or file://).
     request_logger_url: str | None = None
+    request_logger_queue: int = DEFAULT_REQUEST_LOGGER_QUEUE
 
     @property
     def state_path(self) -> Path:
@@ -174,3 +177,4 @@ class EngineSettings:
     # Where a graph node's `logger` with no url of its own sends its events (Seldon's
     # REQUEST_LOGGER_DEFAULT_ENDPOINT).
     request_logger_url: str | None = None
+    request_logger_queue: int = DEFAULT_REQUEST_LOGGER_QUEUE

@@ -66,6 +66,7 @@ def engine_command(
     log_level: str,
     state_store: str | None,
     request_logger_url: str | None,
+    request_logger_queue_size: int,
     **connection: Any,
 ) -> None:
     """Serve one predictor of a SeldonDeployment: Seldon's engine API in the predictor's pod.
@@ -85,6 +86,7 @@ def engine_command(
         namespace=namespace or "default",
         state_store=state_store or None,
         request_logger_url=checked_request_logger_url(request_logger_url),
+        request_logger_queue=request_logger_queue_size,
     )
     server = server_settings(host, http_port, grpc_port, workers, max_message_size, log_level, **connection)
     sys.exit(serve_engine(settings, server))

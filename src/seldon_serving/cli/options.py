@@ -16,6 +16,7 @@ from seldon_serving.settings import (
     DEFAULT_IDLE_TIMEOUT,
     DEFAULT_MAX_CONNECTIONS,
     DEFAULT_MAX_MESSAGE,
+    DEFAULT_REQUEST_LOGGER_QUEUE,
     ModelPlaces,
     NodeTls,
     ServerSettings,
@@ -223,9 +224,10 @@ state_store_option = click.option(
 
 
 def request_logger_option(*envvars: str) -> Callable[[F], F]:
-    """`--request-logger-url`: the sink of graph nodes whose `logger` names no url."""
+    """`--request-logger-url` (the sink of graph nodes whose `logger` names no url) and
+    `--request-logger-queue-size`."""
     shown = ", ".join(f"${name}" for name in envvars)
-    return click.option(
+    url = click.option(
         "--request-logger-url",
         default=None,
         envvar=list(envvars),
@@ -233,6 +235,20 @@ def request_logger_option(*envvars: str) -> Callable[[F], F]:
         help="Where a graph node's `logger: {mode: ...}` without a url of its own sends its events: "
         f"CloudEvents over http:// or https://, or JSON lines to file:///path [{shown}].",
     )
+    queue = click.option(
+        "--request-logger-queue-size",
+        type=_Int(minimum=1),
+        default=DEFAULT_REQUEST_LOGGER_QUEUE,
+        envvar="SELDON_REQUEST_LOGGER_QUEUE_SIZE",
+        show_default=True,
+        help="Logged events that may wait for their sink, per sink and worker; more are dropped (and "
+        "counted in seldon_request_logger_dropped_total) [$SELDON_REQUEST_LOGGER_QUEUE_SIZE].",
+    )
+
+    def apply(f: F) -> F:
+        return url(queue(f))
+
+    return apply
 
 
 def checked_request_logger_url(url: str | None) -> str | None:

@@ -146,6 +146,7 @@ def serve_command(
     pvc_root: Path | None,
     model_cache: Path | None,
     request_logger_url: str | None,
+    request_logger_queue_size: int,
     **connection: Any,
 ) -> None:
     """Serve SeldonDeployments: Seldon's external REST and gRPC API for every deployment.
@@ -198,6 +199,7 @@ def serve_command(
         servers=servers,
         server_config=server_config.resolve() if server_config is not None else None,
         request_logger_url=checked_request_logger_url(request_logger_url),
+        request_logger_queue=request_logger_queue_size,
     )
     server = server_settings(host, http_port, grpc_port, workers, max_message_size, log_level, **connection)
     server = replace(server, admin_host=admin_host, admin_port=admin_port or None)

@@ -53,6 +53,7 @@ from seldon_serving.engine.graph import GraphNode, NodeHook
 from seldon_serving.engine.remote import HttpConnection, connect_failure
 from seldon_serving.protocol import json_codec, v2
 from seldon_serving.protocol.message import V2, Feedback, SeldonMessage
+from seldon_serving.settings import DEFAULT_REQUEST_LOGGER_QUEUE
 from seldon_serving.spec.graph import iter_units
 
 log = logging.getLogger("seldon_serving.request_logger")
@@ -62,7 +63,6 @@ CE_RESPONSE = "io.seldon.serving.inference.response"
 CE_FEEDBACK = "io.seldon.serving.feedback"
 MODES = ("all", "request", "response")
 
-QUEUE_SIZE = 10000  # events waiting per sink and worker (Seldon's log_work_buffer_size)
 SENDERS = 4  # concurrent deliveries per HTTP sink and worker (one connection each)
 MAX_ATTEMPTS = 8  # tries of one event before it is dropped (about 7 s of backoff)
 BACKOFF_FIRST = 0.05  # seconds after a first failure, doubled after each one
@@ -486,7 +486,11 @@ class RequestLogger:
     every node with a `logger` a hook (`DataPlane.hook_factories`)."""
 
     def __init__(
-        self, *, default_url: str | None = None, source: str = "", capacity: int = QUEUE_SIZE
+        self,
+        *,
+        default_url: str | None = None,
+        source: str = "",
+        capacity: int = DEFAULT_REQUEST_LOGGER_QUEUE,
     ) -> None:
         self.default_url = default_url or None
         self.source = source or server_source(None)
