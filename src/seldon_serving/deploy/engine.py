@@ -21,6 +21,7 @@ from seldon_serving.engine import tracing
 from seldon_serving.engine.deployment import build_deployment
 from seldon_serving.engine.plan import check_deployment
 from seldon_serving.engine.plane import DataPlane
+from seldon_serving.engine.request_logger import LOGGER_METRICS, RequestLogger, server_source
 from seldon_serving.protocol.errors import ServingError
 from seldon_serving.servers.gateway_grpc import gateway_handlers
 from seldon_serving.servers.gateway_metrics import GatewayMetrics
@@ -96,6 +97,14 @@ def engine_edges(sdep: SeldonDeployment, settings: EngineSettings, server: Serve
     if tracing.setup("seldon-engine"):  # OTEL_* ask for tracing
         plane.hook_factories.append(tracing.node_hook)
         plane.request_tracer = tracing.request_span
+    # Nodes with a `logger` send their requests and answers to its sink, off the hot path.
+    request_logger = RequestLogger(
+        default_url=settings.request_logger_url,
+        source=server_source(server.http_port),
+        capacity=settings.request_logger_queue,
+    )
+    plane.hook_factories.append(request_logger.hook_factory)
+    metrics.registry.register(LOGGER_METRICS)
     plane.install(
         build_deployment(
             sdep,
@@ -108,6 +117,7 @@ def engine_edges(sdep: SeldonDeployment, settings: EngineSettings, server: Serve
 
     async def stop() -> None:
         await plane.close()
+        await request_logger.close()  # queued events get a moment; the rest are counted dropped
         if store is not None:
             store.close()
 

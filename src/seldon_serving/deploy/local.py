@@ -20,6 +20,7 @@ from seldon_serving.engine import tracing
 from seldon_serving.engine.compile import set_model_places
 from seldon_serving.engine.deployment import build_deployment
 from seldon_serving.engine.plane import DEFAULT_NAMESPACE, DataPlane
+from seldon_serving.engine.request_logger import LOGGER_METRICS, RequestLogger, server_source
 from seldon_serving.protocol.errors import ServingError
 from seldon_serving.servers.admin import AdminAccess, AdminApp, AdminRoutes
 from seldon_serving.servers.gateway_grpc import gateway_handlers
@@ -57,6 +58,14 @@ def gateway_edges(settings: GatewaySettings, server: ServerSettings, server_name
     if tracing.setup("seldon-gateway"):  # OTEL_* ask for tracing
         plane.hook_factories.append(tracing.node_hook)
         plane.request_tracer = tracing.request_span
+    # Nodes with a `logger` send their requests and answers to its sink, off the hot path.
+    request_logger = RequestLogger(
+        default_url=settings.request_logger_url,
+        source=server_source(server.http_port),
+        capacity=settings.request_logger_queue,
+    )
+    plane.hook_factories.append(request_logger.hook_factory)
+    metrics.registry.register(LOGGER_METRICS)
     oauth = OAuthService(store, settings.oauth_ttl)
     records = Records(store, oauth, server_name)
     control = ControlPlane(
@@ -74,6 +83,7 @@ def gateway_edges(settings: GatewaySettings, server: ServerSettings, server_name
 
     async def stop() -> None:
         await control.stop()
+        await request_logger.close()  # queued events get a moment; the rest are counted dropped
         store.close()
 
     admin_port = f"{server.admin_host}:{server.admin_port}" if server.admin_port is not None else None
