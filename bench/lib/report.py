@@ -41,6 +41,10 @@ KEPT_HEADINGS = (
     "## Same-session checks",
     "## Adaptive batching",
     "## Large payloads and remote hops",
+    "## gRPC cores",
+    "## REST core",
+    "## V2 protocol",
+    "## Request logger",
 )
 
 
