@@ -197,7 +197,8 @@ def test_modes_request_and_response_and_the_file_sink(start_gateway: Any, tmp_pa
     def lines(path: Path) -> list[dict[str, Any]]:
         return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
-    wait_until(lambda: len(lines(default_file)) >= 20 and len(lines(own_file)) >= 20, timeout=10, what="lines")
+    both = lambda: len(lines(default_file)) >= 20 and len(lines(own_file)) >= 20  # noqa: E731
+    wait_until(both, timeout=10, what="20 lines in each file")
     time.sleep(0.3)
     first, second = lines(default_file), lines(own_file)
     assert len(first) == len(second) == 20
