@@ -110,6 +110,30 @@ SELDON_BUCKETS = (
     29.999999999999996,
 )
 
+# The request histograms' buckets: Seldon's executor's (DefBuckets, 5 ms to 10 s) with finer
+# ones below 5 ms, where our nodes answer; every `le` a Seldon query names exists.
+REQUEST_BUCKETS = (
+    0.0001,
+    0.00025,
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.075,
+    0.1,
+    0.25,
+    0.5,
+    0.75,
+    1.0,
+    2.5,
+    5.0,
+    7.5,
+    10.0,
+)
+
 _NOT_NAME = re.compile(r"[^a-zA-Z0-9_]")
 log = logging.getLogger("seldon_serving.metrics")
 
@@ -173,6 +197,15 @@ class Metrics:
         self._types: dict[str, str] = {}  # exported name -> the type it was first seen with
         self._warned: set[tuple[str, str]] = set()
         self._views: list[Collector] = []  # computed at scrape time, in every mode
+        self._declared: list[Any] = []  # metrics whose families show before their first sample
+
+    def declare(self, metric: Any) -> Any:
+        """Register `metric` (a prometheus-client metric made with `registry=None`) and have its
+        family (HELP and TYPE) in every scrape, also before its first sample and with several
+        workers (where only sampled metrics reach the shared files)."""
+        self.registry.register(metric)
+        self._declared.append(metric)
+        return metric
 
     def add_view(self, collector: Collector) -> None:
         """Export `collector`'s metrics too (with several workers as well: it must give the
@@ -247,11 +280,29 @@ class Metrics:
             from prometheus_client import multiprocess
 
             registry = CollectorRegistry()
-            multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+            registry.register(_Sampled(multiprocess.MultiProcessCollector(None), self._declared))  # type: ignore[no-untyped-call]
             for view in self._views:
                 registry.register(view)
             return generate_latest(registry), CONTENT_TYPE_LATEST
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+class _Sampled(Collector):
+    """The workers' samples, then an empty family for each declared metric none has sampled yet."""
+
+    def __init__(self, sampled: Collector, declared: list[Any]) -> None:
+        self.sampled = sampled
+        self.declared = declared
+
+    def collect(self) -> Iterator[Metric]:
+        seen = set()
+        for family in self.sampled.collect():
+            seen.add(family.name)
+            yield family
+        for metric in self.declared:
+            for family in metric.describe():
+                if family.name not in seen:
+                    yield Metric(family.name, family.documentation, family.type)
 
 
 EXPERIMENT_LABELS = ["namespace", "deployment", "predictor", "node", "branch"]
