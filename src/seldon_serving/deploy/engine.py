@@ -93,7 +93,9 @@ def engine_edges(sdep: SeldonDeployment, settings: EngineSettings, server: Serve
     """One worker's edges: the deployment built after the fork (its connections are this worker's)."""
     store = open_store(settings.state_store) if settings.state_store else None
     metrics = Metrics()
-    plane = DataPlane(observer=GatewayMetrics(metrics))
+    observer = GatewayMetrics(metrics)
+    plane = DataPlane(observer=observer)
+    plane.hook_factories.append(observer.node_hook)  # Seldon's per-node client histogram
     if tracing.setup("seldon-engine"):  # OTEL_* ask for tracing
         plane.hook_factories.append(tracing.node_hook)
         plane.request_tracer = tracing.request_span

@@ -54,7 +54,9 @@ def gateway_edges(settings: GatewaySettings, server: ServerSettings, server_name
     store = open_store(settings.store_target)
     metrics = Metrics()
     metrics.add_view(ExperimentGauges(store))  # A/B statistics, from the store: every worker's
-    plane = DataPlane(observer=GatewayMetrics(metrics))
+    observer = GatewayMetrics(metrics)
+    plane = DataPlane(observer=observer)
+    plane.hook_factories.append(observer.node_hook)  # Seldon's per-node client histogram
     if tracing.setup("seldon-gateway"):  # OTEL_* ask for tracing
         plane.hook_factories.append(tracing.node_hook)
         plane.request_tracer = tracing.request_span
