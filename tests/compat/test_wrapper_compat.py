@@ -234,6 +234,11 @@ def samples(text: str) -> set[tuple[str, frozenset[tuple[str, str]], float]]:
     return out
 
 
+def wrapper_samples(text: str) -> set[tuple[str, frozenset[tuple[str, str]], float]]:
+    """The samples of our scrape that the wrapper has too: without our request histogram."""
+    return {s for s in samples(text) if not s[0].startswith("seldon_api_microservice_requests_seconds")}
+
+
 def test_custom_metrics_are_exported_as_the_wrapper_exports_them(sides: dict[str, tuple[Any, Any]]) -> None:
     pair = sides["metrics"]
     for side in pair:
@@ -241,7 +246,8 @@ def test_custom_metrics_are_exported_as_the_wrapper_exports_them(sides: dict[str
         feedback = {"request": {"data": {"ndarray": [[1.0]]}}, "reward": 0.5}
         assert post(side, "/send-feedback", feedback).status_code == 200
     ours, theirs = (httpx.get(f"http://127.0.0.1:{side.metrics}/metrics", timeout=30).text for side in pair)
-    mine, seldons = samples(ours), samples(theirs)
+    # our request histogram is an addition the wrapper does not have (docs/metrics.md)
+    mine, seldons = wrapper_samples(ours), samples(theirs)
     assert mine == seldons
     names = {name for name, _, _ in mine}
     assert {"mycounter_total", "mygauge", "mytimer_bucket", "mytimer_sum", "mytimer_count"} <= names
@@ -264,7 +270,7 @@ def test_custom_metrics_are_exported_as_the_wrapper_exports_them(sides: dict[str
     }
     # and on our REST port too
     rest = httpx.get(f"http://{pair[0].rest()}/metrics", timeout=30).text
-    assert samples(rest) == mine
+    assert wrapper_samples(rest) == mine
 
 
 def test_metrics_can_be_left_out_of_answers(sides: dict[str, tuple[Any, Any]]) -> None:
