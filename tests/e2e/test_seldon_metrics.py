@@ -30,10 +30,12 @@ MICROSERVICE_REQUESTS = "seldon_api_microservice_requests_seconds"
 
 @pytest.fixture(scope="module")
 def gw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
-    """myout (outlier detector -> classifier, its predictor annotated `version: v7`) and myabtest."""
+    """myout (outlier detector -> classifier, its predictor annotated `version: v7` and labelled
+    `version: v3`) and myabtest."""
     directory = tmp_path_factory.mktemp("manifests")
     doc = yaml.safe_load((EXAMPLES / "myout.yaml").read_text())
     doc["items"][0]["spec"]["predictors"][0]["annotations"]["version"] = "v7"
+    doc["items"][0]["spec"]["predictors"][0]["labels"] = {"version": "v3"}
     (directory / "myout.yaml").write_text(yaml.safe_dump(doc))
     (directory / "myabtest.yaml").write_text((EXAMPLES / "myabtest.yaml").read_text())
     with gateway(directory, state_dir=tmp_path_factory.mktemp("state"), workers=2) as g:
@@ -97,6 +99,10 @@ def test_executor_histograms_have_seldons_names_and_labels(gw: Gateway) -> None:
         frozenset({**detector, "code": "400"}.items()): 1.0,  # the empty array stopped at the first node
         frozenset({**classifier, "code": "200"}.items()): 3.0,
     }
+    # A node's own metrics carry the predictor's version label, as Seldon's wrapper has them.
+    observation = next(f for f in families if f.name == "observation").samples[0].labels
+    assert observation["predictor_version"] == "v3"
+    assert observation["model_name"] == "outlier-detector"
 
 
 def test_a_microservice_counts_every_method_from_its_start(component: Server) -> None:

@@ -72,6 +72,15 @@ def predictor_version(deployment: Deployment, predictor: str) -> str:
     return ""
 
 
+def predictor_label_version(deployment: Deployment, predictor: str) -> str:
+    """The predictor's `version` label: what Seldon's wrapper labels a node's own metrics with
+    (its operator passes the predictor's labels, not its annotations; "" without one)."""
+    for spec in deployment.manifest.spec.predictors:
+        if spec.name == predictor:
+            return (spec.labels or {}).get("version", "")
+    return ""
+
+
 def split_image(image: str) -> tuple[str, str]:
     """(model_image, model_version) of a node: its image split at the tag, as Seldon's executor
     does; a node without an image (a class, an implementation) keeps that name, version ""."""
@@ -124,6 +133,7 @@ class GatewayMetrics:
         self._children: dict[tuple[str, str, str, int], Any] = {}
         self._versions: dict[tuple[str, str], str] = {}  # (deployment, predictor) -> version
         self._node_labels: dict[tuple[str, str, str, str], dict[str, str]] = {}
+        self._label_versions: dict[tuple[str, str], str] = {}  # the predictors' `version` labels
 
     def request(self, deployment: str, predictor: str, method: str, code: int, seconds: float) -> None:
         key = (deployment, predictor, method, code)
@@ -145,6 +155,11 @@ class GatewayMetrics:
             for key in stale:
                 del self._children[key]
         self._versions[(deployment.name, predictor.name)] = version
+        label_version = predictor_label_version(deployment, predictor.name)
+        # (re)installed: its image or version may have changed since its labels were cached
+        for cached in [k for k in self._node_labels if k[:3] == (deployment.name, predictor.name, node.name)]:
+            del self._node_labels[cached]
+        self._label_versions[(deployment.name, predictor.name)] = label_version
         image, image_version = split_image(node.image)
         grpc = isinstance(node.runner, GrpcRunner)
         transformer = False
@@ -197,7 +212,13 @@ class GatewayMetrics:
         labels = self._node_labels.get(key)
         if labels is None:
             labels = self._node_labels[key] = {
-                **seldon_labels(deployment, predictor, node.name, node.image),
+                **seldon_labels(
+                    deployment,
+                    predictor,
+                    node.name,
+                    node.image,
+                    self._label_versions.get((deployment, predictor), ""),
+                ),
                 "method": method,
             }
         return labels
