@@ -16,6 +16,7 @@ The rest are Starlette routes:
   the admin token (metrics also with --public-metrics): they are on its admin port (`servers.admin`)
 - POST /oauth/token (with the OAuth front end on)
 - /admin/deployments[/<namespace>/<name>]: GET, PUT/POST (apply), DELETE, only with the admin token
+- GET /dashboard[/...]: the live dashboard (`servers.dashboard`; `seldon serve` only)
 Every error answers `{"status": {...FAILURE...}}` with the error table's HTTP status.
 """
 
@@ -33,6 +34,7 @@ from seldon_serving.protocol import json_codec, v2, v2_edge
 from seldon_serving.protocol.errors import Unauthenticated
 from seldon_serving.servers import http, rest
 from seldon_serving.servers.admin import Admin, AdminAccess, AdminRoutes
+from seldon_serving.servers.dashboard import Dashboard
 from seldon_serving.servers.metrics import Metrics
 from seldon_serving.servers.microservice_rest import read_v2_request, serve_v2, v2_json
 from seldon_serving.servers.oauth import OAuthService, bearer_token
@@ -105,6 +107,7 @@ class GatewayApp:
         access: AdminAccess | None = None,
         max_body: int = http.DEFAULT_MAX_BODY,
         oauth: OAuthService | None = None,
+        dashboard: Dashboard | None = None,
     ) -> None:
         self.plane = plane
         # With the OAuth front end on, every API call needs a bearer token of its deployment.
@@ -133,6 +136,8 @@ class GatewayApp:
         routes += admin_routes.deployments(admin_only)
         if oauth is not None:
             routes.append(rest.route("/oauth/token", self._token, methods=("POST",)))
+        if dashboard is not None:
+            routes += dashboard.routes()
         self.other = rest.other_paths(routes, log)
 
     async def __call__(self, scope: http.Scope, receive: http.Receive, send: http.Send) -> None:
