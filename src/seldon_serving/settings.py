@@ -124,6 +124,8 @@ class GatewaySettings:
     # Where a graph node's `logger` with no url of its own sends its events (http(s):// or file://).
     request_logger_url: str | None = None
     request_logger_queue: int = DEFAULT_REQUEST_LOGGER_QUEUE
+    dashboard_public: bool = False  # /dashboard to other hosts than this one (loopback) too
+    dashboard_payloads: bool = False  # /dashboard's recent requests show their payloads
 
     @property
     def state_path(self) -> Path:

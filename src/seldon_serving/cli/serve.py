@@ -78,6 +78,20 @@ from seldon_serving.settings import (
     help="Serve Prometheus (/metrics, /prometheus) on the public REST port without the admin token "
     "[$SELDON_PUBLIC_METRICS].",
 )
+@click.option(
+    "--dashboard-public",
+    is_flag=True,
+    envvar="SELDON_DASHBOARD_PUBLIC",
+    help="Serve the live dashboard (/dashboard) to other hosts too, not only to this one (loopback); "
+    "with --admin-token-file it still needs the token [$SELDON_DASHBOARD_PUBLIC].",
+)
+@click.option(
+    "--dashboard-payloads",
+    is_flag=True,
+    envvar="SELDON_DASHBOARD_PAYLOADS",
+    help="Show the payloads of the recent requests on the dashboard (redacted by default) "
+    "[$SELDON_DASHBOARD_PAYLOADS].",
+)
 @click.option("--allow-remote-admin", is_flag=True, hidden=True)  # gone: says what replaced it
 @click.option(
     "--oauth",
@@ -135,6 +149,8 @@ def serve_command(
     admin_host: str,
     admin_token_file: Path | None,
     public_metrics: bool,
+    dashboard_public: bool,
+    dashboard_payloads: bool,
     allow_remote_admin: bool,
     oauth: bool,
     execution: str,
@@ -190,6 +206,8 @@ def serve_command(
         state_dir=state_dir.expanduser().resolve(),
         admin_token=admin_token,
         public_metrics=public_metrics,
+        dashboard_public=dashboard_public,
+        dashboard_payloads=dashboard_payloads,
         oauth=oauth,
         oauth_ttl=oauth_token_ttl,
         state_store=state_store or None,
