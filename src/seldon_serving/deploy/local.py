@@ -23,6 +23,7 @@ from seldon_serving.engine.plane import DEFAULT_NAMESPACE, DataPlane
 from seldon_serving.engine.request_logger import LOGGER_METRICS, RequestLogger, server_source
 from seldon_serving.protocol.errors import ServingError
 from seldon_serving.servers.admin import AdminAccess, AdminApp, AdminRoutes
+from seldon_serving.servers.dashboard import Dashboard
 from seldon_serving.servers.gateway_grpc import gateway_handlers
 from seldon_serving.servers.gateway_metrics import GatewayMetrics
 from seldon_serving.servers.gateway_rest import GatewayApp
@@ -90,6 +91,16 @@ def gateway_edges(settings: GatewaySettings, server: ServerSettings, server_name
 
     admin_port = f"{server.admin_host}:{server.admin_port}" if server.admin_port is not None else None
     access = AdminAccess(settings.admin_token, admin_port, settings.public_metrics)
+    # Read-only; it reads what exists (the control plane's view, Prometheus, the logger's ring).
+    dashboard = Dashboard(
+        control,
+        plane,
+        metrics,
+        access,
+        public=settings.dashboard_public,
+        payloads=settings.dashboard_payloads,
+        recent_events=request_logger.recent_events,
+    )
     return Edges(
         asgi_app=GatewayApp(
             plane,
@@ -98,6 +109,7 @@ def gateway_edges(settings: GatewaySettings, server: ServerSettings, server_name
             access=access,
             max_body=server.max_message,
             oauth=oauth if settings.oauth else None,
+            dashboard=dashboard,
         ),
         admin_app=AdminApp(AdminRoutes(control, plane, metrics, server.max_message), access),
         grpc_handlers=gateway_handlers(plane, oauth if settings.oauth else None),
