@@ -45,6 +45,7 @@ KEPT_HEADINGS = (
     "## REST core",
     "## V2 protocol",
     "## Request logger",
+    "## A/B statistics",
 )
 
 
