@@ -51,7 +51,7 @@ INTERVAL = 1.0  # seconds between snapshots of a stream
 WINDOW = 10.0  # seconds the rates and quantiles are computed over
 STREAM_LIFETIME = 5.0  # seconds a stream lives; the page reconnects (a server stopping waits no longer)
 HISTORY = 600  # detector samples kept per node (10 minutes at one a second)
-RATE_STEP = 5.0  # seconds per point of a detector's outlier-rate series
+RATE_STEP = 2.0  # seconds per point of a detector's outlier-rate series
 RECENT = 20  # recent requests per deployment in a snapshot
 PAYLOAD_LIMIT = 2000  # characters of a payload shown
 _OK_CODES = frozenset({"200", "OK"})
@@ -107,14 +107,16 @@ def histogram_totals(
     families: Iterable[Metric], name: str, keys: tuple[str, ...]
 ) -> dict[tuple[str, ...], Totals]:
     """Every series of histogram `name` summed by the labels `keys` (workers, codes and methods
-    added up); a feedback is no prediction: `service`/`method` feedback is left out."""
+    added up); a feedback is no request: the feedback services (the gateway's `feedback`, a
+    node's `/send-feedback` or `.../SendFeedback`) are left out."""
     out: dict[tuple[str, ...], Totals] = {}
     for family in families:
         if family.name != name.removesuffix("_seconds") and family.name != name:
             continue
         for sample in family.samples:
             labels = sample.labels
-            if labels.get("service") == "feedback" or labels.get("method") == "feedback":
+            service = labels.get("service", "").lower()
+            if "feedback" in service or labels.get("method") == "feedback":
                 continue
             key = tuple(labels.get(k, "") for k in keys)
             totals = out.get(key)

@@ -113,10 +113,12 @@
                           "aria-label": "outlier rate over the last minutes"});
     const pts = series.filter((p) => p[1] !== null);
     if (pts.length) {
-      const t0 = Math.min(...pts.map((p) => p[0]), -60);
+      const t0 = Math.min(...pts.map((p) => p[0]), -20);
       const top = Math.max(0.05, ...pts.map((p) => p[1]));
       const xy = pts.map((p) => `${((p[0] - t0) / (0 - t0)) * (w - 4) + 2},${hgt - 2 - (p[1] / top) * (hgt - 4)}`);
       svg.appendChild(s("polyline", {points: xy.join(" ")}));
+      const [x, y] = xy[xy.length - 1].split(",");
+      svg.appendChild(s("circle", {cx: x, cy: y, r: 2.5}));  // the latest point (alone at first)
     }
     return svg;
   }
@@ -163,12 +165,13 @@
           stat("outliers", String(det.outliers), "det-out"), " ",
           stat("outlier rate", pct(det.outlier_rate), "det-rate"), " ",
           stat("threshold", num(det.threshold, 2), "det-threshold")),
+        h("div", {class: "spark-caption"}, "outlier rate, every 2 s (top: ", pct(Math.max(0.05, ...det.series.filter((p) => p[1] !== null).map((p) => p[1]))), ")"),
         sparkline(det.series)));
     }
     if (d.recent.length) {
       sec.appendChild(table("Recent requests" + (payloads ? "" : " (payloads redacted: --dashboard-payloads shows them)"),
         ["time", "type", "node", "request id", "payload"],
-        d.recent.map((e) => [String(e.time || ""), String(e.type || "").replace("io.seldon.serving.inference.", ""),
+        d.recent.slice(0, 10).map((e) => [String(e.time || "").slice(11, 23), String(e.type || "").replace("io.seldon.serving.inference.", ""),
           String(e.modelid || ""), String(e.requestid || ""),
           e.data === null || e.data === undefined ? h("i", {}, "redacted") : h("code", {}, e.data)]),
         "recent"));
@@ -178,12 +181,24 @@
 
   function render(snap) {
     payloads = snap.payloads;
-    const frag = document.createDocumentFragment();
-    if (!snap.deployments.length) frag.appendChild(h("p", {}, "No deployment: apply one with `seldon apply -f FILE`."));
-    for (const d of snap.deployments) frag.appendChild(deploymentSection(d, snap.node_metrics));
-    main.replaceChildren(frag);
+    // A deployment whose data did not change keeps its elements (a reader's place, a selection).
+    const kept = {};
+    main.querySelectorAll(":scope > section.deployment").forEach((sec) => { kept[sec.dataset.deployment] = sec; });
+    const sections = [];
+    const fresh = [];
+    for (const d of snap.deployments) {
+      const sig = JSON.stringify(d) + snap.node_metrics + payloads;
+      const old = kept[d.namespace + "/" + d.name];
+      if (old && old.dataset.sig === sig) { sections.push(old); continue; }
+      const sec = deploymentSection(d, snap.node_metrics);
+      sec.dataset.sig = sig;
+      sections.push(sec);
+      fresh.push(sec);
+    }
+    if (!sections.length) sections.push(h("p", {}, "No deployment: apply one with `seldon apply -f FILE`."));
+    main.replaceChildren(...sections);
     main.setAttribute("aria-busy", "false");
-    main.querySelectorAll(".graph").forEach(drawEdges);
+    fresh.forEach((sec) => sec.querySelectorAll(".graph").forEach(drawEdges));
     status.textContent = "live · updated " + new Date(snap.time * 1000).toLocaleTimeString();
     status.className = "live";
   }
