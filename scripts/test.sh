@@ -12,6 +12,11 @@ if ! command -v redis-server >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server) >/dev/null 2>&1 \
     || echo "note: could not install redis-server; Redis store tests will be skipped"
 fi
+# The dashboard's test drives a real headless browser: Debian's chromium and its driver.
+if ! { [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; } && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver) >/dev/null 2>&1 \
+    || echo "note: could not install chromium; the dashboard's browser test will be skipped (failed in CI)"
+fi
 .venv/bin/ruff check src tests bench scripts
 .venv/bin/mypy  # strict on src/ (pyproject.toml [tool.mypy])
 # Two pytest processes, one test module at a time each (module fixtures stay in one process):
