@@ -453,6 +453,10 @@ def main() -> None:
         print(table(json.loads(args.json.read_text())))
         return
     keys = args.only or list(_scenarios(0, 0, OUT))
+    if any("rsgi" in key or "granian" in key for key in keys):
+        done = subprocess.run([str(VENV / "python"), "-c", "import granian"], capture_output=True)
+        if done.returncode != 0:
+            sys.exit("granian is not installed in .venv: .venv/bin/pip install 'granian>=2.8,<3'")
     results = measure(keys, args.repeat, args.duration, args.warmup)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(results, indent=2) + "\n")
