@@ -302,16 +302,18 @@ def serve_bare_on_runner(port: int) -> None:
 # --- the measurement ------------------------------------------------------------------------
 
 
-def _scenarios(port: int, grpc_port: int, work: Path) -> dict[str, tuple[list[str], Path, str]]:
-    """key -> (argv, cwd, request path)."""
+def _scenarios(
+    port: int, grpc_port: int, work: Path, workers: int = 1
+) -> dict[str, tuple[list[str], Path, str]]:
+    """key -> (argv, cwd, request path); `workers`: of ours (the bare apps are one process)."""
     micro = [
         "microservice", "BenchModel", "--http-port", str(port), "--grpc-port", str(grpc_port),
-        "--host", "127.0.0.1", "--workers", "1",
+        "--host", "127.0.0.1", "--workers", str(workers),
     ]  # fmt: skip
     gateway = [
         "serve", str(BENCH / "models" / "gateway_single.yaml"), "--http-port", str(port),
-        "--grpc-port", str(grpc_port), "--host", "127.0.0.1", "--workers", "1", "--execution", "inline",
-        "--admin-port", "0", "--state-dir", str(work / f"state-{port}"),
+        "--grpc-port", str(grpc_port), "--host", "127.0.0.1", "--workers", str(workers),
+        "--execution", "inline", "--admin-port", "0", "--state-dir", str(work / f"state-{port}"),
     ]  # fmt: skip
     python, seldon, this = str(VENV / "python"), str(VENV / "seldon"), str(Path(__file__).resolve())
     predictions = "/api/v1.0/predictions"
@@ -366,7 +368,9 @@ def _server_header(port: int, path: str) -> str:
         connection.close()
 
 
-def measure(keys: list[str], repeat: int, duration: float, warmup: float) -> dict[str, list[dict[str, Any]]]:
+def measure(
+    keys: list[str], repeat: int, duration: float, warmup: float, workers: int = 1
+) -> dict[str, list[dict[str, Any]]]:
     from lib.processes import ProcessGroup, free_ports, group_cpu_seconds
 
     results: dict[str, list[dict[str, Any]]] = {key: [] for key in keys}
@@ -375,7 +379,7 @@ def measure(keys: list[str], repeat: int, duration: float, warmup: float) -> dic
     for run in range(repeat):
         for key in keys:
             port, grpc_port = free_ports(2)
-            argv, cwd, path = _scenarios(port, grpc_port, work)[key]
+            argv, cwd, path = _scenarios(port, grpc_port, work, workers)[key]
             group = ProcessGroup(argv, work / f"{key}.log", cwd=cwd)
             group.start()
             try:
@@ -386,7 +390,7 @@ def measure(keys: list[str], repeat: int, duration: float, warmup: float) -> dic
                 record = _wrk(port, path, duration)
                 cpu = group_cpu_seconds(group.pgid) - cpu
                 # CPU time per answer: steadier than req/s when other work shares the 2 cores.
-                record.update(run=run, server=server)
+                record.update(run=run, server=server, workers=workers)
                 record["cpu_us"] = cpu / record["requests"] * 1e6 if record.get("requests") else None
                 results[key].append(record)
                 print(
@@ -438,6 +442,7 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--only", nargs="*", help="a subset of the scenarios")
+    parser.add_argument("--workers", type=int, default=1, help="workers of ours (the bare apps: one process)")
     parser.add_argument("--json", type=Path, default=OUT / "rest_core.json")
     parser.add_argument("--report-only", action="store_true", help="print the table of --json")
     parser.add_argument("--serve-bare-rsgi", type=int, metavar="PORT", help=argparse.SUPPRESS)
@@ -457,7 +462,7 @@ def main() -> None:
         done = subprocess.run([str(VENV / "python"), "-c", "import granian"], capture_output=True)
         if done.returncode != 0:
             sys.exit("granian is not installed in .venv: .venv/bin/pip install 'granian>=2.8,<3'")
-    results = measure(keys, args.repeat, args.duration, args.warmup)
+    results = measure(keys, args.repeat, args.duration, args.warmup, args.workers)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(results, indent=2) + "\n")
     print(table(results))
