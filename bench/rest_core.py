@@ -207,7 +207,9 @@ async def serve_rsgi(app: Any, sock: socket.socket, stopping: asyncio.Event, hea
     callback = app.__rsgi__ if hasattr(app, "__rsgi__") else app
     worker = RSGIWorker(
         1,
-        (None, SocketHolder(sock.fileno(), sock.family == socket.AF_UNIX, 2048)),
+        # granian closes the descriptor it is given when it stops: a duplicate, so that the
+        # runner's own close of its socket still finds one.
+        (None, SocketHolder(os.dup(sock.fileno()), sock.family == socket.AF_UNIX, 2048)),
         None,
         threads=1,
         blocking_threads=512,
