@@ -27,6 +27,7 @@ from tests.helpers import enter_all, free_port, gateway, microservice
 X = [[1.0, 2.0, 3.0, 4.0]]
 REST_TRACE, REST_PARENT = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
 GRPC_TRACE, GRPC_PARENT = "0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331"
+V2_TRACE, V2_PARENT = "5b8efff798038103d269b633813fc60c", "eee19b7ec3c1b174"
 
 
 @dataclass
@@ -102,10 +103,18 @@ def test_a_request_is_one_trace_across_the_gateway_and_its_remote_rest_and_grpc_
             stack,
             [
                 microservice(
-                    "Doubler", cwd=USER_MODELS, service_type="TRANSFORMER", grpc_port=doubler_grpc, env=env
+                    "Doubler",
+                    cwd=USER_MODELS,
+                    service_type="TRANSFORMER",
+                    grpc_port=doubler_grpc,
+                    env={**env, "PREDICTIVE_UNIT_ID": "doubler"},
                 ),
                 microservice(
-                    "LinearSoftmax", cwd=USER_MODELS, service_type="MODEL", http_port=linear_http, env=env
+                    "LinearSoftmax",
+                    cwd=USER_MODELS,
+                    service_type="MODEL",
+                    http_port=linear_http,
+                    env={**env, "PREDICTIVE_UNIT_ID": "linear"},
                 ),
                 gateway(manifest, state_dir=tmp_path / "state", env=env),
             ],
@@ -128,17 +137,27 @@ def test_a_request_is_one_trace_across_the_gateway_and_its_remote_rest_and_grpc_
             predict(request, metadata=(("traceparent", f"00-{GRPC_TRACE}-{GRPC_PARENT}-01"),))
         fresh = httpx.post(gw.url + "/seldon/traced/api/v0.1/predictions", json={"data": {"ndarray": X}})
         assert fresh.status_code == 200
+        v2 = httpx.post(  # the V2 hops: ModelInfer over gRPC, /v2/models/linear/infer over REST
+            gw.url + "/seldon/traced/v2/models/traced/infer",
+            json={"inputs": [{"name": "x", "shape": [1, 4], "datatype": "FP64", "data": X[0]}]},
+            headers={"traceparent": f"00-{V2_TRACE}-{V2_PARENT}-01"},
+        )
+        assert v2.status_code == 200, v2.text
 
-        # 3 requests x (gateway request + 2 node steps + 2 microservice requests)
+        # 4 requests x (gateway request + 2 node steps + 2 microservice requests)
         deadline = time.monotonic() + 15
-        while len(spans) < 15 and time.monotonic() < deadline:
+        while len(spans) < 20 and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert len(spans) == 15, [(s.service, s.name) for s in spans]
+        assert len(spans) == 20, [(s.service, s.name) for s in spans]
 
     traces: dict[str, list[Span]] = {}
     for span in spans:
         traces.setdefault(span.trace, []).append(span)
-    assert len(traces) == 3  # one trace per request
+    assert len(traces) == 4  # one trace per request
+    v2_tree = {(s.service, s.name): s for s in traces[V2_TRACE]}
+    assert v2_tree[("seldon-gateway", "traced predictions")].parent == V2_PARENT
+    assert v2_tree[("doubler", "doubler infer")].parent == v2_tree[("seldon-gateway", "doubler predict")].id
+    assert v2_tree[("linear", "linear infer")].parent == v2_tree[("seldon-gateway", "linear predict")].id
     for trace_id, parent, puid in (
         (REST_TRACE, REST_PARENT, "rest-puid"),
         (GRPC_TRACE, GRPC_PARENT, "grpc-puid"),
@@ -153,9 +172,9 @@ def test_a_request_is_one_trace_across_the_gateway_and_its_remote_rest_and_grpc_
         assert doubler.parent == request_span.id and linear.parent == request_span.id
         assert doubler.attributes["seldon.node"] == "doubler"
         # Each microservice continued the span of the node step that called it.
-        assert tree[("Doubler", "Doubler transform_input")].parent == doubler.id  # over gRPC metadata
-        assert tree[("LinearSoftmax", "LinearSoftmax /predict")].parent == linear.id  # over a REST header
-        assert tree[("LinearSoftmax", "LinearSoftmax /predict")].attributes["seldon.puid"] == puid
-    (new_trace,) = set(traces) - {REST_TRACE, GRPC_TRACE}
+        assert tree[("doubler", "Doubler transform_input")].parent == doubler.id  # over gRPC metadata
+        assert tree[("linear", "LinearSoftmax /predict")].parent == linear.id  # over a REST header
+        assert tree[("linear", "LinearSoftmax /predict")].attributes["seldon.puid"] == puid
+    (new_trace,) = set(traces) - {REST_TRACE, GRPC_TRACE, V2_TRACE}
     roots = [s for s in traces[new_trace] if not s.parent]
     assert [(s.service, s.name) for s in roots] == [("seldon-gateway", "traced predictions")]

@@ -23,6 +23,7 @@ from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
+    from opentelemetry.context import Context
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.trace import Span, Tracer
 
@@ -41,7 +42,8 @@ TRACEPARENT: ContextVar[str | None] = ContextVar("seldon_outgoing_traceparent", 
 INCOMING: ContextVar[str | None] = ContextVar("seldon_incoming_traceparent", default=None)
 """The traceparent a request came with (the edges set it, only when `ON`)."""
 
-_REQUEST_SPAN: ContextVar[Span | None] = ContextVar("seldon_request_span", default=None)
+# The request's span and its context (the node spans' parent), while a traced request runs.
+_REQUEST: ContextVar[tuple[Span, Context] | None] = ContextVar("seldon_request_span", default=None)
 
 _tracer: Tracer | None = None
 _configured = False
@@ -165,6 +167,7 @@ def _puid(message: Any) -> str | None:
 async def request_span(deployment: Deployment, predictor: Predictor, method: str, work: Awaitable[T]) -> T:
     """Run one gateway request (`method`: predictions or feedback) inside its span."""
     assert _tracer is not None
+    from opentelemetry import context
     from opentelemetry.trace import SpanKind
 
     attributes = {
@@ -179,11 +182,11 @@ async def request_span(deployment: Deployment, predictor: Predictor, method: str
         kind=SpanKind.SERVER,
         attributes=attributes,
     ) as span:
-        token = _REQUEST_SPAN.set(span)
+        token = _REQUEST.set((span, context.get_current()))
         try:
             answer = await work
         finally:
-            _REQUEST_SPAN.reset(token)
+            _REQUEST.reset(token)
         puid = _puid(answer)
         if puid is not None:
             span.set_attribute("seldon.puid", puid)
@@ -194,7 +197,7 @@ def node_hook(deployment: Deployment, predictor: Predictor, node: GraphNode) -> 
     """The data plane's hook factory: a span around each step of `node` (None when tracing is off)."""
     if not ON:
         return None
-    from opentelemetry.trace import SpanKind
+    from opentelemetry.trace import SpanKind, Status, StatusCode
 
     from seldon_serving.engine.runners import LocalRunner
 
@@ -204,20 +207,37 @@ def node_hook(deployment: Deployment, predictor: Predictor, node: GraphNode) -> 
     kind = SpanKind.CLIENT if remote else SpanKind.INTERNAL
     attributes = {
         "seldon.deployment": deployment.name,
-        "seldon.namespace": deployment.namespace,
         "seldon.predictor": predictor.name,
         "seldon.node": node.name,
-        "seldon.node.runs": node.runner.describe(),
     }
+    names: dict[str, str] = {}
 
+    # A node step has no child span of its own in this process: the span is started under the
+    # request's and never made current (start_as_current_span's context switches cost as much
+    # as the span itself).
     async def hook(node: GraphNode, step: str, given: Any, work: Awaitable[Any]) -> Any:
-        with tracer.start_as_current_span(f"{node.name} {step}", kind=kind, attributes=attributes) as span:
-            span.set_attribute("seldon.step", step)
-            if step == "send-feedback":  # a feedback's puid is its response's: known only here
-                puid = _puid(getattr(given, "response", None))
-                request = _REQUEST_SPAN.get()
-                if puid is not None and request is not None:
-                    request.set_attribute("seldon.puid", puid)
+        request = _REQUEST.get()
+        if (
+            request is not None and not request[0].is_recording()
+        ):  # sampled out: no span, just the traceparent
+            if not remote:
+                return await work
+            token = TRACEPARENT.set(_traceparent(request[0]))
+            try:
+                return await work
+            finally:
+                TRACEPARENT.reset(token)
+        name = names.get(step)
+        if name is None:
+            name = names[step] = f"{node.name} {step}"
+        span = tracer.start_span(
+            name, context=request[1] if request is not None else None, kind=kind, attributes=attributes
+        )
+        if step == "send-feedback" and request is not None:  # a feedback's puid is its response's
+            puid = _puid(getattr(given, "response", None))
+            if puid is not None:
+                request[0].set_attribute("seldon.puid", puid)
+        try:
             if not remote:
                 return await work
             token = TRACEPARENT.set(_traceparent(span))
@@ -225,6 +245,12 @@ def node_hook(deployment: Deployment, predictor: Predictor, node: GraphNode) -> 
                 return await work
             finally:
                 TRACEPARENT.reset(token)
+        except BaseException as error:
+            span.record_exception(error)
+            span.set_status(Status(StatusCode.ERROR, f"{type(error).__name__}: {error}"))
+            raise
+        finally:
+            span.end()
 
     return hook
 
