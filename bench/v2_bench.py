@@ -223,18 +223,42 @@ def preflight(scenario: Scenario, settings: Settings, spread: bool = True) -> di
     return out
 
 
+SIZE_PROBLEM = "answers averaged"
+
+
 def _answer_size_problem(record: Record, checked: dict[str, Any]) -> str | None:
-    """h2load sees every gRPC answer as HTTP 200: its data bytes per answer must be the checked
-    answer's (5-byte gRPC prefix + message), or some answers were something else."""
+    """h2load sees every gRPC answer as HTTP 200: its data bytes per answer must be about the
+    checked answer's (5-byte gRPC prefix + message), or some answers were something else (an
+    error carries none).  About: the gateway's puid has 32 or 33 hex digits, so its answers vary
+    by a byte."""
     per_answer = record.get("result", {}).get("data_bytes_per_answer")
     size = checked.get("grpc_answer_bytes")
-    if per_answer is None or size is None or abs(per_answer - (size + 5)) <= 0.5:
+    if per_answer is None or size is None or abs(per_answer - (size + 5)) <= max(2.0, 0.01 * (size + 5)):
         return None
-    return f"answers averaged {per_answer} data bytes, the checked answer has {size + 5}"
+    return f"{SIZE_PROBLEM} {per_answer} data bytes, the checked answer has {size + 5}"
+
+
+def recheck_answer_sizes(saved: dict[str, Any]) -> None:
+    """Apply _answer_size_problem to the saved gRPC records again (the rule of this file, not the
+    one of the run that saved them)."""
+    checks = {(c["key"], c["workers"]): c for c in saved["checks"]}
+    for record in (*saved["runs"], *saved["cells"]):
+        if str(record.get("failed", "")).startswith(SIZE_PROBLEM):
+            del record["failed"]
+        checked = checks.get((record["key"], record["workers"]), {})
+        problem = (
+            record["protocol"] == "grpc"
+            and not record.get("failed")
+            and _answer_size_problem(record, checked)
+        )
+        if problem:
+            record["failed"] = problem
 
 
 def run(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
-    scenarios = [s for s in build_scenarios() if not args.only or s.key in args.only]
+    scenarios = [
+        s for s in build_scenarios() if (not args.only or s.key in args.only) and s.workers in args.workers
+    ]
     checks: dict[tuple[str, int], dict[str, Any]] = {}
     print("checking every server's answers (REST and gRPC) and the 2-worker spread ...", flush=True)
     for scenario in scenarios:
@@ -244,7 +268,9 @@ def run(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     if args.check_only:
         problems = [c for c in checks.values() if c.get("problem")]
         raise SystemExit(1 if problems else 0)
-    steps = list(plan(scenarios, set(), {"wrk", "h2load"}))
+    clients = {"wrk": "rest", "h2load": "grpc"}
+    wanted = {client for client, protocol in clients.items() if protocol in args.protocols}
+    steps = list(plan(scenarios, set(), wanted, set(args.workers)))
     records: list[Record] = []
     try:
         for run_index in range(args.repeat):
@@ -366,10 +392,15 @@ def _spread_lines(checks: list[dict[str, Any]], labels: dict[tuple[str, int], st
 
 
 def render(saved: dict[str, Any]) -> str:
+    recheck_answer_sizes(saved)
     meta, settings, cells = saved["meta"], saved["settings"], saved["cells"]
     labels = {(c["key"], c["workers"]): _label(c) for c in cells}
-    forms = sorted({f"{labels.get((c['key'], c['workers']), c['key'])}: {c['grpc_answer_form']}"
-                    for c in saved["checks"] if c.get("grpc_answer_form")})  # fmt: skip
+    by_form: dict[str, list[str]] = {}
+    for checked in saved["checks"]:
+        if checked.get("grpc_answer_form"):
+            label = labels.get((checked["key"], checked["workers"]), checked["key"])
+            by_form.setdefault(checked["grpc_answer_form"], []).append(label)
+    forms = [f"{form}: {len(names)} of {len(saved['checks'])} servers" for form, names in by_form.items()]
     versions = "; ".join(f"{name}: {text}" for name, text in meta["versions"].items())
     others = [c.get("cpu", {}).get("other_pct_of_machine") for c in cells if ok(c)]
     others = [v for v in others if v is not None]
@@ -410,7 +441,7 @@ def render(saved: dict[str, Any]) -> str:
         "",
         *_spread_lines(saved["checks"], labels),
         "",
-        "gRPC answer forms: " + "; ".join(forms) + ".",
+        "gRPC answers (the form each server chose for a raw request): " + "; ".join(forms) + ".",
         "",
         f"Noise: other work took {fmt(min(others, default=None), 1)}-{fmt(max(others, default=None), 1)}% "
         f"of the machine during the measured windows; {attempts} cell(s) were measured again because "
@@ -438,6 +469,8 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=1, help="fresh runs per cell; the median is reported")
     keys = ", ".join(dict.fromkeys((*OURS_KEYS, *PEER_KEYS)))
     parser.add_argument("--only", nargs="*", default=[], help=f"scenario keys ({keys})")
+    parser.add_argument("--workers", nargs="*", type=int, default=[1, 2], choices=(1, 2))
+    parser.add_argument("--protocols", nargs="*", default=["rest", "grpc"], choices=("rest", "grpc"))
     parser.add_argument("--max-idle-wait", type=float, default=20.0,
                         help="seconds to wait for a quiet machine before each cell")  # fmt: skip
     parser.add_argument("--retries", type=int, default=1, help="extra attempts for a disturbed cell")
