@@ -13,7 +13,7 @@ from seldon_serving.deploy.control import ControlPlane
 from seldon_serving.deploy.records import Records
 from seldon_serving.engine.plane import DataPlane
 from seldon_serving.servers.admin import AdminAccess, token_digest
-from seldon_serving.servers.dashboard import Dashboard
+from seldon_serving.servers.dashboard import Dashboard, shown_event
 from seldon_serving.servers.gateway_rest import GatewayApp
 from seldon_serving.servers.metrics import Metrics
 from seldon_serving.servers.oauth import OAuthService
@@ -69,3 +69,12 @@ def test_admin_token_is_needed_when_the_server_has_one() -> None:
     assert (_get(app, "/dashboard/snapshot.json", "127.0.0.1", bearer)).status_code == 200
     # The token never lets another host in without --dashboard-public.
     assert (_get(app, "/dashboard", "192.0.2.7", bearer)).status_code == 403
+
+
+def test_payloads_are_redacted_unless_enabled() -> None:
+    event = {"type": "io.seldon.serving.inference.request", "requestid": "p1", "data": {"x": "secret"}}
+    hidden = shown_event(event, payloads=False)
+    assert hidden["data"] is None and hidden["requestid"] == "p1" and "secret" not in str(hidden)
+    assert shown_event(event, payloads=True)["data"] == '{"x":"secret"}'
+    long = shown_event({**event, "data": "y" * 5000}, payloads=True)["data"]
+    assert len(long) == 2001 and long.endswith("…")

@@ -478,7 +478,7 @@ class Dashboard:
         except Exception as exc:  # the logger's trouble must not blank the dashboard
             log.warning("recent events of %s: %s", name, exc)
             return []
-        return [_shown_event(e, self.payloads) for e in events]
+        return [shown_event(e, self.payloads) for e in events]
 
 
 class _AskForToken(Unauthenticated):
@@ -570,7 +570,7 @@ def _experiment(exp: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _shown_event(event: dict[str, Any], payloads: bool) -> dict[str, Any]:
+def shown_event(event: dict[str, Any], payloads: bool) -> dict[str, Any]:
     """An event's attributes, and its payload only with --dashboard-payloads (cut to a length)."""
     shown: dict[str, Any] = {
         k: v for k, v in event.items() if k != "data" and isinstance(v, str | int | float | bool)
