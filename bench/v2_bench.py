@@ -447,6 +447,8 @@ def render(saved: dict[str, Any]) -> str:
         f"of the machine during the measured windows; {attempts} cell(s) were measured again because "
         "other work took more than 15% of the machine.",
     ]
+    if NOTES.exists():
+        lines += ["", NOTES.read_text().strip("\n")]
     return "\n".join(lines) + "\n"
 
 
