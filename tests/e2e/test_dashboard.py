@@ -158,6 +158,16 @@ def test_dashboard_live_in_a_browser(served: tuple[Gateway, Path]) -> None:
             time.sleep(4)  # a few points of it
             Path(shots).mkdir(parents=True, exist_ok=True)
             driver.save_screenshot(str(Path(shots) / "dashboard.png"))
+        stop.set()
+        sender.join(10)
+        # Five more, each on a new connection (the kernel picks the worker): the page lists every
+        # one, whichever worker logged it (odds of all five on the page's own worker: 1 in 32).
+        puids = []
+        for _ in range(5):
+            r = httpx.post(f"{gw.url}/seldon/mymodel/api/v0.1/predictions", json=ROW, timeout=10)
+            puids.append(r.json()["meta"]["puid"])
+        ids = "[data-deployment='default/mymodel'] table.recent .request-id"
+        wait_until(lambda: set(puids) <= set(_texts(driver, ids)), "every worker's recent requests", 6)
         errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
         assert errors == [], errors
     finally:

@@ -9,6 +9,11 @@ reads only what exists already: the control plane's view of every deployment (`A
 of this process's registry (every worker's in multiprocess mode) and the request logger's ring of
 recent events.  Nothing is added to the request path: a server nobody watches pays nothing.
 
+With several workers, each keeps its own ring of recent events: while a page is open (the worker
+serving it marks the state store "watched"), every worker copies its recent events (redacted
+unless `--dashboard-payloads`) to the store once a second, and the page lists all of them.  When
+nobody watches, a worker reads one key a second and writes nothing.
+
 Who may see it (docs/dashboard.md): a loopback client only, unless `--dashboard-public`; a request
 that came through a proxy (Forwarded / X-Forwarded-For) is not a loopback client.  With an admin
 token (`--admin-token-file`) every dashboard request needs it too (Bearer, or HTTP Basic with the
@@ -21,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import collections
+import contextlib
 import hmac
 import ipaddress
 import logging
@@ -42,6 +48,7 @@ from seldon_serving.protocol.errors import MethodNotFound, SeldonError, Unauthen
 from seldon_serving.servers import rest
 from seldon_serving.servers.admin import Admin, AdminAccess, token_digest
 from seldon_serving.servers.metrics import Metrics
+from seldon_serving.state.base import StateStore
 
 log = logging.getLogger("seldon_serving.dashboard")
 
@@ -54,6 +61,11 @@ HISTORY = 600  # detector samples kept per node (10 minutes at one a second)
 RATE_STEP = 2.0  # seconds per point of a detector's outlier-rate series
 RECENT = 20  # recent requests per deployment in a snapshot
 PAYLOAD_LIMIT = 2000  # characters of a payload shown
+SHARED = "seldon.dashboard"  # state-store namespace: when a page was last served ("watched")
+SHARED_RECENT = "seldon.dashboard.recent"  # each worker's recent events (key: its pid) while watched
+SHARE_INTERVAL = 1.0  # seconds between a worker's looks at whether a page is open
+WATCHED_FOR = 5.0  # seconds a served snapshot keeps the workers sharing their recent events
+STALE = 60.0  # seconds after which a worker's shared events are dropped (it stopped sharing)
 _OK_CODES = frozenset({"200", "OK"})
 _STATIC = {
     "dashboard.js": "text/javascript; charset=utf-8",
@@ -209,6 +221,7 @@ class Dashboard:
         public: bool = False,
         payloads: bool = False,
         recent_events: RecentEvents | None = None,
+        store: StateStore | None = None,
         interval: float = INTERVAL,
     ) -> None:
         self.admin = admin
@@ -218,6 +231,8 @@ class Dashboard:
         self.public = public  # --dashboard-public: other hosts too
         self.payloads = payloads  # --dashboard-payloads: recent requests with their payloads
         self.recent_events = recent_events
+        self.store = store  # shared by the workers: their recent events meet there (None: this one's only)
+        self._sharer: asyncio.Task[None] | None = None
         self.interval = interval
         self.window = Window()
         self.detectors: dict[tuple[str, ...], collections.deque[tuple[float, float, float]]] = {}
@@ -246,6 +261,60 @@ class Dashboard:
             return await endpoint(request)
 
         return checked
+
+    # --- the workers' recent events ------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Share this worker's recent events while a page is open (in the worker's loop)."""
+        if self.store is not None and self.recent_events is not None and self._sharer is None:
+            self._sharer = asyncio.create_task(self._share_forever())
+
+    async def stop(self) -> None:
+        if self._sharer is not None:
+            self._sharer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sharer
+            self._sharer = None
+
+    async def _share_forever(self) -> None:
+        while True:
+            await asyncio.sleep(SHARE_INTERVAL)
+            try:
+                self.share()
+            except Exception as exc:  # a store hiccup must not stop the sharing for good
+                log.warning("sharing recent events for the dashboard failed: %s", exc)
+
+    def share(self) -> bool:
+        """Copy this worker's recent events to the store if a page was served lately; whether it did."""
+        assert self.store is not None and self.recent_events is not None
+        watched = self.store.get(SHARED, "watched")
+        if not isinstance(watched, int | float) or time.time() - watched > WATCHED_FOR:
+            return False
+        events = {
+            f"{d.namespace}/{d.name}": [
+                shown_event(e, self.payloads) for e in self.recent_events(d.namespace, d.name, RECENT)
+            ]
+            for d in self.plane.deployments()
+        }
+        self.store.put(SHARED_RECENT, str(os.getpid()), {"time": time.time(), "events": events})
+        return True
+
+    def _shared_events(self) -> dict[str, list[dict[str, Any]]]:
+        """Every other worker's shared recent events, by "<namespace>/<name>"; marks the page watched."""
+        if self.store is None:
+            return {}
+        now = time.time()
+        self.store.put(SHARED, "watched", now)
+        found: dict[str, list[dict[str, Any]]] = {}
+        for worker, value in self.store.items(SHARED_RECENT).items():
+            if not isinstance(value, dict) or now - float(value.get("time") or 0) > STALE:
+                self.store.delete(SHARED_RECENT, worker)  # a worker gone (or long idle)
+                continue
+            if worker == str(os.getpid()):
+                continue  # this worker's own are read live
+            for key, events in (value.get("events") or {}).items():
+                found.setdefault(key, []).extend(events)
+        return found
 
     # --- who may see it ---------------------------------------------------------------------------
 
@@ -348,7 +417,12 @@ class Dashboard:
             families, CLIENT_HISTOGRAM, ("deployment_name", "predictor_name", "model_name")
         ).items():
             totals[("node", *key)] = value
-        deployments = [self._deployment(item, totals) for item in listed.get("items") or []]
+        try:
+            shared = self._shared_events()
+        except Exception as exc:  # the store's trouble: this worker's own events still show
+            log.warning("reading the workers' recent events failed: %s", exc)
+            shared = {}
+        deployments = [self._deployment(item, totals, shared) for item in listed.get("items") or []]
         self.window.add(now, totals)
         for entry in deployments:
             self._add_rates(entry)
@@ -359,7 +433,9 @@ class Dashboard:
             "deployments": deployments,
         }
 
-    def _deployment(self, item: dict[str, Any], totals: dict[Any, Totals]) -> dict[str, Any]:
+    def _deployment(
+        self, item: dict[str, Any], totals: dict[Any, Totals], shared: dict[str, list[dict[str, Any]]]
+    ) -> dict[str, Any]:
         manifest = item.get("manifest") or {}
         metadata = manifest.get("metadata") or {}
         status = manifest.get("status") or {}
@@ -408,7 +484,7 @@ class Dashboard:
             "experiments": [_experiment(e) for e in experiments],
             "bandits": bandits,
             "detectors": detectors,
-            "recent": self._recent(namespace, name),
+            "recent": self._recent(namespace, name, shared.get(f"{namespace}/{name}") or []),
         }
 
     def _add_rates(self, entry: dict[str, Any]) -> None:
@@ -470,15 +546,18 @@ class Dashboard:
             "series": series,
         }
 
-    def _recent(self, namespace: str, name: str) -> list[dict[str, Any]]:
+    def _recent(self, namespace: str, name: str, others: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The most recent events of this worker and the others', newest first."""
         if self.recent_events is None:
             return []
         try:
-            events = self.recent_events(namespace, name, RECENT)
+            events = [shown_event(e, self.payloads) for e in self.recent_events(namespace, name, RECENT)]
         except Exception as exc:  # the logger's trouble must not blank the dashboard
             log.warning("recent events of %s: %s", name, exc)
-            return []
-        return [shown_event(e, self.payloads) for e in events]
+            events = []
+        merged = events + others
+        merged.sort(key=lambda e: str(e.get("time") or ""), reverse=True)  # RFC 3339 UTC sorts as text
+        return merged[:RECENT]
 
 
 class _AskForToken(Unauthenticated):

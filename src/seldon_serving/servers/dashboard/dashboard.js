@@ -172,7 +172,7 @@
       sec.appendChild(table("Recent requests" + (payloads ? "" : " (payloads redacted: --dashboard-payloads shows them)"),
         ["time", "type", "node", "request id", "payload"],
         d.recent.slice(0, 10).map((e) => [String(e.time || "").slice(11, 23), String(e.type || "").replace("io.seldon.serving.inference.", ""),
-          String(e.modelid || ""), String(e.requestid || ""),
+          String(e.modelid || ""), h("span", {class: "request-id"}, String(e.requestid || "")),
           e.data === null || e.data === undefined ? h("i", {}, "redacted") : h("code", {}, e.data)]),
         "recent"));
     }
