@@ -85,6 +85,7 @@ def gateway_edges(settings: GatewaySettings, server: ServerSettings, server_name
     )
 
     async def stop() -> None:
+        await dashboard.stop()
         await control.stop()
         await request_logger.close()  # queued events get a moment; the rest are counted dropped
         store.close()
@@ -100,7 +101,13 @@ def gateway_edges(settings: GatewaySettings, server: ServerSettings, server_name
         public=settings.dashboard_public,
         payloads=settings.dashboard_payloads,
         recent_events=request_logger.recent_events,
+        store=store,  # where the workers' recent events meet while a page is open
     )
+
+    async def start() -> None:
+        await control.start()
+        dashboard.start()
+
     return Edges(
         asgi_app=GatewayApp(
             plane,
@@ -113,7 +120,7 @@ def gateway_edges(settings: GatewaySettings, server: ServerSettings, server_name
         ),
         admin_app=AdminApp(AdminRoutes(control, plane, metrics, server.max_message), access),
         grpc_handlers=gateway_handlers(plane, oauth if settings.oauth else None),
-        on_start=control.start,
+        on_start=start,
         on_stop=stop,
     )
 
