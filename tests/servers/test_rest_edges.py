@@ -70,6 +70,16 @@ def test_microservice_still_takes_get_with_a_json_query_and_head() -> None:
     assert asyncio.run(request(app, "HEAD", "/health/ping")).status == 200
 
 
+def test_answers_say_their_length_so_they_are_not_sent_chunked() -> None:
+    app, _ = microservice()
+    body = json.dumps({"data": {"ndarray": [[1, 2]]}}).encode()
+    for path in ("/predict", "/api/v1.0/predictions"):
+        answer = asyncio.run(request(app, "POST", path, body=body, headers=JSON))
+        assert answer.headers[b"content-length"] == str(len(answer.body)).encode()
+    failed = asyncio.run(request(app, "DELETE", "/predict"))
+    assert failed.headers[b"content-length"] == str(len(failed.body)).encode()
+
+
 def test_gateway_answers_405_for_metadata_by_post_and_for_put_predictions() -> None:
     app = GatewayApp(DataPlane(), Metrics())
     answer = asyncio.run(request(app, "POST", "/seldon/dep/api/v1.0/metadata"))

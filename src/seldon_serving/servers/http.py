@@ -123,7 +123,9 @@ def request_json(scope: Scope, body: bytes) -> Any:
 
 
 async def send_bytes(send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
-    await send({"type": "http.response.start", "status": status, "headers": headers})
+    # With a length the server sends the body as it is, not chunked (as Seldon's wrapper does).
+    sized = [*headers, (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": sized})
     await send({"type": "http.response.body", "body": body})
 
 
