@@ -17,16 +17,13 @@ import json
 from pathlib import Path
 from typing import Any
 
-from seldon_serving.engine import tracing
 from seldon_serving.engine.deployment import build_deployment
 from seldon_serving.engine.plan import check_deployment
-from seldon_serving.engine.plane import DataPlane
-from seldon_serving.engine.request_logger import LOGGER_METRICS, RequestLogger, server_source
 from seldon_serving.protocol.errors import ServingError
 from seldon_serving.servers.gateway_grpc import gateway_handlers
-from seldon_serving.servers.gateway_metrics import GatewayMetrics
 from seldon_serving.servers.gateway_rest import GatewayApp
 from seldon_serving.servers.metrics import Metrics
+from seldon_serving.servers.observed_plane import observed_plane
 from seldon_serving.servers.runner import Edges, claim_ports, serve
 from seldon_serving.settings import EngineSettings, ServerSettings
 from seldon_serving.spec import GROUP, SeldonDeployment, parse_deployment
@@ -93,20 +90,13 @@ def engine_edges(sdep: SeldonDeployment, settings: EngineSettings, server: Serve
     """One worker's edges: the deployment built after the fork (its connections are this worker's)."""
     store = open_store(settings.state_store) if settings.state_store else None
     metrics = Metrics()
-    observer = GatewayMetrics(metrics)
-    plane = DataPlane(observer=observer)
-    plane.hook_factories.append(observer.node_hook)  # Seldon's per-node client histogram
-    if tracing.setup("seldon-engine"):  # OTEL_* ask for tracing
-        plane.hook_factories.append(tracing.node_hook)
-        plane.request_tracer = tracing.request_span
-    # Nodes with a `logger` send their requests and answers to its sink, off the hot path.
-    request_logger = RequestLogger(
-        default_url=settings.request_logger_url,
-        source=server_source(server.http_port),
-        capacity=settings.request_logger_queue,
+    plane, request_logger = observed_plane(
+        metrics,
+        service="seldon-engine",
+        request_logger_url=settings.request_logger_url,
+        queue_size=settings.request_logger_queue,
+        http_port=server.http_port,
     )
-    plane.hook_factories.append(request_logger.hook_factory)
-    metrics.registry.register(LOGGER_METRICS)
     plane.install(
         build_deployment(
             sdep,

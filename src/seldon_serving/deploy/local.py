@@ -16,19 +16,17 @@ from seldon_serving.deploy.files import Manifest
 from seldon_serving.deploy.k8s.front import build_forwarding_deployment
 from seldon_serving.deploy.records import Records, server_id
 from seldon_serving.deploy.reload import start_watcher
-from seldon_serving.engine import tracing
 from seldon_serving.engine.compile import set_model_places
 from seldon_serving.engine.deployment import build_deployment
-from seldon_serving.engine.plane import DEFAULT_NAMESPACE, DataPlane
-from seldon_serving.engine.request_logger import LOGGER_METRICS, RequestLogger, server_source
+from seldon_serving.engine.plane import DEFAULT_NAMESPACE
 from seldon_serving.protocol.errors import ServingError
 from seldon_serving.servers.admin import AdminAccess, AdminApp, AdminRoutes
 from seldon_serving.servers.dashboard import Dashboard
 from seldon_serving.servers.gateway_grpc import gateway_handlers
-from seldon_serving.servers.gateway_metrics import GatewayMetrics
 from seldon_serving.servers.gateway_rest import GatewayApp
 from seldon_serving.servers.metrics import ExperimentGauges, Metrics
 from seldon_serving.servers.oauth import OAuthService
+from seldon_serving.servers.observed_plane import observed_plane
 from seldon_serving.servers.runner import Edges, claim_ports, serve
 from seldon_serving.settings import GatewaySettings, ServerSettings
 from seldon_serving.state import open_store
@@ -55,20 +53,13 @@ def gateway_edges(settings: GatewaySettings, server: ServerSettings, server_name
     store = open_store(settings.store_target)
     metrics = Metrics()
     metrics.add_view(ExperimentGauges(store))  # A/B statistics, from the store: every worker's
-    observer = GatewayMetrics(metrics)
-    plane = DataPlane(observer=observer)
-    plane.hook_factories.append(observer.node_hook)  # Seldon's per-node client histogram
-    if tracing.setup("seldon-gateway"):  # OTEL_* ask for tracing
-        plane.hook_factories.append(tracing.node_hook)
-        plane.request_tracer = tracing.request_span
-    # Nodes with a `logger` send their requests and answers to its sink, off the hot path.
-    request_logger = RequestLogger(
-        default_url=settings.request_logger_url,
-        source=server_source(server.http_port),
-        capacity=settings.request_logger_queue,
+    plane, request_logger = observed_plane(
+        metrics,
+        service="seldon-gateway",
+        request_logger_url=settings.request_logger_url,
+        queue_size=settings.request_logger_queue,
+        http_port=server.http_port,
     )
-    plane.hook_factories.append(request_logger.hook_factory)
-    metrics.registry.register(LOGGER_METRICS)
     oauth = OAuthService(store, settings.oauth_ttl)
     records = Records(store, oauth, server_name)
     control = ControlPlane(
