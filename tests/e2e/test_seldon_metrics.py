@@ -105,6 +105,30 @@ def test_executor_histograms_have_seldons_names_and_labels(gw: Gateway) -> None:
     assert observation["model_name"] == "outlier-detector"
 
 
+def test_calls_on_the_gateways_grpc_port_are_labelled_as_seldons_grpc_server(gw: Gateway) -> None:
+    with grpc.insecure_channel(gw.grpc) as channel:
+        stub = pb_grpc.SeldonStub(channel)
+        metadata = (("seldon", "myabtest"),)
+        stub.Predict(
+            pb.SeldonMessage(data=pb.DefaultData(tensor=pb.Tensor(shape=[1, 4], values=[1, 2, 3, 4]))),
+            metadata=metadata,
+        )
+        with pytest.raises(grpc.RpcError) as refused:
+            stub.Predict(pb.SeldonMessage(strData="not numbers"), metadata=metadata)
+    server = counts(scrape(gw.admin_url + "/prometheus"), "seldon_api_executor_server_requests_seconds")
+    grpc_calls = {
+        dict(labels)["code"]: n
+        for labels, n in server.items()
+        if ("service", "/seldon.protos.Seldon/Predict") in labels
+    }
+    status = "".join(part.capitalize() for part in refused.value.code().name.split("_"))
+    assert grpc_calls == {"OK": 1.0, status: 1.0}
+    labelled = next(
+        dict(labels) for labels in server if ("service", "/seldon.protos.Seldon/Predict") in labels
+    )
+    assert labelled["method"] == "unary" and labelled["deployment_name"] == "myabtest"
+
+
 def test_a_microservice_counts_every_method_from_its_start(component: Server) -> None:
     for where in (f"{component.url}/metrics", f"http://127.0.0.1:{component.metrics_port}/metrics"):
         text = httpx.get(where, timeout=10).text

@@ -21,6 +21,7 @@ from seldon_serving.protocol import proto_codec, v2, v2_edge
 from seldon_serving.protocol._pb import open_inference_v2_pb2 as v2pb
 from seldon_serving.protocol._pb import prediction_pb2 as pb
 from seldon_serving.protocol.errors import BadMetadata, Unauthenticated
+from seldon_serving.servers.gateway_metrics import GRPC_METHOD
 from seldon_serving.servers.grpc_edge import Context, answer_proto, service, unary
 from seldon_serving.servers.oauth import OAuthService
 
@@ -60,10 +61,12 @@ def gateway_handlers(plane: DataPlane, oauth: OAuthService | None = None) -> lis
         return grant.deployment, grant.namespace
 
     async def predict(request: pb.SeldonMessage, context: Context) -> pb.SeldonMessage:
+        GRPC_METHOD.set("/seldon.protos.Seldon/Predict")  # each call runs in a task of its own
         name, namespace = target(context)
         return answer_proto(await plane.predict(name, namespace, proto_codec.message_from_proto(request)))
 
     async def send_feedback(request: pb.Feedback, context: Context) -> pb.SeldonMessage:
+        GRPC_METHOD.set("/seldon.protos.Seldon/SendFeedback")
         name, namespace = target(context)
         await plane.send_feedback(name, namespace, proto_codec.feedback_from_proto(request))
         return pb.SeldonMessage()
@@ -121,6 +124,7 @@ def gateway_handlers(plane: DataPlane, oauth: OAuthService | None = None) -> lis
         return v2_edge.proto_model_metadata(found, v2pb.ModelMetadataResponse())  # type: ignore[no-any-return]
 
     async def model_infer(request: v2pb.ModelInferRequest, context: Context) -> v2pb.ModelInferResponse:
+        GRPC_METHOD.set("/inference.GRPCInferenceService/ModelInfer")
         name, namespace = v2_target(context, request.model_name)
         payload = v2.decode_proto_request(request)
         answer = await plane.predict(name, namespace, v2_edge.request_message(payload))

@@ -4,7 +4,9 @@
 - `seldon_api_executor_server_requests_seconds`: every prediction and feedback the gateway
   answers, labelled deployment_name, predictor_name, predictor_version (the predictor's
   `version` annotation), service (`predictions` or `feedback`, Seldon's REST service names),
-  method (`post`) and code (the HTTP status);
+  method (`post`) and code (the HTTP status); a call on the gRPC port as the executor's gRPC
+  server labelled it: service the full gRPC method (`/seldon.protos.Seldon/Predict`...),
+  method `unary`, code the gRPC status name (`OK`, `InvalidArgument`...);
 - `seldon_api_executor_client_requests_seconds`: every step of every graph node (timed by a
   node hook), labelled as the executor's client histogram: the same deployment labels, service
   (the node's REST path: `/predict`, `/transform-input`, `/route`, `/aggregate`,
@@ -22,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable
+from contextvars import ContextVar
 from typing import Any
 
 from prometheus_client import Histogram
@@ -29,7 +32,7 @@ from prometheus_client import Histogram
 from seldon_serving.engine.deployment import Deployment, Predictor
 from seldon_serving.engine.graph import GraphNode, NodeHook
 from seldon_serving.engine.remote import GrpcRunner
-from seldon_serving.protocol.errors import SeldonError
+from seldon_serving.protocol.errors import SeldonError, grpc_code_for
 from seldon_serving.servers.metrics import REQUEST_BUCKETS, Metrics, seldon_labels
 from seldon_serving.spec.models import PredictiveUnit
 
@@ -100,6 +103,10 @@ def _unit_type(unit: PredictiveUnit, name: str) -> str | None:
     return None
 
 
+GRPC_METHOD: ContextVar[str | None] = ContextVar("seldon_grpc_method", default=None)
+"""The full gRPC method of the call being answered (set by the gateway's gRPC edge; None on REST)."""
+
+
 def _grpc_code(name: str) -> str:
     """Go's gRPC code name, as the executor's label has it: INVALID_ARGUMENT -> InvalidArgument."""
     return "".join(part.capitalize() for part in name.split("_")) if name != "OK" else "OK"
@@ -136,12 +143,17 @@ class GatewayMetrics:
         self._label_versions: dict[tuple[str, str], str] = {}  # the predictors' `version` labels
 
     def request(self, deployment: str, predictor: str, method: str, code: int, seconds: float) -> None:
-        key = (deployment, predictor, method, code)
+        grpc_method = GRPC_METHOD.get()
+        key = (deployment, predictor, grpc_method or method, code)
         child = self._children.get(key)
         if child is None:
             version = self._versions.get((deployment, predictor), "")
-            # The plane says predictions or feedback: Seldon's service; its method is the HTTP one.
-            child = self.requests.labels(deployment, predictor, version, method, "post", str(code))
+            if grpc_method is None:
+                # The plane says predictions or feedback: Seldon's service; its method is the HTTP one.
+                child = self.requests.labels(deployment, predictor, version, method, "post", str(code))
+            else:
+                status = "OK" if code < 400 else _grpc_code(grpc_code_for(code))
+                child = self.requests.labels(deployment, predictor, version, grpc_method, "unary", status)
             self._children[key] = child
         child.observe(seconds)
 
