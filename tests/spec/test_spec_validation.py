@@ -278,3 +278,14 @@ def test_deployment_name_falls_back_to_spec_name() -> None:
     doc = base()
     del doc["metadata"]["name"]
     assert deployment_name(parse_deployment(doc)) == "shop"
+
+
+def test_a_logger_needs_a_mode_and_a_url_that_can_receive_logs() -> None:
+    doc = base()
+    doc["spec"]["predictors"][0]["graph"]["logger"] = {"url": "ftp://logs.example"}
+    problems = {e.path: str(e) for e in find_problems(parse_deployment(doc))}
+    assert set(problems) == {"spec.predictors[0].graph.logger.mode", "spec.predictors[0].graph.logger.url"}
+    assert "without a mode: set all, request or response" in problems["spec.predictors[0].graph.logger.mode"]
+    assert "'ftp' is none of http, https, file" in problems["spec.predictors[0].graph.logger.url"]
+    doc["spec"]["predictors"][0]["graph"]["logger"] = {"mode": "request"}  # the server's default url
+    validate(parse_deployment(doc))

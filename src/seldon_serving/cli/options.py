@@ -255,9 +255,9 @@ def checked_request_logger_url(url: str | None) -> str | None:
     """The checked --request-logger-url (None when not given)."""
     if not url:
         return None
-    from seldon_serving.engine.request_logger import check_url
+    from seldon_serving.spec.validation import logger_url_problem
 
-    problem = check_url(url)
+    problem = logger_url_problem(url)
     if problem is not None:
         raise CliError(f"--request-logger-url {url!r} cannot be used: {problem}")
     return url

@@ -56,6 +56,7 @@ from seldon_serving.protocol import json_codec, v2
 from seldon_serving.protocol.message import V2, Feedback, SeldonMessage
 from seldon_serving.settings import DEFAULT_REQUEST_LOGGER_QUEUE
 from seldon_serving.spec.graph import iter_units
+from seldon_serving.spec.validation import logger_url_problem
 
 log = logging.getLogger("seldon_serving.request_logger")
 
@@ -220,20 +221,6 @@ def shown(url: str) -> str:
     host = f"[{host}]" if ":" in host else host
     port = f":{parts.port}" if parts.port else ""
     return f"{parts.scheme}://{host}{port}{parts.path or '/'}"
-
-
-def check_url(url: str) -> str | None:
-    """Why `url` cannot be a sink, or None."""
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - raises for a port that is not a number
-    except ValueError as exc:
-        return f"it is not a URL ({exc})"
-    if parts.scheme in ("http", "https"):
-        return None if parts.hostname else "it names no host"
-    if parts.scheme == "file":
-        return None if parts.path else "it names no file"
-    return f"its scheme {parts.scheme or '(none)'!r} is none of http, https, file"
 
 
 # --- sinks ---------------------------------------------------------------------------------------
@@ -611,7 +598,7 @@ class RequestLogger:
                 deployment, node, "its logger names no url, and the server has no --request-logger-url"
             )
             return None
-        problem = check_url(url)
+        problem = logger_url_problem(url)
         if problem is not None:
             self._warn(deployment, node, f"its logger url {url!r} cannot be used: {problem}")
             return None

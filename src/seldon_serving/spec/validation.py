@@ -9,6 +9,7 @@ Each check yields ManifestErrors with the field path; `validate` raises the firs
 from __future__ import annotations
 
 from collections.abc import Iterator
+from urllib.parse import urlsplit
 
 from seldon_serving.spec.enums import API_VERSIONS, KIND, UnitType
 from seldon_serving.spec.errors import ManifestError, join_path
@@ -87,6 +88,20 @@ def _check_parameters(path: str, unit: PredictiveUnit) -> Iterator[ManifestError
             yield ManifestError(join_path(path, "parameters", j, "value"), f"parameter {param.name}: {exc}")
 
 
+def logger_url_problem(url: str) -> str | None:
+    """Why `url` cannot receive request logs (an http(s) or file URL), or None."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises for a port that is not a number
+    except ValueError as exc:
+        return f"it is not a URL ({exc})"
+    if parts.scheme in ("http", "https"):
+        return None if parts.hostname else "it names no host"
+    if parts.scheme == "file":
+        return None if parts.path else "it names no file"
+    return f"its scheme {parts.scheme or '(none)'!r} is none of http, https, file"
+
+
 def _check_unit(path: str, unit: PredictiveUnit, predictor: PredictorSpec) -> Iterator[ManifestError]:
     # A node with no type at all is a MODEL (Seldon's defaults); UNKNOWN_TYPE written out, with
     # nothing else to go by, is refused as Seldon's webhook refuses it.
@@ -113,6 +128,20 @@ def _check_unit(path: str, unit: PredictiveUnit, predictor: PredictorSpec) -> It
         yield ManifestError(
             join_path(path, "children"), f"{what} {unit.name!r} has no children to send requests to"
         )
+    if unit.logger is not None:
+        # Seldon's webhook refuses a logger without a mode; a bad url would only be found when
+        # the first event is sent.
+        if unit.logger.mode is None:
+            yield ManifestError(
+                join_path(path, "logger", "mode"),
+                f"node {unit.name!r} has a logger without a mode: set all, request or response",
+            )
+        problem = logger_url_problem(unit.logger.url) if unit.logger.url else None
+        if problem:
+            yield ManifestError(
+                join_path(path, "logger", "url"),
+                f"{unit.logger.url!r} cannot receive request logs: {problem}",
+            )
     yield from _check_parameters(path, unit)
 
 
