@@ -22,7 +22,7 @@ from seldon_serving.components.builtin import (
     builtin_for_implementation,
 )
 from seldon_serving.components.builtin.mahalanobis import OnlineDetector
-from seldon_serving.components.builtin.mahalanobis_quantiles import chi2_quantile, f_quantile
+from seldon_serving.components.distributions import chi2_quantile, f_quantile
 from seldon_serving.engine.plan import check_deployment
 from seldon_serving.protocol.message import SeldonMessage
 from seldon_serving.spec import ManifestError, parse_deployment

@@ -27,12 +27,12 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from seldon_serving.components.distributions import chi2_quantile, gamma_cdf, score_quantile
 from seldon_serving.state.base import StateHandle
 
 from ._online_mahalanobis import stored_statistics
 from ._support import BuiltinInputError, BuiltinParameterError, as_float, as_int
 from .mahalanobis import OnlineDetector, checked_max_n
-from .mahalanobis_quantiles import chi2_quantile, gamma_cdf, score_quantile
 
 KIND = "mahalanobis_detector"
 DEFAULT_QUANTILE = 0.999
