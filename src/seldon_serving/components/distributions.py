@@ -1,5 +1,7 @@
-"""Quantiles of the chi-square and F distributions (numpy-only: scipy is not a dependency), for
-the improved detector's `threshold_quantile`.
+"""The few distributions the built-ins need, in plain Python (scipy is not a dependency): the
+regularized incomplete beta and gamma functions, and quantiles of the chi-square and F
+distributions for the improved detector's `threshold_quantile` (the A/B statistics' t-tests use
+the incomplete beta too).
 
 A new row x, independent of the c rows behind a sample mean m and covariance S (ddof 1), of a
 k-variate normal distribution, has d^2 = (x-m)^T S^-1 (x-m) distributed as
@@ -14,7 +16,7 @@ import math
 from functools import lru_cache
 
 _TINY = 1e-300
-_ITERATIONS = 500
+_ITERATIONS = 100_000  # a cap only: the fraction converges in ~sqrt(max(a, b)) steps
 # Counts above this use the chi-square limit; between EXACT_UP_TO and it, the count is rounded
 # down onto a grid of 8 steps per doubling (a slightly higher, more cautious threshold) so that a
 # long stream computes a few dozen quantiles, not one per row.
