@@ -297,11 +297,14 @@ def test_microservice_rest_and_metrics_ports_speak_mutual_tls_with_curl(servers:
     assert answered.returncode == 0, answered.stderr
     probability = json.loads(answered.stdout)["data"]["ndarray"][0][0]
     assert 0.0 < probability < 1.0
-    # The metrics port: Prometheus' text (no custom metric yet, so only its status says it answered).
+    # The metrics port: Prometheus' text, counting the prediction just answered.
     metrics = curl(
         *trusted, "-w", "%{http_code} %{content_type}", f"https://127.0.0.1:{servers.node_metrics}/metrics"
     )
-    assert metrics.returncode == 0 and metrics.stdout.startswith("200 text/plain"), metrics.stdout
+    assert metrics.returncode == 0, metrics.stderr
+    *text, status = metrics.stdout.rsplit("\n", 1)
+    assert status.startswith("200 text/plain"), status
+    assert "seldon_api_microservice_requests_seconds_count{" in text[0], metrics.stdout
 
     # No client certificate: the handshake is refused (REST and the metrics port alike).
     for url in (servers.node.url + "/predict", f"https://127.0.0.1:{servers.node_metrics}/metrics"):
