@@ -178,3 +178,25 @@ def test_a_request_is_one_trace_across_the_gateway_and_its_remote_rest_and_grpc_
     (new_trace,) = set(traces) - {REST_TRACE, GRPC_TRACE, V2_TRACE}
     roots = [s for s in traces[new_trace] if not s.parent]
     assert [(s.service, s.name) for s in roots] == [("seldon-gateway", "traced predictions")]
+
+
+def test_a_worker_that_stops_exports_the_spans_it_still_held(tmp_path: Path) -> None:
+    # Spans are exported every minute here, so only the flush at the worker's exit can send them.
+    with otlp_receiver() as (endpoint, spans):
+        env = {
+            "OTEL_TRACES_EXPORTER": "otlp",
+            "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint,
+            "OTEL_BSP_SCHEDULE_DELAY": "60000",
+        }
+        manifest = write(
+            tmp_path, "held.yaml", deployment("held", unit("m", "MODEL", implementation="SIMPLE_MODEL"))
+        )
+        with gateway(manifest, state_dir=tmp_path / "state", env=env, workers=2) as gw:
+            answer = httpx.post(gw.url + "/seldon/held/api/v1.0/predictions", json={"data": {"ndarray": X}})
+            assert answer.status_code == 200, answer.text
+            time.sleep(0.5)
+            assert spans == []  # still held by the worker
+        deadline = time.monotonic() + 10
+        while len(spans) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert sorted(s.name for s in spans) == ["held predictions", "m predict"]

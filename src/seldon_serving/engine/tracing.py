@@ -47,6 +47,7 @@ _REQUEST: ContextVar[tuple[Span, Context] | None] = ContextVar("seldon_request_s
 
 _tracer: Tracer | None = None
 _configured = False
+_own_provider: Any = None  # the provider `setup` made from the environment
 
 TRACER_NAME = "seldon_serving"
 
@@ -99,7 +100,16 @@ def setup(service_name: str) -> bool:
 
     trace.set_tracer_provider(provider)
     enable(provider)
+    global _own_provider
+    _own_provider = provider
     return True
+
+
+def flush() -> None:
+    """Export the spans still queued (a forked worker leaves by os._exit, which runs no atexit
+    hook: without this its last seconds of spans would be lost)."""
+    if _own_provider is not None:
+        _own_provider.shutdown()
 
 
 def _exporter(name: str) -> Any:

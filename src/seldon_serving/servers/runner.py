@@ -32,6 +32,7 @@ from typing import Any
 import grpc
 import uvicorn
 
+from seldon_serving.engine import tracing
 from seldon_serving.protocol.errors import ServingError
 from seldon_serving.servers import connections, logs, tls
 from seldon_serving.servers.grpc_edge import server_options
@@ -342,7 +343,10 @@ def _supervise(factory: EdgesFactory, settings: ServerSettings, uds: socket.sock
                 log.exception("worker %d failed", index)
                 code = 1
             finally:
-                os._exit(code)
+                try:
+                    tracing.flush()
+                finally:
+                    os._exit(code)
         children[pid] = index
 
     def forward(signum: int, frame: object) -> None:
