@@ -49,6 +49,16 @@ def test_validate_names_file_and_field_in_one_sentence(tmp_path: Path) -> None:
     assert "ghost" in lines[0]
 
 
+def test_validate_checks_the_ab_statistics_annotations_as_apply_does(tmp_path: Path) -> None:
+    doc = example_model("exp")
+    doc["metadata"]["annotations"] = {"seldon.io/experiment-alpha": "5%"}
+    path = write(tmp_path, "exp.yaml", doc)
+    code, _, err = run("validate", str(path))
+    assert code == 1
+    problem = "annotation seldon.io/experiment-alpha must be a number, got '5%'"
+    assert err.strip() == f"error: {path}: metadata.annotations: {problem}"
+
+
 def test_convert_between_v1alpha1_and_v1alpha2() -> None:
     code, out, _ = run("convert", str(EXAMPLES / "v1alpha1" / "mymab.yaml"), "--to", "v1alpha2")
     assert code == 0

@@ -19,8 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from seldon_serving.components.loader import code_digests
+from seldon_serving.engine import experiments
 from seldon_serving.engine.plan import NodePlan, check_classes, check_deployment, check_servers_installed
-from seldon_serving.spec import ManifestError, load_documents
+from seldon_serving.spec import ManifestError, SeldonDeployment, load_documents
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 
@@ -95,6 +96,7 @@ def collect(
             out.skipped.append(f"{name}: {line}")
         for sdep in loaded.deployments:
             plans = check_deployment(sdep)
+            check_experiment_annotations(sdep)
             if servers_installed:
                 check_servers_installed(sdep, plans)
             if find_classes:
@@ -102,6 +104,20 @@ def collect(
             deployment = sdep.metadata.name or sdep.spec.name or ""
             out.manifests.append(Manifest(sdep.to_dict(), base_dir, name, deployment, user_classes(plans)))
     return out
+
+
+def check_experiment_annotations(sdep: SeldonDeployment) -> None:
+    """The A/B statistics' annotations (`seldon.io/experiment-*`) are usable numbers, as
+    `seldon apply` checks them: ManifestError naming the file and the annotations otherwise."""
+    try:
+        experiments.config_from(sdep.metadata.annotations, sdep.spec.annotations)
+    except experiments.ExperimentConfigError as exc:
+        where = (
+            "metadata.annotations"
+            if any(key.startswith("seldon.io/experiment-") for key in sdep.metadata.annotations or {})
+            else "spec.annotations"
+        )
+        raise ManifestError(where, str(exc)).located(source=sdep.source, context=sdep.context) from None
 
 
 def user_classes(plans: Iterable[NodePlan]) -> tuple[str, ...]:
