@@ -13,6 +13,7 @@ for any number of components, from the first rows on.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from functools import lru_cache
 
 _TINY = 1e-300
@@ -95,10 +96,14 @@ def chi2_quantile(q: float, k: int) -> float:
     high = max(1.0, 2.0 * k)
     while gamma_cdf(high / 2.0, k / 2.0) < q:
         high *= 2.0
-    low = 0.0
+    return bisect(lambda x: gamma_cdf(x / 2.0, k / 2.0) < q, 0.0, high)
+
+
+def bisect(below: Callable[[float], bool], low: float, high: float) -> float:
+    """The point in [low, high] where `below(x)` turns from True to False (to 1e-13, relative)."""
     for _ in range(200):
         middle = (low + high) / 2.0
-        if gamma_cdf(middle / 2.0, k / 2.0) < q:
+        if below(middle):
             low = middle
         else:
             high = middle

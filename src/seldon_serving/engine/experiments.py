@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from statistics import NormalDist
 from typing import Any
 
-from seldon_serving.components.distributions import beta_cdf
+from seldon_serving.components.distributions import beta_cdf, bisect
 from seldon_serving.engine.deployment import Deployment, Predictor
 from seldon_serving.engine.graph import GraphNode
 from seldon_serving.protocol.errors import ServingError
@@ -425,15 +425,7 @@ def t_quantile(q: float, df: float) -> float:
     low, high = 0.0, 1.0
     while t_two_sided_p(high, df) > target:
         low, high = high, high * 2.0
-    for _ in range(200):
-        mid = (low + high) / 2.0
-        if t_two_sided_p(mid, df) > target:
-            low = mid
-        else:
-            high = mid
-        if high - low <= 1e-13 * high:
-            break
-    return (low + high) / 2.0
+    return bisect(lambda t: t_two_sided_p(t, df) > target, low, high)
 
 
 def wilson_interval(successes: float, n: int, confidence: float = 0.95) -> tuple[float, float]:
